@@ -1,0 +1,1 @@
+"""Grades Tiny U-Net submissions: submission -> headless run -> probe -> checks -> report."""

@@ -1,0 +1,1 @@
+"""Hidden checks: pytest tests over the facts a probe took from one submission's kernel."""
