@@ -68,9 +68,10 @@ def _file_digest(paths: list[Path]) -> str:
 def _listed_names(annotations: Path) -> list[str]:
     names = []
     for list_file in ("trainval.txt", "test.txt"):
-        for number, line in enumerate((annotations / list_file).read_text().splitlines(), 1):
-            if not line.strip():
-                continue
+        lines = [(n, line) for n, line in enumerate((annotations / list_file).read_text().splitlines(), 1) if line.strip()]
+        if not lines:
+            raise DataError(f"{annotations / list_file} lists no images; each split needs at least one.")
+        for number, line in lines:
             fields = line.split()
             if len(fields) != 4:
                 raise DataError(f"{annotations / list_file}:{number}: expected '<name> <class> <species> <breed>', got {line!r}")
@@ -148,7 +149,7 @@ def _local_download(answer: dict[str, Path] | None, extract: dict[str, Path] | N
     """Answer the builder's `download_and_extract` from local folders, or by extracting local archives."""
     import tensorflow_datasets as tfds
 
-    def download_and_extract(manager, urls):  # noqa: ANN001, ANN202 - mirrors tfds's signature
+    def download_and_extract(manager, urls):
         if extract is not None:
             return manager.extract({key: extract[key] for key in urls})
         return {key: answer[key] for key in urls}
@@ -171,7 +172,9 @@ def read_stamp(data_dir: Path) -> dict | None:
 def _build(data_dir: Path, source: Source, checksums: dict[str, tuple[int, str]] | None) -> None:
     """Run tfds's builder with its download step answered locally."""
     import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.download.extractor import ExtractError
 
+    tfds.disable_progress_bar()
     with tempfile.TemporaryDirectory(prefix="tiny-unet-data-") as scratch:
         scratch_dir = Path(scratch)
         if source.kind == "synthetic":
@@ -187,7 +190,7 @@ def _build(data_dir: Path, source: Source, checksums: dict[str, tuple[int, str]]
         try:
             with _local_download(answer, extract):
                 builder.download_and_prepare(download_dir=str(scratch_dir / "downloads"), download_config=config)
-        except (tarfile.TarError, EOFError, OSError) as error:
+        except (ExtractError, tarfile.TarError, EOFError, OSError) as error:
             if source.kind == "archives":
                 raise DataError(f"could not extract the archives in {source.path}: {error}. Download them again.") from error
             raise
@@ -229,9 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or data/tfds)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow_datasets as tfds
-
-    tfds.disable_progress_bar()
     data_dir = (args.data_dir or data_dir_from_env()).resolve()
     try:
         source, worked = prepare(data_dir, args.source)

@@ -13,12 +13,13 @@ import subprocess
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
 from tqdm import tqdm
 
-from assignment.profiles import PROFILES, Profile, resolve_data_dir
+from assignment.profiles import PROFILES, Profile, RunData, resolve_data
 from autograder import probe, report, run
 from autograder.submission import Submission, discover, load
 
@@ -34,17 +35,18 @@ def kernel_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_checks(facts_dir: Path, profile: Profile, data_dir: Path, results: Path) -> tuple[list[dict], str | None]:
+def run_checks(facts_dir: Path, profile: Profile, data: RunData, results: Path) -> tuple[list[dict], str | None]:
     """Run the hidden pytest checks in a separate process; return their results and a problem, if any."""
     command = [sys.executable, "-m", "pytest", str(CHECKS), "-q", "-p", "no:cacheprovider", "--no-header",
-               f"--facts={facts_dir}", f"--profile={profile.name}", f"--data-dir={data_dir}", f"--results={results}"]
-    done = subprocess.run(command, cwd=ROOT, env=kernel_env(data_dir), capture_output=True, text=True, check=False)
+               f"--facts={facts_dir}", f"--profile={profile.name}", f"--data-dir={data.path}", f"--data-kind={data.kind}",
+               f"--results={results}"]
+    done = subprocess.run(command, cwd=ROOT, env=kernel_env(data.path), capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1) or not results.is_file():
         return [], f"the grader's checks failed to run (exit {done.returncode}): {done.stdout[-800:]}{done.stderr[-800:]}"
     return json.loads(results.read_text()), None
 
 
-def grade_one(submission: Submission, profile: Profile, out: Path, data_dir: Path) -> report.Outcome:
+def grade_one(submission: Submission, profile: Profile, out: Path, data: RunData) -> report.Outcome:
     """Grade one submission; whatever it does, return an outcome and write its reports."""
     folder = out / submission.student
     workdir = folder / "run"
@@ -57,12 +59,12 @@ def grade_one(submission: Submission, profile: Profile, out: Path, data_dir: Pat
     except ValueError as error:
         status = f"invalid notebook: {error}"
     else:
-        result = run.execute(nb, profile, workdir, kernel_env(data_dir), probe.probe_cells(workdir, profile.cell_timeout))
+        result = run.execute(nb, profile, workdir, kernel_env(data.path), probe.probe_cells(workdir, profile.cell_timeout))
         nbformat.write(result.notebook, folder / "executed.ipynb")
         status, seconds = result.status, result.seconds
-        notes += result.notes + [f"cell {f.index}: {f.detail}" for f in result.failures]
+        notes += result.notes + [result.describe(f) for f in result.failures]
         notes += [f"probe {f.detail}" for f in result.probe_failures]
-    checks, problem = run_checks(workdir / probe.FACTS_DIR, profile, data_dir, folder / "checks.json")
+    checks, problem = run_checks(workdir / probe.FACTS_DIR, profile, data, folder / "checks.json")
     if problem:
         status, notes = f"{status}; grader checks did not run", [*notes, problem]
     outcome = report.Outcome(submission.student, status, checks, notes, seconds)
@@ -70,9 +72,9 @@ def grade_one(submission: Submission, profile: Profile, out: Path, data_dir: Pat
     return outcome
 
 
-def _safe_grade(submission: Submission, profile: Profile, out: Path, data_dir: Path) -> report.Outcome:
+def _safe_grade(submission: Submission, profile: Profile, out: Path, data: RunData) -> report.Outcome:
     try:
-        return grade_one(submission, profile, out, data_dir)
+        return grade_one(submission, profile, out, data)
     except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
         trace = traceback.format_exc(limit=-3)
         outcome = report.Outcome(submission.student, f"grader error: {type(error).__name__}: {error}", [], [trace], 0.0)
@@ -80,13 +82,13 @@ def _safe_grade(submission: Submission, profile: Profile, out: Path, data_dir: P
         return outcome
 
 
-def grade_all(submissions: list[Submission], profile: Profile, out: Path, data_dir: Path, jobs: int) -> list[report.Outcome]:
+def grade_all(submissions: list[Submission], profile: Profile, out: Path, data: RunData, jobs: int) -> list[report.Outcome]:
     """Grade a batch with a progress bar; `jobs` submissions at a time."""
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(submissions), desc=f"grading ({profile.name})", unit="notebook", file=sys.stderr)
     outcomes = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(_safe_grade, s, profile, out, data_dir) for s in submissions]
+        futures = [pool.submit(_safe_grade, s, profile, out, data) for s in submissions]
         for future in futures:
             outcomes.append(future.result())
             bar.set_postfix_str(f"{outcomes[-1].student}: {outcomes[-1].total:g}")
@@ -102,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="ci", choices=sorted(PROFILES))
     parser.add_argument("--out", type=Path, default=Path("grades"))
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--cell-timeout", type=int, help="seconds per cell, instead of the profile's")
     args = parser.parse_args(argv)
     profile = PROFILES[args.profile]
+    if args.cell_timeout:
+        profile = replace(profile, cell_timeout=args.cell_timeout)
     try:
         submissions = discover(args.submissions)
     except (FileNotFoundError, ValueError) as error:
@@ -112,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     if not submissions:
         print(f"make grade: error: no .ipynb files found in {args.submissions}", file=sys.stderr)
         return 2
-    data_dir, origin = resolve_data_dir(profile, dict(os.environ))
-    print(f"profile {profile.name}: {profile.description}\ndata: {origin}", file=sys.stderr)
-    outcomes = grade_all(submissions, profile, args.out.resolve(), data_dir.resolve(), args.jobs)
+    data = resolve_data(profile, dict(os.environ))
+    print(f"profile {profile.name}: {profile.description}\ndata: {data.origin}", file=sys.stderr)
+    outcomes = grade_all(submissions, profile, args.out.resolve(), data, args.jobs)
     print(report.table(outcomes))
     print(f"\nreports: {args.out / 'grades.csv'} and {args.out}/<student>/results.json, feedback.md")
     return 0

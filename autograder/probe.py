@@ -41,7 +41,7 @@ def make_preprocess_inputs(path: Path, seed: int = 7) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _kernel_probes(facts_dir, inputs_path, double_conv_cases, encoder_cases, decoder_cases, unet_cases):  # noqa: C901, ANN001, ANN202
+def _kernel_probes(facts_dir, inputs_path, double_conv_cases, encoder_cases, decoder_cases, unet_cases):
     """Runs inside the student's kernel (sent as source): writes one JSON file per probe."""
     import json as _json
     import os as _os
@@ -53,6 +53,37 @@ def _kernel_probes(facts_dir, inputs_path, double_conv_cases, encoder_cases, dec
 
     _os.makedirs(facts_dir, exist_ok=True)
     namespace = globals()
+    layers = _keras.layers
+
+    # The grader's own blocks: each function is probed with the student's version of itself and the
+    # reference version of the blocks it calls, so one mistake costs points in one section only.
+    def ref_double_conv_block(x, num_f):
+        x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)
+        return layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)
+
+    def ref_encoder_block(x, num_f):
+        x = ref_double_conv_block(x, num_f)
+        return x, layers.MaxPooling2D(2)(x)
+
+    def ref_decoder_block(x, skip, num_f):
+        x = layers.Conv2DTranspose(num_f, 2, strides=2, padding="same")(x)
+        return ref_double_conv_block(layers.Concatenate()([x, skip]), num_f)
+
+    reference = {"double_conv_block": ref_double_conv_block, "encoder_block": ref_encoder_block, "decoder_block": ref_decoder_block}
+
+    def student_with_reference(name, *helpers):
+        """The student's function `name`, called while `helpers` resolve to the grader's blocks."""
+        function = namespace[name]
+
+        def call(*args, **kwargs):
+            saved = {helper: namespace.get(helper) for helper in helpers}
+            namespace.update({helper: reference[helper] for helper in helpers})
+            try:
+                return function(*args, **kwargs)
+            finally:
+                namespace.update(saved)
+
+        return call
 
     def layer_graph(model):
         graph = []
@@ -113,7 +144,7 @@ def _kernel_probes(facts_dir, inputs_path, double_conv_cases, encoder_cases, dec
         cases = []
         for h, w, c, f in encoder_cases:
             inputs = _keras.Input((h, w, c))
-            result = namespace["encoder_block"](inputs, f)
+            result = student_with_reference("encoder_block", "double_conv_block")(inputs, f)
             if not isinstance(result, (tuple, list)) or len(result) != 2:
                 raise TypeError(f"encoder_block returned {type(result).__name__}, not a pair (x, p)")
             cases.append({"case": [h, w, c, f], **model_facts(inputs, list(result))})
@@ -123,7 +154,7 @@ def _kernel_probes(facts_dir, inputs_path, double_conv_cases, encoder_cases, dec
         cases = []
         for h, w, c, s, f in decoder_cases:
             x, skip = _keras.Input((h, w, c)), _keras.Input((2 * h, 2 * w, s))
-            facts = model_facts([x, skip], namespace["decoder_block"](x, skip, f))
+            facts = model_facts([x, skip], student_with_reference("decoder_block", "double_conv_block")(x, skip, f))
             facts["input_names"] = [x._keras_history.operation.name, skip._keras_history.operation.name]
             cases.append({"case": [h, w, c, s, f], **facts})
         return {"cases": cases}
@@ -131,7 +162,8 @@ def _kernel_probes(facts_dir, inputs_path, double_conv_cases, encoder_cases, dec
     def unet_probe():
         cases = []
         for h, w, c, base in unet_cases:
-            model = namespace["make_unet"](input_shape=(h, w, c), base_num_f=base, num_classes=1, final_act=None)
+            make_unet = student_with_reference("make_unet", "double_conv_block", "encoder_block", "decoder_block")
+            model = make_unet(input_shape=(h, w, c), base_num_f=base, num_classes=1, final_act=None)
             cases.append({"case": [h, w, c, base], "shapes": [list(model.output_shape)], "params": int(model.count_params()),
                           "layers": layer_graph(model)})
         return {"cases": cases}
@@ -152,6 +184,13 @@ def _kernel_probes(facts_dir, inputs_path, double_conv_cases, encoder_cases, dec
         if history is not None and hasattr(history, "history"):
             facts["history"] = {k: [float(v) for v in values] for k, values in history.history.items()}
             facts["history_params"] = {k: v for k, v in getattr(history, "params", {}).items() if isinstance(v, (int, float, str))}
+        if facts.get("compiled") and "val_loss" in facts.get("history", {}):
+            # The loss of the trained model on the notebook's own `test` and, if that differs, `train` datasets.
+            for split in ("test", "train"):
+                if isinstance(namespace.get(split), _tf.data.Dataset):
+                    facts[f"loss_on_{split}"] = float(_np.ravel(model.evaluate(namespace[split], verbose=0))[0])
+                if abs(facts.get("loss_on_test", _np.inf) - facts["history"]["val_loss"][-1]) < 1e-3:
+                    break
         return facts
 
     for name, body in [("settings", settings), ("preprocess", preprocess_probe), ("double_conv_block", double_conv_probe),

@@ -28,17 +28,22 @@ class Outcome:
         return {key: sum(c["score"] for c in self.checks if c["section"] == key) for key in SECTIONS}
 
 
+def _in_section_order(checks: list[dict]) -> list[dict]:
+    order = list(SECTIONS)
+    return sorted(checks, key=lambda check: order.index(check["section"]))
+
+
 def results_json(outcome: Outcome) -> dict:
     """Gradescope's autograder results format."""
     return {
         "score": outcome.total,
         "execution_time": round(outcome.seconds, 1),
-        "output": f"Run status: {outcome.status}." + "".join(f"\nNote: {note}." for note in outcome.notes),
+        "output": f"Run status: {outcome.status}." + "".join(f"\nNote: {note.rstrip('.')}." for note in outcome.notes),
         "tests": [
             {"name": f"{check['title']}: {check['name']}", "score": check["score"], "max_score": check["max_score"],
              "status": "passed" if check["status"] == "passed" else "failed",
              "output": check["output"] or "passed", "visibility": "visible"}
-            for check in outcome.checks
+            for check in _in_section_order(outcome.checks)
         ],
     }
 
@@ -46,11 +51,11 @@ def results_json(outcome: Outcome) -> dict:
 def feedback_markdown(outcome: Outcome) -> str:
     """A student-facing summary naming the cause of every lost point."""
     lines = [f"# Feedback for {outcome.student}", "", f"**Score: {outcome.total:g} / {MAX_POINTS}**. Run status: {outcome.status}.", ""]
-    lines += [f"- Note: {note}." for note in outcome.notes]
+    lines += [f"- Note: {note.rstrip('.')}." for note in outcome.notes]
     lines += ["", "| Section | Points |", "|---|---|"]
     points = outcome.section_points()
     lines += [f"| {title} | {points[key]:g} / {maximum} |" for key, (title, maximum) in SECTIONS.items()]
-    lost = [check for check in outcome.checks if check["score"] < check["max_score"]]
+    lost = [check for check in _in_section_order(outcome.checks) if check["score"] < check["max_score"]]
     heading = "## Points lost" if lost else "## No points lost" if outcome.checks else "## No checks ran (see the run status)"
     lines += ["", heading, ""]
     for check in lost:
@@ -79,4 +84,4 @@ def table(outcomes: list[Outcome]) -> str:
     rows = [[o.student, *(f"{o.section_points()[k]:g}" for k in SECTIONS), f"{o.total:g}/{MAX_POINTS}", o.status]
             for o in sorted(outcomes, key=lambda o: o.student)]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in [header, *rows])
+    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)) for row in [header, *rows])

@@ -8,6 +8,7 @@ before the fatal one are replayed and the fatal one is skipped.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +45,18 @@ class RunResult:
     @property
     def status(self) -> str:
         kinds = {f.kind for f in self.failures}
-        for kind in ("kernel died", "timeout", "not run", "error"):
+        for kind in ("kernel died", "timeout", "error"):
             if kind in kinds:
-                cells = ", ".join(str(f.index) for f in self.failures if f.kind == kind)
-                return f"{kind} (cell {cells})" if kind != "not run" else "total time limit reached"
-        return "ok"
+                cells = ", ".join(str(f.index + 1) for f in self.failures if f.kind == kind)
+                return f"{kind} in cell {cells}"
+        return "total time limit reached" if "not run" in kinds else "ok"
+
+    def describe(self, failure: CellFailure) -> str:
+        """One line naming the cell (numbered from 1, with its first line) and what went wrong."""
+        lines = self.notebook.cells[failure.index].source.strip().splitlines() if 0 <= failure.index < len(self.notebook.cells) else []
+        where = f"cell {failure.index + 1}" + (f" `{lines[0][:60]}`" if lines else "")
+        detail = failure.detail.strip().splitlines()
+        return f"{where}: {detail[0] if detail else failure.kind}"
 
 
 def parameterize(nb: nbformat.NotebookNode, parameters: dict[str, object]) -> tuple[nbformat.NotebookNode, list[str]]:
@@ -113,7 +121,7 @@ def execute(
     for _attempt in range(MAX_KERNEL_RESTARTS + 1):
         session = _Session(nb, profile, workdir, env)
         dead_at, probing = None, None
-        with session.client.setup_kernel(env=env):
+        with session.client.setup_kernel(env=env, stderr=subprocess.DEVNULL):  # cell output still arrives over the kernel protocol
             try:
                 for index, cell in enumerate(nb.cells):
                     if index in skip or cell.cell_type != "code":

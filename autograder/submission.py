@@ -43,7 +43,7 @@ def load(path: Path) -> nbformat.NotebookNode:
     """Read a notebook; raise ValueError with a readable reason when it is not one."""
     try:
         nb = nbformat.read(path, as_version=4)
-    except Exception as error:  # noqa: BLE001 - nbformat raises many kinds for bad files
+    except Exception as error:
         raise ValueError(f"not a readable notebook ({type(error).__name__}: {str(error)[:200]})") from error
     if not any(cell.cell_type == "code" for cell in nb.cells):
         raise ValueError("the notebook has no code cells")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 def conv_params(c_in: int, filters: int, kernel: int) -> int:
     return kernel * kernel * c_in * filters + filters
@@ -35,3 +37,6 @@ def of_class(layers: list[dict], name: str) -> list[dict]:
 
 def convs(layers: list[dict]) -> list[dict]:
     return of_class(layers, "Conv2D")
+
+
+Facts = Callable[[str], dict]  # the `facts` fixture: probe name -> its JSON

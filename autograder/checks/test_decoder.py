@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.checks.blocks import convs, decoder_params, of_class
+from autograder.checks.blocks import Facts, convs, decoder_params, of_class
 
 POINTS = pytest.mark.points
 
 
 @POINTS("decoder", 8)
-def test_decoder_output_shape(facts) -> None:  # noqa: ANN001
+def test_decoder_output_shape(facts: Facts) -> None:
     """decoder_block doubles height and width and outputs num_f channels"""
     for case in facts("decoder_block")["cases"]:
         h, w, c, s, f = case["case"]
@@ -20,7 +20,7 @@ def test_decoder_output_shape(facts) -> None:  # noqa: ANN001
 
 
 @POINTS("decoder", 4)
-def test_decoder_upsamples_with_transposed_conv(facts) -> None:  # noqa: ANN001
+def test_decoder_upsamples_with_transposed_conv(facts: Facts) -> None:
     """decoder_block upsamples x with Conv2DTranspose(num_f, 2, strides=2)"""
     for case in facts("decoder_block")["cases"]:
         f = case["case"][4]
@@ -33,7 +33,7 @@ def test_decoder_upsamples_with_transposed_conv(facts) -> None:  # noqa: ANN001
 
 
 @POINTS("decoder", 4)
-def test_decoder_concatenates_skip(facts) -> None:  # noqa: ANN001
+def test_decoder_concatenates_skip(facts: Facts) -> None:
     """decoder_block concatenates the upsampled x with the skip tensor"""
     for case in facts("decoder_block")["cases"]:
         concats = of_class(case["layers"], "Concatenate")
@@ -45,7 +45,7 @@ def test_decoder_concatenates_skip(facts) -> None:  # noqa: ANN001
 
 
 @POINTS("decoder", 4)
-def test_decoder_refines_with_double_conv(facts) -> None:  # noqa: ANN001
+def test_decoder_refines_with_double_conv(facts: Facts) -> None:
     """decoder_block refines the fused features with double_conv_block(num_f)"""
     for case in facts("decoder_block")["cases"]:
         h, w, c, s, f = case["case"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.checks.blocks import convs, double_conv_params, of_class
+from autograder.checks.blocks import Facts, convs, double_conv_params, of_class
 
 POINTS = pytest.mark.points
 
@@ -15,7 +15,7 @@ def _describe(case: list[int]) -> str:
 
 
 @POINTS("encoder", 8)
-def test_double_conv_shapes(facts) -> None:  # noqa: ANN001
+def test_double_conv_shapes(facts: Facts) -> None:
     """double_conv_block keeps height and width and outputs num_f channels"""
     for case in facts("double_conv_block")["cases"]:
         h, w, _, f = case["case"]
@@ -26,10 +26,10 @@ def test_double_conv_shapes(facts) -> None:  # noqa: ANN001
 
 
 @POINTS("encoder", 7)
-def test_double_conv_two_3x3_relu_convs(facts) -> None:  # noqa: ANN001
+def test_double_conv_two_3x3_relu_convs(facts: Facts) -> None:
     """double_conv_block is two 3x3 ReLU convolutions with 'same' padding"""
     for case in facts("double_conv_block")["cases"]:
-        h, w, c, f = case["case"]
+        _h, _w, c, f = case["case"]
         layers = convs(case["layers"])
         assert len(layers) == 2, f"double_conv_block has {len(layers)} Conv2D layers; it needs exactly two, one after the other."
         for layer in layers:
@@ -42,7 +42,7 @@ def test_double_conv_two_3x3_relu_convs(facts) -> None:  # noqa: ANN001
 
 
 @POINTS("encoder", 5)
-def test_encoder_skip_output(facts) -> None:  # noqa: ANN001
+def test_encoder_skip_output(facts: Facts) -> None:
     """encoder_block's first output (the skip) keeps height and width with num_f channels"""
     for case in facts("encoder_block")["cases"]:
         h, w, _, f = case["case"]
@@ -53,7 +53,7 @@ def test_encoder_skip_output(facts) -> None:  # noqa: ANN001
 
 
 @POINTS("encoder", 5)
-def test_encoder_pooled_output(facts) -> None:  # noqa: ANN001
+def test_encoder_pooled_output(facts: Facts) -> None:
     """encoder_block's second output is the skip halved by 2x2 max pooling"""
     for case in facts("encoder_block")["cases"]:
         h, w, _, f = case["case"]
@@ -66,10 +66,10 @@ def test_encoder_pooled_output(facts) -> None:  # noqa: ANN001
 
 
 @POINTS("encoder", 5)
-def test_encoder_uses_double_conv_and_max_pooling(facts) -> None:  # noqa: ANN001
+def test_encoder_uses_double_conv_and_max_pooling(facts: Facts) -> None:
     """encoder_block is double_conv_block followed by one MaxPooling2D, with no extra weights"""
     for case in facts("encoder_block")["cases"]:
-        h, w, c, f = case["case"]
+        _h, _w, c, f = case["case"]
         pools = of_class(case["layers"], "MaxPooling2D")
         assert len(pools) == 1, f"encoder_block has {len(pools)} MaxPooling2D layers; use exactly one (other downsampling such as strides does not count)."
         assert case["params"] == double_conv_params(c, f), (

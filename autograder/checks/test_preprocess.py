@@ -38,10 +38,12 @@ def _pairs(outputs: dict[str, np.ndarray], prefix: str) -> list[tuple[str, np.nd
 @POINTS("preprocess", 3)
 def test_image_shape_dtype_range(preprocess_outputs: dict, img_size: int) -> None:
     """Image: (IMG_SIZE, IMG_SIZE, 3), float32, values in [0, 1]"""
-    for key, image in _pairs(preprocess_outputs, "image"):
-        assert image.shape == (img_size, img_size, 3), f"the image has shape {image.shape}, expected {(img_size, img_size, 3)}: resize to (IMG_SIZE, IMG_SIZE)."
+    for _key, image in _pairs(preprocess_outputs, "image"):
+        expected = (img_size, img_size, 3)
+        assert image.shape == expected, f"the image has shape {image.shape}, expected {expected}: resize to (IMG_SIZE, IMG_SIZE)."
         assert image.dtype == np.float32, f"the image has dtype {image.dtype}, expected float32: cast before dividing by 255."
-        assert image.min() >= 0.0 and image.max() <= 1.0, f"image values span [{image.min():.3g}, {image.max():.3g}], expected [0, 1]: divide by 255."
+        low, high = float(image.min()), float(image.max())
+        assert low >= 0.0 and high <= 1.0, f"image values span [{low:.3g}, {high:.3g}], expected [0, 1]: divide by 255."
         assert image.max() > 0.5, f"image values are all below {image.max():.3g}: divide by 255 once, not twice."
 
 
@@ -54,16 +56,19 @@ def test_image_bilinear_resize(preprocess_outputs: dict, reference: dict) -> Non
         error = float(np.abs(image - expected).max())
         if error > 2e-3 and np.abs(image - reference[key.replace("image", "nearest_image")]).max() < 2e-3:
             pytest.fail("the image was resized with nearest-neighbour interpolation: use method='bilinear' for images.")
-        assert error <= 2e-3, f"the image differs from a bilinear resize scaled to [0, 1] by up to {error:.3g}: use tf.image.resize(..., method='bilinear') and divide by 255."
+        assert error <= 2e-3, (
+            f"the image differs from a bilinear resize scaled to [0, 1] by up to {error:.3g}: "
+            "use tf.image.resize(..., method='bilinear') and divide by 255.")
 
 
 @POINTS("preprocess", 2)
 def test_mask_shape_and_values(preprocess_outputs: dict, img_size: int) -> None:
     """Mask: (IMG_SIZE, IMG_SIZE, 1) holding only 0 and 1"""
-    for key, mask in _pairs(preprocess_outputs, "mask"):
+    for _key, mask in _pairs(preprocess_outputs, "mask"):
         assert mask.shape == (img_size, img_size, 1), f"the mask has shape {mask.shape}, expected {(img_size, img_size, 1)}."
         values = sorted(np.unique(mask).tolist())
-        assert set(values) <= {0, 1}, f"the mask holds the values {values[:6]}; it must hold only 0 and 1 (map the trimap, and resize it with method='nearest')."
+        assert set(values) <= {0, 1}, (
+            f"the mask holds the values {values[:6]}; it must hold only 0 and 1 (map the trimap, and resize it with method='nearest').")
 
 
 @POINTS("preprocess", 2)
@@ -72,9 +77,10 @@ def test_mask_label_mapping(preprocess_outputs: dict, reference: dict) -> None:
     for key, mask in _pairs(preprocess_outputs, "mask"):
         trimap = reference[key.replace("mask", "trimap")]
         assert mask.shape == trimap.shape, f"the mask has shape {mask.shape}, expected {trimap.shape}."
-        got = {label: int(round(float(np.median(mask[trimap == label])))) for label in (1, 2, 3)}
+        got = {label: round(float(np.median(mask[trimap == label]))) for label in (1, 2, 3)}
         if got == {1: 1, 2: 1, 3: 0}:
-            pytest.fail("border pixels (trimap 3) became 0 and background (trimap 2) became 1: 2 is the background, 3 the border. Use mask != 2.")
+            pytest.fail("border pixels (trimap 3) became 0 and background (trimap 2) became 1: "
+                        "2 is the background, 3 the border. Use mask != 2.")
         if got == {1: 1, 2: 0, 3: 0}:
             pytest.fail("border pixels (trimap 3) became 0: the border belongs to the pet. Only trimap value 2 (background) maps to 0.")
         assert got == {1: 1, 2: 0, 3: 1}, f"trimap values map to {got}; expected pet 1 -> 1, background 2 -> 0, border 3 -> 1."
@@ -87,4 +93,6 @@ def test_mask_nearest_resize(preprocess_outputs: dict, reference: dict) -> None:
         expected = reference[key]
         assert mask.shape == expected.shape, f"the mask has shape {mask.shape}, expected {expected.shape}."
         wrong = float(np.mean(mask != expected))
-        assert wrong == 0.0, f"{wrong:.1%} of mask pixels differ from a nearest-neighbour resize of the trimap: resize masks with method='nearest' before mapping labels."
+        assert wrong == 0.0, (
+            f"{wrong:.1%} of mask pixels differ from a nearest-neighbour resize of the trimap: "
+            "resize masks with method='nearest' before mapping labels.")

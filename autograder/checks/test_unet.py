@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.checks.blocks import of_class, unet_params
+from autograder.checks.blocks import Facts, of_class, unet_params
 
 POINTS = pytest.mark.points
 
 
-def _case(facts, index: int) -> dict:  # noqa: ANN001
+def _case(facts, index: int) -> dict:
     return facts("make_unet")["cases"][index]
 
 
 @POINTS("unet", 10)
-def test_parameter_count_base_32(facts) -> None:  # noqa: ANN001
+def test_parameter_count_base_32(facts: Facts) -> None:
     """make_unet((256, 256, 3), base_num_f=32) has 7,760,097 parameters"""
     case = _case(facts, 0)
     expected = unet_params(case["case"][2], case["case"][3])
@@ -24,7 +24,7 @@ def test_parameter_count_base_32(facts) -> None:  # noqa: ANN001
 
 
 @POINTS("unet", 5)
-def test_parameter_count_other_base(facts) -> None:  # noqa: ANN001
+def test_parameter_count_other_base(facts: Facts) -> None:
     """make_unet follows base_num_f (base 8 on a 64 x 96 input)"""
     case = _case(facts, 1)
     expected = unet_params(case["case"][2], case["case"][3])
@@ -34,16 +34,17 @@ def test_parameter_count_other_base(facts) -> None:  # noqa: ANN001
 
 
 @POINTS("unet", 5)
-def test_output_matches_input_size(facts) -> None:  # noqa: ANN001
+def test_output_matches_input_size(facts: Facts) -> None:
     """make_unet's output has the input's height and width and one channel"""
     for index in (0, 1):
         h, w, _, _ = _case(facts, index)["case"]
         shape = _case(facts, index)["shapes"][0]
-        assert shape == [None, h, w, 1], f"make_unet(input_shape={(h, w, 3)}) outputs {shape[1:]}, expected {[h, w, 1]}: use four decoder stages and the given head."
+        assert shape == [None, h, w, 1], (
+            f"make_unet(input_shape={(h, w, 3)}) outputs {shape[1:]}, expected {[h, w, 1]}: use four decoder stages and the given head.")
 
 
 @POINTS("unet", 5)
-def test_skips_wired_through_concatenate(facts) -> None:  # noqa: ANN001
+def test_skips_wired_through_concatenate(facts: Facts) -> None:
     """every decoder stage concatenates the encoder skip of its own scale"""
     layers = _case(facts, 1)["layers"]
     by_name = {layer["name"]: layer for layer in layers}
@@ -60,7 +61,7 @@ def test_skips_wired_through_concatenate(facts) -> None:  # noqa: ANN001
 
 
 @POINTS("unet", 5)
-def test_sigmoid_head(facts) -> None:  # noqa: ANN001
+def test_sigmoid_head(facts: Facts) -> None:
     """the head is a 1x1 Conv2D with one filter and a sigmoid when final_act=None"""
     head = _case(facts, 1)["layers"][-1]
     assert head["class"] == "Conv2D", f"the last layer is a {head['class']}; end with the given 1x1 Conv2D head."

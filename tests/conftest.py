@@ -1,0 +1,54 @@
+"""Shared fixtures: prepared datasets (synthetic always, the real sample when ../shared has it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from assignment import data
+from assignment.profiles import SHARED_SAMPLE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def shared_sample() -> Path:
+    if not SHARED_SAMPLE.is_dir():
+        pytest.skip(f"the real Oxford-IIIT Pet sample is not at {SHARED_SAMPLE} (../shared is absent on this machine)")
+    return SHARED_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("tfds-synthetic")
+    data.prepare(directory, None)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_sample: Path) -> Path:
+    directory = tmp_path_factory.mktemp("tfds-sample")
+    data.prepare(directory, shared_sample)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def smoke_batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> tuple[Path, dict[str, str], str]:
+    """`make grade` under the smoke profile over the solution, the release, mutants and broken notebooks."""
+    from mutants import write_batch
+
+    root = tmp_path_factory.mktemp("batch")
+    kinds = write_batch(root / "submissions")
+    out = root / "grades"
+    env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir)}
+    command = [sys.executable, "-m", "autograder.grade", str(root / "submissions"), "--profile", "smoke",
+               "--out", str(out), "--jobs", "2", "--cell-timeout", "45"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, kinds, done.stdout

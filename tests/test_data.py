@@ -1,0 +1,143 @@
+"""The data tool: tfds's own builder fed from local files, three sources, idempotence, clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from assignment import data, synthetic
+
+
+def _load(data_dir: Path, split: str) -> list[dict]:
+    return list(tfds.as_numpy(tfds.load("oxford_iiit_pet", split=split, data_dir=str(data_dir))))
+
+
+def _copy_subset(source: Path, target: Path, names: list[str]) -> Path:
+    """An official-layout folder holding only `names`: the last one in test, the others in trainval."""
+    (target / "images").mkdir(parents=True)
+    (target / "annotations" / "trimaps").mkdir(parents=True)
+    for name in names:
+        shutil.copy(source / "images" / f"{name}.jpg", target / "images")
+        shutil.copy(source / "annotations" / "trimaps" / f"{name}.png", target / "annotations" / "trimaps")
+    (target / "annotations" / "trainval.txt").write_text("".join(f"{n} 1 1 1\n" for n in names[:-1]))
+    (target / "annotations" / "test.txt").write_text(f"{names[-1]} 1 1 1\n")
+    return target
+
+
+def test_real_sample_counts_and_values(sample_data_dir: Path) -> None:
+    assert data.split_sizes(sample_data_dir) == {"train": 270, "test": 129}
+    corners, total = 0, 0
+    for split in ("train", "test"):
+        for example in _load(sample_data_dir, split):
+            image, mask = example["image"], example["segmentation_mask"]
+            assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+            assert mask.shape == (*image.shape[:2], 1)
+            assert set(np.unique(mask)) <= {1, 2, 3}
+            corner_values = [mask[0, 0, 0], mask[0, -1, 0], mask[-1, 0, 0], mask[-1, -1, 0]]
+            corners += sum(v == 2 for v in corner_values)
+            total += 4
+    assert corners / total > 0.85, f"only {corners}/{total} mask corners are background (2)"
+
+
+def test_real_sample_quirks_are_repaired(sample_data_dir: Path) -> None:
+    test = {ex["file_name"].decode(): ex for ex in _load(sample_data_dir, "test")}
+    assert test["Abyssinian_5.jpg"]["image"].shape[2] == 3, "the PNG with alpha must come out as 3-channel JPEG"
+    train = {ex["file_name"].decode() for ex in _load(sample_data_dir, "train")}
+    assert "Abyssinian_34.jpg" not in train | set(test), "the GIF is in neither list"
+
+
+def test_synthetic_counts_and_spec_match_real(synthetic_data_dir: Path, sample_data_dir: Path) -> None:
+    assert data.split_sizes(synthetic_data_dir) == {"train": synthetic.TRAIN_COUNT, "test": synthetic.TEST_COUNT}
+    synthetic_info = tfds.builder("oxford_iiit_pet", data_dir=str(synthetic_data_dir)).info
+    real_info = tfds.builder("oxford_iiit_pet", data_dir=str(sample_data_dir)).info
+    assert repr(synthetic_info.features) == repr(real_info.features)
+    assert synthetic_info.version == real_info.version
+
+
+def test_synthetic_examples_look_like_the_real_ones(synthetic_data_dir: Path) -> None:
+    examples = _load(synthetic_data_dir, "train[:40]")
+    sizes = {ex["image"].shape[:2] for ex in examples}
+    assert len(sizes) > 30 and min(min(s) for s in sizes) >= 150 and max(max(s) for s in sizes) <= 600
+    for example in examples:
+        mask = example["segmentation_mask"]
+        assert set(np.unique(mask)) == {1, 2, 3}
+        assert mask[0, 0, 0] == 2
+    quirky = {ex["file_name"].decode(): ex for ex in _load(synthetic_data_dir, "test")}[f"{synthetic.ALPHA_PNG_NAME}.jpg"]
+    assert quirky["image"].shape[2] == 3
+
+
+def test_second_run_does_no_work_and_changed_source_rebuilds(tmp_path: Path, shared_sample: Path) -> None:
+    source = _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_102", "Bengal_100"])
+    target = tmp_path / "tfds"
+    assert data.prepare(target, source)[1] is True
+    assert data.prepare(target, source)[1] is False
+    shutil.copy(shared_sample / "images" / "Bengal_101.jpg", source / "images")
+    shutil.copy(shared_sample / "annotations" / "trimaps" / "Bengal_101.png", source / "annotations" / "trimaps")
+    with (source / "annotations" / "trainval.txt").open("a") as handle:
+        handle.write("Bengal_101 6 1 6\n")
+    assert data.prepare(target, source)[1] is True
+    assert data.split_sizes(target) == {"train": 3, "test": 1}
+
+
+def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(data.DataError, match="does not exist"):
+        data.prepare(tmp_path / "tfds", tmp_path / "nowhere")
+
+
+def test_listed_image_without_trimap_is_a_clear_error(tmp_path: Path, shared_sample: Path) -> None:
+    source = _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_102"])
+    (source / "annotations" / "trimaps" / "Abyssinian_102.png").unlink()
+    with pytest.raises(data.DataError, match=r"1 listed examples .* have no trimap.*Abyssinian_102"):
+        data.prepare(tmp_path / "tfds", source)
+    assert not (tmp_path / "tfds" / "oxford_iiit_pet").exists()
+
+
+def _archives(tmp_path: Path, compress: bool) -> tuple[Path, dict[str, tuple[int, str]]]:
+    """Archives in the official layout built from a tiny synthetic set, with their checksums."""
+    synthetic.write(tmp_path / "tree", train_count=6, test_count=3)
+    folder = tmp_path / "archives"
+    folder.mkdir()
+    for key, name in data.ARCHIVES.items():
+        with tarfile.open(folder / name, "w:gz" if compress else "w") as tar:  # the real ones are plain tar named .tar.gz
+            tar.add(tmp_path / "tree" / key, arcname=key)
+    sums = {key: ((folder / name).stat().st_size, hashlib.sha256((folder / name).read_bytes()).hexdigest()) for key, name in data.ARCHIVES.items()}
+    return folder, sums
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_archives_are_verified_and_extracted(tmp_path: Path, compress: bool) -> None:
+    folder, sums = _archives(tmp_path, compress)
+    source, worked = data.prepare(tmp_path / "tfds", folder, checksums=sums)
+    assert worked and source.kind == "archives"
+    assert data.split_sizes(tmp_path / "tfds") == {"train": 6, "test": 3}
+
+
+def test_checksum_mismatch_is_a_clear_error(tmp_path: Path) -> None:
+    folder, _ = _archives(tmp_path, True)
+    with pytest.raises(data.DataError, match="does not match the official archive"):
+        data.prepare(tmp_path / "tfds", folder)  # the checksums tfds ships for the real archives
+    assert not (tmp_path / "tfds" / "oxford_iiit_pet").exists()
+
+
+def test_truncated_archive_is_a_clear_error(tmp_path: Path) -> None:
+    folder, sums = _archives(tmp_path, True)
+    images = folder / data.ARCHIVES["images"]
+    images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])
+    sums["images"] = (images.stat().st_size, hashlib.sha256(images.read_bytes()).hexdigest())
+    with pytest.raises(data.DataError, match="could not extract"):
+        data.prepare(tmp_path / "tfds", folder, checksums=sums)
+    assert data.read_stamp(tmp_path / "tfds") is None
+
+
+def test_make_data_prints_dir_source_and_counts(tmp_path: Path, shared_sample: Path, capsys: pytest.CaptureFixture) -> None:
+    source = _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_102"])
+    assert data.main(["--source", str(source), "--data-dir", str(tmp_path / "tfds")]) == 0
+    printed = capsys.readouterr().out
+    assert str(tmp_path / "tfds") in printed and "extracted" in printed and "train 1, test 1" in printed
+    assert data.main(["--source", str(tmp_path / "missing"), "--data-dir", str(tmp_path / "tfds")]) == 2

@@ -1,0 +1,103 @@
+"""The master notebook and its nbgrader release: markup, points, parameters, sync, and what runs."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import nbformat
+from mutants import RELEASE, SOLUTION
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_SETTINGS = {"IMG_SIZE": 256, "BATCH_SIZE": 16, "EPOCHS": 10, "BASE_FILTERS": 32, "LEARNING_RATE": 1e-4}
+SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+def _cells(path: Path) -> list[nbformat.NotebookNode]:
+    return nbformat.read(path, as_version=4).cells
+
+
+def _grade_id(cell: nbformat.NotebookNode) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def test_release_is_in_sync_with_solution(tmp_path: Path) -> None:
+    command = [str(ROOT / ".venv" / "bin" / "nbgrader"), "generate_assignment", "tiny_unet", "--force", "--log-level=ERROR",
+               f"--CourseDirectory.release_directory={tmp_path}", f"--CourseDirectory.db_url=sqlite:///{tmp_path}/gradebook.db"]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    fresh = json.loads((tmp_path / "tiny_unet" / "tiny_unet.ipynb").read_text())
+    committed = json.loads(RELEASE.read_text())
+    assert fresh == committed, "release/ is out of date: run `make release` and commit the result"
+
+
+def test_release_holds_no_solution_and_no_hidden_tests() -> None:
+    release_code = "\n".join(c.source for c in _cells(RELEASE) if c.cell_type == "code")
+    assert "BEGIN SOLUTION" not in release_code and "END SOLUTION" not in release_code
+    solution_lines = {line.strip() for cell in _cells(SOLUTION) for region in SOLUTION_REGION.findall(cell.source)
+                      for line in region.splitlines() if line.strip() and not line.strip().startswith("#")}
+    assert len(solution_lines) > 15
+    leaked = [line for line in solution_lines if line in release_code]
+    assert not leaked, f"solution code leaked into the release: {leaked}"
+    hidden = "\n".join(p.read_text() for p in (ROOT / "autograder" / "checks").glob("test_*.py"))
+    for name in re.findall(r"^def (test_\w+)", hidden, re.M):
+        assert name not in release_code
+
+
+def test_every_seed_section_has_its_points() -> None:
+    points = {_grade_id(c): c.metadata["nbgrader"]["points"] for c in _cells(SOLUTION) if c.metadata.get("nbgrader", {}).get("grade")}
+    assert points == {"check_preprocess": 10, "check_double_conv_block": 15, "check_encoder_block": 15,
+                      "check_decoder_block": 20, "check_make_unet": 30, "check_training": 10}
+    answers = [_grade_id(c) for c in _cells(SOLUTION) if c.metadata.get("nbgrader", {}).get("solution")]
+    assert answers == ["preprocess", "double_conv_block", "encoder_block", "decoder_block", "make_unet", "compile", "fit"]
+
+
+def test_parameters_cell_holds_the_seed_settings() -> None:
+    for path in (SOLUTION, RELEASE):
+        tagged = [c for c in _cells(path) if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, path
+        values, names = {}, set()
+        for node in ast.parse(tagged[0].source).body:
+            assert isinstance(node, ast.Assign)
+            name = node.targets[0].id
+            names.add(name)
+            if isinstance(node.value, ast.Constant):
+                values[name] = node.value.value
+        assert {k: values[k] for k in SEED_SETTINGS} == SEED_SETTINGS
+        assert "AUTOTUNE" in names and "tf.data.AUTOTUNE" in tagged[0].source
+
+
+def test_notebook_teaches_the_real_trimap_values() -> None:
+    text = "\n".join(c.source for c in _cells(RELEASE))
+    assert "`1` = pet, `2` = background" in text and "`3` = the thin unclassified border" in text
+    assert "2 = border" not in text and "3 = background" not in text
+    assert "nearest" in text and "bilinear" in text
+
+
+def test_solution_runs_headless_with_passing_self_checks(smoke_batch: tuple) -> None:
+    out, _, _ = smoke_batch
+    executed = _cells(out / "solution" / "executed.ipynb")
+    errors = [o for c in executed if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    passed = [c for c in executed if _grade_id(c) and _grade_id(c).startswith("check_")]
+    for cell in passed:
+        assert any("self-checks passed" in o.get("text", "") for o in cell.outputs), _grade_id(cell)
+
+
+def test_stub_raises_not_implemented_and_self_checks_explain(smoke_batch: tuple) -> None:
+    out, _, _ = smoke_batch
+    executed = {_grade_id(c): c for c in _cells(out / "unfilled_release" / "executed.ipynb") if _grade_id(c)}
+
+    def error(grade_id: str) -> dict:
+        found = [o for o in executed[grade_id].outputs if o.output_type == "error"]
+        assert found, f"{grade_id} ran without an error in the unfilled release"
+        return found[0]
+
+    for grade_id in ("compile", "fit"):
+        assert error(grade_id)["ename"] == "NotImplementedError"
+    for name in ("preprocess", "double_conv_block", "encoder_block", "decoder_block", "make_unet"):
+        failure = error(f"check_{name}")
+        assert failure["ename"] == "AssertionError" and f"{name} is not written yet" in failure["evalue"]
+    assert error("check_training")["ename"] == "AssertionError"
