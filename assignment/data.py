@@ -164,6 +164,11 @@ def _dataset_dir(data_dir: Path) -> Path:
     return data_dir / DATASET / str(tfds.builder_cls(DATASET).VERSION)
 
 
+def is_prepared(data_dir: Path) -> bool:
+    """Whether `data_dir` holds a complete dataset (from this tool or from an online tfds download)."""
+    return (_dataset_dir(data_dir) / "dataset_info.json").is_file()
+
+
 def read_stamp(data_dir: Path) -> dict | None:
     stamp = _dataset_dir(data_dir) / STAMP
     return json.loads(stamp.read_text()) if stamp.is_file() else None

@@ -30,8 +30,9 @@ ROOT = CHECKS.parent.parent
 def kernel_env(data_dir: Path) -> dict[str, str]:
     """The student kernel's environment: quiet TensorFlow, no display, the profile's data."""
     env = dict(os.environ)
-    env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0",
-                "TFDS_DATA_DIR": str(data_dir), "PYTHONWARNINGS": "ignore"})
+    env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "PYTHONWARNINGS": "ignore",
+                "TF_FORCE_GPU_ALLOW_GROWTH": "true",  # kernels graded side by side (JOBS > 1) share one GPU
+                "TFDS_DATA_DIR": str(data_dir)})
     return env
 
 

@@ -51,8 +51,7 @@ def test_check_points_add_up_to_the_seed(smoke_batch: tuple) -> None:
     out, _, _ = smoke_batch
     per_section = {key: 0 for key in SECTIONS}
     for test in _results(out, "solution")["tests"]:
-        title = test["name"].split(":")[0]
-        per_section[next(k for k, (t, _) in SECTIONS.items() if t == title)] += test["max_score"]
+        per_section[next(k for k, (title, _) in SECTIONS.items() if test["name"].startswith(f"{title}: "))] += test["max_score"]
     assert per_section == {"preprocess": 10, "encoder": 30, "decoder": 20, "unet": 30, "training": 10}
 
 
@@ -129,3 +128,13 @@ def test_solution_gets_full_marks_under_ci(tmp_path: Path, shared_sample: Path) 
     assert done.returncode == 0, done.stderr[-2000:]
     row = _rows(tmp_path / "grades")["solution"]
     assert (row["total"], row["status"]) == (str(MAX_POINTS), "ok"), (tmp_path / "grades" / "solution" / "feedback.md").read_text()
+
+
+def test_regrading_gives_the_same_iou(smoke_batch: tuple) -> None:
+    """The same code graded twice (once without its parameters tag) trains to the same model."""
+    out, _, _ = smoke_batch
+
+    def iou(student: str) -> str:
+        return next(t["output"] for t in _results(out, student)["tests"] if "foreground IoU on the test split" in t["name"])
+
+    assert iou("solution") == iou("broken_missing_parameters_tag")

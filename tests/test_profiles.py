@@ -1,0 +1,68 @@
+"""Profiles and the data each run gets; the environment files agree with each other."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from assignment import data, profiles
+from assignment.points import MAX_POINTS, SECTIONS
+from assignment.profiles import PROFILES, resolve_data
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_points_follow_the_seed() -> None:
+    assert [points for _, points in SECTIONS.values()] == [10, 30, 20, 30, 10] and MAX_POINTS == 100
+
+
+def test_profiles_carry_calibrated_thresholds_and_the_seed_recipe() -> None:
+    assert set(PROFILES) == {"full", "ci", "smoke"}
+    full = PROFILES["full"].parameters
+    assert (full["IMG_SIZE"], full["BATCH_SIZE"], full["EPOCHS"], full["BASE_FILTERS"], full["LEARNING_RATE"]) == (256, 16, 10, 32, 1e-4)
+    assert PROFILES["full"].needs_gpu and not PROFILES["ci"].needs_gpu
+    for profile in PROFILES.values():
+        assert profile.parameters["IMG_SIZE"] % 16 == 0
+        assert set(profile.iou_thresholds) == {"real", "synthetic"} == set(profile.calibration)
+        assert profile.iou_thresholds["real"] > 0.415, "a threshold must beat predicting 'pet' everywhere (0.415 on real data)"
+    for name in ("ci", "smoke"):
+        for kind in ("real", "synthetic"):
+            measured = re.search(r"([0-9.]+) / [0-9.]+ / [0-9.]+ \(min", PROFILES[name].calibration[kind])
+            assert measured, f"{name} has no calibration for {kind} data"
+            assert PROFILES[name].iou_thresholds[kind] < float(measured.group(1)), f"{name} threshold above the solution's minimum"
+
+
+def test_environment_files_pin_the_same_versions() -> None:
+    def pins(text: str) -> dict[str, str]:
+        return {m.group(1).lower(): m.group(2) for m in re.finditer(r"^\s*-?\s*([A-Za-z0-9_.\-]+)==([0-9.]+)", text, re.M)}
+
+    pip = pins((ROOT / "requirements.txt").read_text())
+    conda = pins((ROOT / "environment.yml").read_text())
+    assert pip.pop("tensorflow") == pip["tensorflow-cpu"], "the non-x86 TensorFlow line must pin the same version"
+    assert pip == conda and len(pip) > 10
+
+
+@pytest.fixture
+def kit_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(data, "DEFAULT_DATA_DIR", tmp_path / "tfds")
+    return tmp_path / "tfds"
+
+
+def test_tfds_data_dir_overrides_the_profile(tmp_path: Path, kit_data_dir: Path) -> None:
+    chosen = resolve_data(PROFILES["ci"], {"TFDS_DATA_DIR": str(tmp_path / "elsewhere")})
+    assert chosen.path == tmp_path / "elsewhere" and not kit_data_dir.exists()
+
+
+def test_profiles_share_the_kit_data_dir(kit_data_dir: Path, shared_sample: Path) -> None:
+    smoke = resolve_data(PROFILES["smoke"], {})
+    assert (smoke.path, smoke.kind) == (kit_data_dir, "synthetic")
+    ci = resolve_data(PROFILES["ci"], {})
+    assert (ci.path, ci.kind) == (kit_data_dir, "real") and str(shared_sample) in ci.origin
+    assert resolve_data(PROFILES["smoke"], {}).kind == "real", "smoke keeps whatever real data the dir holds"
+
+
+def test_ci_without_the_sample_falls_back_to_synthetic(kit_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(profiles, "SHARED_SAMPLE", tmp_path / "absent")
+    assert resolve_data(PROFILES["ci"], {}).kind == "synthetic"
