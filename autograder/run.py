@@ -47,8 +47,9 @@ class RunResult:
         kinds = {f.kind for f in self.failures}
         for kind in ("kernel died", "timeout", "error"):
             if kind in kinds:
-                cells = ", ".join(str(f.index + 1) for f in self.failures if f.kind == kind)
-                return f"{kind} in cell {cells}"
+                cells = [str(f.index + 1) for f in self.failures if f.kind == kind]
+                more = f" and {len(cells) - 4} more" if len(cells) > 5 else ""
+                return f"{kind} in cell {', '.join(cells[:4] if more else cells)}{more}"
         return "total time limit reached" if "not run" in kinds else "ok"
 
     def describe(self, failure: CellFailure) -> str:
@@ -80,10 +81,9 @@ def parameterize(nb: nbformat.NotebookNode, parameters: dict[str, object]) -> tu
 
 
 class _Session:
-    """One kernel running the notebook's cells with the profile's limits."""
+    """One kernel running the notebook's cells, recording every cell that fails."""
 
-    def __init__(self, nb: nbformat.NotebookNode, profile: Profile, workdir: Path, env: dict[str, str]):
-        self.nb, self.profile, self.env = nb, profile, env
+    def __init__(self, nb: nbformat.NotebookNode, workdir: Path):
         self.client = NotebookClient(
             nb,
             kernel_name="python3",
@@ -114,12 +114,11 @@ def execute(
 ) -> RunResult:
     """Run every cell of `nb` under `profile`, then each probe (name, source, timeout) in the same kernel."""
     started = time.monotonic()
-    result = RunResult(nb)
-    nb, result.notes = parameterize(nb, profile.parameters)
-    result.notebook = nb
+    nb, notes = parameterize(nb, profile.parameters)
+    result = RunResult(nb, notes=notes)
     skip: set[int] = set()
     for _attempt in range(MAX_KERNEL_RESTARTS + 1):
-        session = _Session(nb, profile, workdir, env)
+        session = _Session(nb, workdir)
         dead_at, probing = None, None
         with session.client.setup_kernel(env=env, stderr=subprocess.DEVNULL):  # cell output still arrives over the kernel protocol
             try:
