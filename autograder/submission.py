@@ -11,26 +11,36 @@ import nbformat
 
 @dataclass(frozen=True)
 class Submission:
-    """One student's notebook."""
+    """One student's notebook, and why it was chosen when the student handed in several."""
 
     student: str
     path: Path
+    note: str = ""
 
 
-def discover(root: Path) -> list[Submission]:
+def discover(root: Path, notebook_name: str = "tiny_unet.ipynb") -> list[Submission]:
     """Submissions under `root`: nbgrader's `submitted/<student>/<assignment>/<notebook>.ipynb`
-    (with or without the `submitted/` level), or a flat folder of `<student>.ipynb`."""
+    (with or without the `submitted/` level), or a flat folder of `<student>.ipynb`.
+
+    A student with several notebooks is graded on the one called `notebook_name`, else on the newest.
+    """
     if not root.is_dir():
         raise FileNotFoundError(f"SUBMISSIONS={root} is not a folder")
     base = root / "submitted" if (root / "submitted").is_dir() else root
-    found = [Submission(_safe_name(p.stem), p) for p in sorted(base.glob("*.ipynb"))]
+    candidates: dict[str, list[Path]] = {}
+    for path in sorted(base.glob("*.ipynb")):
+        candidates.setdefault(_safe_name(path.stem), []).append(path)
     for path in sorted(base.glob("*/*/*.ipynb")):
         if ".ipynb_checkpoints" not in path.parts:
-            found.append(Submission(_safe_name(path.relative_to(base).parts[0]), path))
-    names = [s.student for s in found]
-    duplicates = {n for n in names if names.count(n) > 1}
-    if duplicates:
-        raise ValueError(f"more than one notebook for {', '.join(sorted(duplicates))} in {root}: keep one per student")
+            candidates.setdefault(_safe_name(path.relative_to(base).parts[0]), []).append(path)
+    found = []
+    for student, paths in sorted(candidates.items()):
+        if len(paths) == 1:
+            found.append(Submission(student, paths[0]))
+            continue
+        chosen = next((p for p in paths if p.name == notebook_name), max(paths, key=lambda p: p.stat().st_mtime))
+        others = ", ".join(p.name for p in paths if p != chosen)
+        found.append(Submission(student, chosen, f"{len(paths)} notebooks handed in; graded {chosen.name}, ignored {others}"))
     return found
 
 

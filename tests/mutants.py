@@ -78,6 +78,8 @@ def write_batch(root: Path) -> dict[str, str]:
             path.write_text(text or "")
 
     put("solution", nbformat.read(SOLUTION, as_version=4))
+    extra = root / "submitted" / "solution" / "tiny_unet" / "tiny_unet-Copy1.ipynb"  # a stray copy beside the real one
+    extra.write_text("not a notebook")
     put("unfilled_release", nbformat.read(RELEASE, as_version=4), nested=False)
     for mutant in MUTANTS:
         put(f"mutant_{mutant.name}", mutate(mutant))

@@ -45,6 +45,7 @@ def test_solution_gets_full_marks_under_smoke(smoke_batch: tuple) -> None:
     assert (row["total"], row["max"], row["status"]) == (str(MAX_POINTS), str(MAX_POINTS), "ok"), row
     iou = next(t for t in _results(out, "solution")["tests"] if "foreground IoU on the test split" in t["name"])
     assert "foreground IoU: 0." in iou["output"]
+    assert "graded tiny_unet.ipynb, ignored tiny_unet-Copy1.ipynb" in (out / "solution" / "feedback.md").read_text()
 
 
 def test_check_points_add_up_to_the_seed(smoke_batch: tuple) -> None:
