@@ -213,14 +213,18 @@ def prepare(data_dir: Path, source_path: Path | None, checksums: dict[str, tuple
             f"{target} holds a dataset that this tool did not prepare (an online tfds download?). "
             "It is usable as it is; delete that folder first to replace it."
         )
-    if target.exists():
-        shutil.rmtree(target)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=data_dir))  # the old dataset stays until the new one is complete
     try:
-        _build(data_dir, source, checksums)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
-    (target / STAMP).write_text(json.dumps({"kind": source.kind, "path": str(source.path or ""), "fingerprint": source.fingerprint}))
+        _build(staging, source, checksums)
+        built = _dataset_dir(staging)
+        (built / STAMP).write_text(json.dumps({"kind": source.kind, "path": str(source.path or ""), "fingerprint": source.fingerprint}))
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        built.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return source, True
 
 

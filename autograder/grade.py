@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     if not submissions:
         print(f"make grade: error: no .ipynb files found in {args.submissions}", file=sys.stderr)
         return 2
+    if profile.needs_gpu and not shutil.which("nvidia-smi"):
+        print(f"warning: the {profile.name} profile is a GPU job and no GPU driver (nvidia-smi) was found: "
+              "training will be very slow and the IoU check will be skipped", file=sys.stderr)
     data = resolve_data(profile, dict(os.environ))
     print(f"profile {profile.name}: {profile.description}\ndata: {data.origin}", file=sys.stderr)
     outcomes = grade_all(submissions, profile, args.out.resolve(), data, args.jobs)

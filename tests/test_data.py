@@ -141,3 +141,16 @@ def test_make_data_prints_dir_source_and_counts(tmp_path: Path, shared_sample: P
     printed = capsys.readouterr().out
     assert str(tmp_path / "tfds") in printed and "extracted" in printed and "train 1, test 1" in printed
     assert data.main(["--source", str(tmp_path / "missing"), "--data-dir", str(tmp_path / "tfds")]) == 2
+
+
+def test_failed_rebuild_keeps_the_previous_dataset(tmp_path: Path, shared_sample: Path) -> None:
+    target = tmp_path / "tfds"
+    data.prepare(target, _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_102"]))
+    folder, sums = _archives(tmp_path, True)
+    images = folder / data.ARCHIVES["images"]
+    images.write_bytes(images.read_bytes()[:1000])
+    sums["images"] = (images.stat().st_size, hashlib.sha256(images.read_bytes()).hexdigest())
+    with pytest.raises(data.DataError, match="could not extract"):
+        data.prepare(target, folder, checksums=sums)
+    assert data.split_sizes(target) == {"train": 1, "test": 1} and data.read_stamp(target)["kind"] == "extracted"
+    assert [p.name for p in target.iterdir()] == ["oxford_iiit_pet"], "no staging folder is left behind"
