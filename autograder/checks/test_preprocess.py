@@ -35,6 +35,11 @@ def _pairs(outputs: dict[str, np.ndarray], prefix: str) -> list[tuple[str, np.nd
     return sorted((k, v) for k, v in outputs.items() if k.startswith(prefix))
 
 
+def _label_values(mask: np.ndarray, trimap: np.ndarray) -> dict[int, float]:
+    """The value the submission's mask mostly holds where the (nearest-resized) trimap is 1, 2 and 3."""
+    return {label: float(np.median(mask[trimap == label])) for label in (1, 2, 3)}
+
+
 @POINTS("preprocess", 3)
 def test_image_shape_dtype_range(preprocess_outputs: dict, img_size: int) -> None:
     """Image: (IMG_SIZE, IMG_SIZE, 3), float32, values in [0, 1]"""
@@ -44,7 +49,7 @@ def test_image_shape_dtype_range(preprocess_outputs: dict, img_size: int) -> Non
         assert image.dtype == np.float32, f"the image has dtype {image.dtype}, expected float32: cast before dividing by 255."
         low, high = float(image.min()), float(image.max())
         assert low >= 0.0 and high <= 1.0, f"image values span [{low:.3g}, {high:.3g}], expected [0, 1]: divide by 255."
-        assert image.max() > 0.5, f"image values are all below {image.max():.3g}: divide by 255 once, not twice."
+        assert high > 0.5, f"image values are all below {high:.3g}: divide by 255 once, not twice."
 
 
 @POINTS("preprocess", 2)
@@ -77,7 +82,7 @@ def test_mask_label_mapping(preprocess_outputs: dict, reference: dict) -> None:
     for key, mask in _pairs(preprocess_outputs, "mask"):
         trimap = reference[key.replace("mask", "trimap")]
         assert mask.shape == trimap.shape, f"the mask has shape {mask.shape}, expected {trimap.shape}."
-        got = {label: round(float(np.median(mask[trimap == label]))) for label in (1, 2, 3)}
+        got = {label: round(value) for label, value in _label_values(mask, trimap).items()}
         if got == {1: 1, 2: 1, 3: 0}:
             pytest.fail("border pixels (trimap 3) became 0 and background (trimap 2) became 1: "
                         "2 is the background, 3 the border. Use mask != 2.")
@@ -93,8 +98,7 @@ def test_mask_nearest_resize(preprocess_outputs: dict, reference: dict) -> None:
         trimap = reference[key.replace("mask", "trimap")]
         assert mask.shape == trimap.shape, f"the mask has shape {mask.shape}, expected {trimap.shape}."
         # Judge the resize alone: apply the submission's own label mapping to a nearest-resized trimap.
-        mapping = {label: float(np.median(mask[trimap == label])) for label in (1, 2, 3)}
-        expected = np.vectorize(mapping.get)(trimap)
+        expected = np.vectorize(_label_values(mask, trimap).get)(trimap)
         wrong = float(np.mean(mask != expected))
         assert wrong == 0.0, (
             f"{wrong:.1%} of mask pixels differ from a nearest-neighbour resize of the trimap: "

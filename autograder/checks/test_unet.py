@@ -9,7 +9,7 @@ from autograder.checks.blocks import Facts, of_class, unet_params
 POINTS = pytest.mark.points
 
 
-def _case(facts, index: int) -> dict:
+def _case(facts: Facts, index: int) -> dict:
     return facts("make_unet")["cases"][index]
 
 
