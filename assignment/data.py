@@ -32,6 +32,7 @@ from assignment import synthetic
 DATASET = "oxford_iiit_pet"
 ARCHIVES = {"images": "images.tar.gz", "annotations": "annotations.tar.gz"}
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "tfds"
+SHARED_SAMPLE = (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "oxford_pets_sample").resolve()
 STAMP = "kit_source.json"
 
 
@@ -226,6 +227,38 @@ def prepare(data_dir: Path, source_path: Path | None, checksums: dict[str, tuple
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return source, True
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The TFDS data dir a run uses, where it came from, and its kind ("real" or "synthetic")."""
+
+    path: Path
+    origin: str
+    kind: str
+
+
+def resolve(wants_sample: bool, environ: dict[str, str]) -> RunData:
+    """The data for a grading run, prepared if needed.
+
+    `TFDS_DATA_DIR` in the environment wins. Otherwise the run uses the kit's `data/tfds/`: as
+    `make data` left it, except that a profile that wants the real sample replaces synthetic
+    data with the sample from ../shared when that is there; an empty dir gets synthetic data.
+    """
+    if environ.get("TFDS_DATA_DIR"):
+        path = Path(environ["TFDS_DATA_DIR"]).resolve()
+        origin = f"TFDS_DATA_DIR={path}"
+    else:
+        path, origin = DEFAULT_DATA_DIR, f"{DEFAULT_DATA_DIR}"
+        stamp, prepared = read_stamp(path), is_prepared(path)
+        if wants_sample and SHARED_SAMPLE.is_dir() and (not prepared or (stamp and stamp["kind"] == "synthetic")):
+            prepare(path, SHARED_SAMPLE)
+        elif not prepared:
+            prepare(path, None)
+    stamp = read_stamp(path)
+    kind = "synthetic" if stamp and stamp["kind"] == "synthetic" else "real"
+    source = f"{stamp['kind']} {stamp['path']}".strip() if stamp else "prepared outside the kit"
+    return RunData(path, f"{origin} ({source})", kind)
 
 
 def split_sizes(data_dir: Path) -> dict[str, int]:

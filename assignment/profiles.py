@@ -1,17 +1,24 @@
-"""Training profiles: the notebook's parameters, data, time limits and IoU threshold for each grading run.
+"""Grading profiles: settings only. What a run trains, within which limits, and the IoU it must reach.
 
 The parameters are injected after the notebook's `parameters` cell (papermill's convention);
-every other change reaches the notebook through environment variables.
+every other change reaches the notebook through environment variables. Which data a profile
+uses is decided by `assignment.data.resolve`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from assignment import data
 
-SHARED_SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "oxford_pets_sample"
+@dataclass(frozen=True)
+class Limits:
+    """What one sandbox may use (see autograder/sandbox.py)."""
+
+    memory_mib: int  # data segment of each process (RLIMIT_DATA)
+    tasks: int  # processes and threads of the sandbox's user
+    file_mib: int  # largest file
+    scratch_mib: int  # everything in the scratch folder together
+    open_files: int = 4096
 
 
 @dataclass(frozen=True)
@@ -23,11 +30,13 @@ class Profile:
     parameters: dict[str, object]
     iou_thresholds: dict[str, float]  # by data kind: "real" (Oxford-IIIT Pet) or "synthetic"
     calibration: dict[str, str]  # what the solution measured, the basis of each threshold
-    cell_timeout: int  # seconds
-    total_timeout: int  # seconds
-    wants_sample: bool = False  # use the real sample from ../shared when it is there
-    needs_gpu: bool = False
-    env: dict[str, str] = field(default_factory=dict)
+    cell_timeout: int  # seconds per notebook cell
+    total_timeout: int  # seconds for the whole notebook
+    probe_timeout: int  # seconds for the process that calls the student's functions
+    limits: Limits
+    wants_sample: bool = False  # prefer the real sample from ../shared over synthetic data
+    needs_gpu: bool = False  # checks that need a GPU stay pending without one
+    details_visibility: str = "visible"  # Gradescope: "visible" or "after_published"
 
 
 PROFILES = {
@@ -41,6 +50,9 @@ PROFILES = {
                      "synthetic": "not measured here (no GPU)"},
         cell_timeout=4 * 3600,
         total_timeout=5 * 3600,
+        probe_timeout=600,
+        # The training cache alone is 3.6 GiB at 256 px; CUDA maps much address space, hence the data limit.
+        limits=Limits(memory_mib=48 * 1024, tasks=4096, file_mib=2048, scratch_mib=4096),
         needs_gpu=True,
     ),
     "ci": Profile(
@@ -53,6 +65,8 @@ PROFILES = {
                      "synthetic": "solution on the synthetic set, seeds 1-3: 0.965 / 0.967 / 0.970 (min / mean / max)"},
         cell_timeout=900,
         total_timeout=1800,
+        probe_timeout=300,
+        limits=Limits(memory_mib=8 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
         wants_sample=True,
     ),
     "smoke": Profile(
@@ -65,37 +79,7 @@ PROFILES = {
                      "synthetic": "solution on the synthetic set, seeds 1-5: 0.851 / 0.897 / 0.923 (min / mean / max)"},
         cell_timeout=180,
         total_timeout=900,
+        probe_timeout=300,
+        limits=Limits(memory_mib=6 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
     ),
 }
-
-
-@dataclass(frozen=True)
-class RunData:
-    """The TFDS data dir a run uses, where it came from, and its kind ("real" or "synthetic")."""
-
-    path: Path
-    origin: str
-    kind: str
-
-
-def resolve_data(profile: Profile, environ: dict[str, str]) -> RunData:
-    """The data for a run, prepared if needed.
-
-    `TFDS_DATA_DIR` in the environment wins. Otherwise the run uses the kit's `data/tfds/`: as
-    `make data` left it, except that a profile that wants the real sample replaces synthetic
-    data with the sample from ../shared when that is there; an empty dir gets synthetic data.
-    """
-    if environ.get("TFDS_DATA_DIR"):
-        path = Path(environ["TFDS_DATA_DIR"]).resolve()
-        origin = f"TFDS_DATA_DIR={path}"
-    else:
-        path, origin = data.DEFAULT_DATA_DIR, f"{data.DEFAULT_DATA_DIR}"
-        stamp, prepared = data.read_stamp(path), data.is_prepared(path)
-        if profile.wants_sample and SHARED_SAMPLE.is_dir() and (not prepared or (stamp and stamp["kind"] == "synthetic")):
-            data.prepare(path, SHARED_SAMPLE)
-        elif not prepared:
-            data.prepare(path, None)
-    stamp = data.read_stamp(path)
-    kind = "synthetic" if stamp and stamp["kind"] == "synthetic" else "real"
-    source = f"{stamp['kind']} {stamp['path']}".strip() if stamp else "prepared outside the kit"
-    return RunData(path, f"{origin} ({source})", kind)

@@ -1,132 +1,106 @@
-"""`make grade`: run every submission headless under a profile, probe it, check it and write reports.
+"""`make grade`: grade a folder of submissions under a profile, each in its own sandboxed pipeline.
 
-    python -m autograder.grade SUBMISSIONS [--profile ci] [--out grades] [--jobs 1]
+    python -m autograder.grade SUBMISSIONS [--profile ci] [--out grades] [--jobs 1] [--sandbox auto|bwrap|user] [--unsandboxed]
+    python -m autograder.grade SUBMISSIONS --task I ...    grade only the I-th submission (a Slurm array task); no CSV
+    python -m autograder.grade --merge OUT                 write OUT/grades.csv from whatever OUT/<student>/ holds
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
-import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-import nbformat
 from tqdm import tqdm
 
-from assignment.profiles import PROFILES, Profile, RunData, resolve_data
-from autograder import probe, report, run
-from autograder.submission import Submission, discover, load
+from assignment import data
+from assignment.profiles import PROFILES
+from autograder import pipeline, report, sandbox
+from autograder.results import Outcome
+from autograder.submission import Submission, discover
 
-CHECKS = Path(__file__).resolve().parent / "checks"
-ROOT = CHECKS.parent.parent
-PROBE_TIMEOUT = 600  # seconds for each probe; the training probe evaluates the model once or twice
-
-
-def kernel_env(data_dir: Path) -> dict[str, str]:
-    """The student kernel's environment: quiet TensorFlow, fixed hashing, the profile's data."""
-    env = dict(os.environ)
-    env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0", "PYTHONWARNINGS": "ignore",
-                "TF_FORCE_GPU_ALLOW_GROWTH": "true",  # kernels graded side by side (JOBS > 1) share one GPU
-                "TFDS_DATA_DIR": str(data_dir)})
-    return env
+ROOT = Path(__file__).resolve().parent.parent
+PRIVATE = [ROOT / name for name in ("autograder", "tests", "solution", "benchmarks", ".git")]
 
 
-def run_checks(facts_dir: Path, profile: Profile, data: RunData, results: Path) -> tuple[list[dict], str | None]:
-    """Run the hidden pytest checks in a separate process; return their results and a problem, if any."""
-    command = [sys.executable, "-m", "pytest", str(CHECKS), "-q", "-p", "no:cacheprovider", "--no-header",
-               f"--facts={facts_dir}", f"--profile={profile.name}", f"--data-dir={data.path}", f"--data-kind={data.kind}",
-               f"--results={results}"]
-    done = subprocess.run(command, cwd=ROOT, env=kernel_env(data.path), capture_output=True, text=True, check=False)
-    if done.returncode not in (0, 1) or not results.is_file():
-        return [], f"the grader's checks failed to run (exit {done.returncode}): {done.stdout[-800:]}{done.stderr[-800:]}"
-    return json.loads(results.read_text()), None
-
-
-def grade_one(submission: Submission, profile: Profile, out: Path, data: RunData) -> report.Outcome:
-    """Grade one submission; whatever it does, return an outcome and write its reports."""
-    folder = out / submission.student
-    workdir = folder / "run"
-    shutil.rmtree(folder, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    notes = [submission.note] if submission.note else []
-    seconds = 0.0
-    try:
-        nb = load(submission.path)
-    except ValueError as error:
-        status = f"invalid notebook: {error}"
-    else:
-        result = run.execute(nb, profile, workdir, kernel_env(data.path), probe.probe_cells(workdir, min(profile.cell_timeout, PROBE_TIMEOUT)))
-        nbformat.write(result.notebook, folder / "executed.ipynb")
-        status, seconds = result.status, result.seconds
-        notes += result.notes + [result.describe(f) for f in result.failures]
-        notes += [f"probe {f.detail}" for f in result.probe_failures]
-    checks, problem = run_checks(workdir / probe.FACTS_DIR, profile, data, folder / "checks.json")
-    if problem:
-        status, notes = f"{status}; grader checks did not run", [*notes, problem]
-    outcome = report.Outcome(submission.student, status, checks, notes, seconds)
-    report.write_student(outcome, folder)
-    return outcome
-
-
-def _safe_grade(submission: Submission, profile: Profile, out: Path, data: RunData) -> report.Outcome:
-    try:
-        return grade_one(submission, profile, out, data)
-    except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
-        trace = traceback.format_exc(limit=-3)
-        outcome = report.Outcome(submission.student, f"grader error: {type(error).__name__}: {error}", [], [trace], 0.0)
-        report.write_student(outcome, out / submission.student)
-        return outcome
-
-
-def grade_all(submissions: list[Submission], profile: Profile, out: Path, data: RunData, jobs: int) -> list[report.Outcome]:
-    """Grade a batch with a progress bar; `jobs` submissions at a time."""
-    out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(submissions), desc=f"grading ({profile.name})", unit="notebook", file=sys.stderr)
+def grade_all(submissions: list[Submission], job: pipeline.Job, jobs: int) -> list[Outcome]:
+    """Grade a batch with a progress bar, `jobs` submissions at a time (each worker loads TensorFlow once)."""
+    job.out.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(submissions), desc=f"grading ({job.profile.name})", unit="notebook", file=sys.stderr)
     outcomes = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(_safe_grade, s, profile, out, data) for s in submissions]
-        for future in futures:
-            outcomes.append(future.result())
-            bar.set_postfix_str(f"{outcomes[-1].student}: {outcomes[-1].total:g}")
+        for outcome in pool.map(pipeline.grade, submissions, [job] * len(submissions)):
+            outcomes.append(outcome)
+            bar.set_postfix_str(f"{outcome.student}: {outcome.total:g}")
             bar.update()
     bar.close()
+    return outcomes
+
+
+def merge(out: Path) -> list[Outcome]:
+    """Outcomes of every student graded into `out`, and grades.csv from them."""
+    outcomes = [Outcome.load(path) for path in sorted(out.glob("*/outcome.json"))]
     report.write_csv(outcomes, out / "grades.csv")
     return outcomes
 
 
+def _backend(args: argparse.Namespace) -> str:
+    if args.unsandboxed:
+        print("WARNING: --unsandboxed: student code runs as the grader's own user, with the grader's files; every report says so.",
+              file=sys.stderr)
+        return "none"
+    backend = sandbox.detect(args.sandbox)
+    if backend == "user":
+        changed = sandbox.protect([*PRIVATE, args.out.resolve(), args.submissions.resolve()])
+        print("sandbox: bubblewrap is unavailable here; student code runs as unprivileged users"
+              + (f" (made unreadable to them: {', '.join(changed)})" if changed else ""), file=sys.stderr)
+    return backend
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Grade Tiny U-Net submissions.")
-    parser.add_argument("submissions", type=Path, help="nbgrader submitted/ layout or a folder of <student>.ipynb")
+    parser.add_argument("submissions", type=Path, nargs="?", help="nbgrader submitted/ layout or a folder of <student>.ipynb")
     parser.add_argument("--profile", default="ci", choices=sorted(PROFILES))
     parser.add_argument("--out", type=Path, default=Path("grades"))
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--task", type=int, help="grade only the submission with this index (0-based, sorted by student)")
+    parser.add_argument("--only", help="grade only this student")
+    parser.add_argument("--merge", type=Path, metavar="OUT", help="write OUT/grades.csv from OUT/<student>/ and stop")
+    parser.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "user"])
+    parser.add_argument("--unsandboxed", action="store_true", help="run student code without a sandbox (reports say so)")
     parser.add_argument("--cell-timeout", type=int, help="seconds per cell, instead of the profile's")
     args = parser.parse_args(argv)
+    if args.merge:
+        print(report.table(merge(args.merge)))
+        return 0
+    if args.submissions is None:
+        parser.error("SUBMISSIONS is required")
     profile = PROFILES[args.profile]
     if args.cell_timeout:
         profile = replace(profile, cell_timeout=args.cell_timeout)
     try:
         submissions = discover(args.submissions)
-    except FileNotFoundError as error:
+        backend = _backend(args)
+    except (FileNotFoundError, sandbox.SandboxUnavailable) as error:
         print(f"make grade: error: {error}", file=sys.stderr)
         return 2
+    if args.task is not None or args.only:
+        submissions = [s for i, s in enumerate(submissions) if i == args.task or s.student == args.only]
     if not submissions:
-        print(f"make grade: error: no .ipynb files found in {args.submissions}", file=sys.stderr)
+        print(f"make grade: error: no matching .ipynb files found in {args.submissions}", file=sys.stderr)
         return 2
-    if profile.needs_gpu and not shutil.which("nvidia-smi"):
-        print(f"warning: the {profile.name} profile is a GPU job and no GPU driver (nvidia-smi) was found: "
-              "training will be very slow and the IoU check will be skipped", file=sys.stderr)
-    data = resolve_data(profile, dict(os.environ))
-    print(f"profile {profile.name}: {profile.description}\ndata: {data.origin}", file=sys.stderr)
-    outcomes = grade_all(submissions, profile, args.out.resolve(), data, args.jobs)
+    data_run = data.resolve(profile.wants_sample, dict(os.environ))
+    print(f"profile {profile.name}: {profile.description}\ndata: {data_run.origin}\nsandbox: {backend}", file=sys.stderr)
+    job = pipeline.Job(profile, data_run, backend, args.out.resolve())
+    outcomes = grade_all(submissions, job, args.jobs)
+    if args.task is None and not args.only:
+        report.write_csv(outcomes, job.out / "grades.csv")
     print(report.table(outcomes))
-    print(f"\nreports: {args.out / 'grades.csv'} and {args.out}/<student>/results.json, feedback.md")
+    print(f"\nsandbox: {outcomes[0].sandbox or backend}")
+    print(f"reports: {args.out / 'grades.csv'} and {args.out}/<student>/results.json, feedback.md, grader.log")
     return 0
 
 

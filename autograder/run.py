@@ -1,35 +1,41 @@
-"""Run a notebook headless under a profile, then run probe code in the same kernel.
+"""Run a notebook headless under a profile, its kernel inside a sandbox.
 
-The profile's values are injected after the `parameters` cell with papermill; nbclient
-executes every cell in a fresh kernel with a per-cell and a total time limit. An error or a
-timeout in one cell is recorded and the next cell runs; a dead kernel is restarted, the cells
-before the fatal one are replayed and the fatal one is skipped.
+papermill injects the profile's values after the `parameters` cell; nbclient drives a kernel that
+runs inside `autograder.sandbox` and talks to the grader over unix sockets (jupyter_client's ipc
+transport) in the sandbox's scratch folder, never TCP. Each cell has a time limit and the notebook a
+total one. An error or a timeout is recorded and the next cell runs; a dead or unresponsive kernel is
+restarted, the cells before are replayed and the fatal cell is skipped. After the last cell the kernel
+exports `model` and `history` (autograder/probe/export.py); the grader measures them itself.
 """
 
 from __future__ import annotations
 
-import subprocess
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from papermill.parameterize import parameterize_notebook
 
 from assignment.profiles import Profile
+from autograder.results import CellFailure, FailureKind
+from autograder.sandbox import Sandbox
 
 MAX_KERNEL_RESTARTS = 2
-
-
-@dataclass
-class CellFailure:
-    """A cell that did not finish cleanly."""
-
-    index: int
-    kind: str  # "error", "timeout", "kernel died", "not run"
-    detail: str
+RESPONSIVE_SECONDS = 15  # after a timeout, the kernel must answer within this or it is restarted
+OUTPUT_LIMIT = 2_000_000  # characters of output kept per cell
+EXPORT = Path(__file__).resolve().parent / "probe" / "export.py"
 
 
 @dataclass
@@ -38,26 +44,10 @@ class RunResult:
 
     notebook: nbformat.NotebookNode
     failures: list[CellFailure] = field(default_factory=list)
-    probe_failures: list[CellFailure] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # student-visible
+    diagnostics: list[str] = field(default_factory=list)  # instructor-only
+    exported: Path | None = None  # the folder holding the kernel's export, when it ran
     seconds: float = 0.0
-
-    @property
-    def status(self) -> str:
-        kinds = {f.kind for f in self.failures}
-        for kind in ("kernel died", "timeout", "error"):
-            if kind in kinds:
-                cells = [str(f.index + 1) for f in self.failures if f.kind == kind]
-                more = f" and {len(cells) - 4} more" if len(cells) > 5 else ""
-                return f"{kind} in cell {', '.join(cells[:4] if more else cells)}{more}"
-        return "total time limit reached" if "not run" in kinds else "ok"
-
-    def describe(self, failure: CellFailure) -> str:
-        """One line naming the cell (numbered from 1, with its first line) and what went wrong."""
-        lines = self.notebook.cells[failure.index].source.strip().splitlines() if 0 <= failure.index < len(self.notebook.cells) else []
-        where = f"cell {failure.index + 1}" + (f" `{lines[0][:60]}`" if lines else "")
-        detail = failure.detail.strip().splitlines()
-        return f"{where}: {detail[0] if detail else failure.kind}"
 
 
 def parameterize(nb: nbformat.NotebookNode, parameters: dict[str, object]) -> tuple[nbformat.NotebookNode, list[str]]:
@@ -73,83 +63,131 @@ def parameterize(nb: nbformat.NotebookNode, parameters: dict[str, object]) -> tu
         else:
             holder.metadata.tags.append("parameters")
             notes.append("the `parameters` tag was missing; the cell that sets IMG_SIZE was used")
-    nb.metadata.setdefault("kernelspec", {"name": "python3", "language": "python", "display_name": "Python 3"})
-    nb.metadata["kernelspec"]["name"] = "python3"
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
     nb.metadata.setdefault("language_info", {"name": "python"})
     nb.metadata.setdefault("papermill", {})
     return parameterize_notebook(nb, parameters, comment="Injected by the grader's profile"), notes
 
 
-class _Session:
-    """One kernel running the notebook's cells, recording every cell that fails."""
+class _CappedClient(NotebookClient):
+    """nbclient that keeps at most OUTPUT_LIMIT characters of output per cell."""
 
-    def __init__(self, nb: nbformat.NotebookNode, workdir: Path):
-        self.client = NotebookClient(
-            nb,
-            kernel_name="python3",
-            allow_errors=True,
-            interrupt_on_timeout=True,
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> nbformat.NotebookNode | None:
+        used = sum(len(json.dumps(out)) for out in outs)
+        if used > OUTPUT_LIMIT:
+            return None
+        if used + len(json.dumps(msg.get("content", {}))) > OUTPUT_LIMIT:
+            outs.append(nbformat.v4.new_output("stream", name="stderr", text="[the grader dropped the rest of this cell's output]\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+class _Unresponsive(Exception):
+    """The kernel did not answer after a timeout."""
+
+
+class _Session:
+    """One sandboxed kernel running the notebook's cells, recording every cell that fails."""
+
+    def __init__(self, nb: nbformat.NotebookNode, sandbox: Sandbox, attempt: int):
+        self.nb, self.sandbox = nb, sandbox
+        self.specs = Path(tempfile.mkdtemp(prefix="tu-spec-"))
+        argv = sandbox.command([sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"])
+        (self.specs / "sandboxed").mkdir()
+        (self.specs / "sandboxed" / "kernel.json").write_text(json.dumps(
+            {"argv": argv, "display_name": "sandboxed", "language": "python", "interrupt_mode": "message"}))
+        self.km = AsyncKernelManager(kernel_name="sandboxed", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.specs)]),
+                                     transport="ipc", connection_file=str(sandbox.scratch / f"k{attempt}.json"))
+        self.km.write_connection_file()
+        os.chown(self.km.connection_file, sandbox.uid, sandbox.uid)
+        self.client = _CappedClient(
+            nb, km=self.km, allow_errors=True, interrupt_on_timeout=True,
             error_on_timeout={"ename": "CellTimeoutError", "evalue": "cell time limit reached", "traceback": []},
-            resources={"metadata": {"path": str(workdir)}},
-            on_cell_error=self._record_error,
-        )
+            resources={"metadata": {"path": str(sandbox.scratch / "work")}}, on_cell_error=self._record_error)
         self.failures: list[CellFailure] = []
 
     def _record_error(self, cell: nbformat.NotebookNode, cell_index: int, execute_reply: dict) -> None:
         content = execute_reply["content"]
-        kind = "timeout" if content.get("ename") == "CellTimeoutError" else "error"
-        self.failures.append(CellFailure(cell_index, kind, f"{content.get('ename')}: {content.get('evalue')}"))
+        kind = FailureKind.TIMEOUT if content.get("ename") == "CellTimeoutError" else FailureKind.ERROR
+        first = next(iter(cell.source.strip().splitlines()), "")
+        self.failures.append(CellFailure(cell_index, kind, f"{content.get('ename')}: {content.get('evalue')}", first[:60]))
 
     def run(self, cell: nbformat.NotebookNode, index: int, limit: float) -> None:
+        """Run one cell; after a timeout make sure the kernel answers again, else raise _Unresponsive."""
         self.client.timeout = max(1, int(limit))
+        before = len(self.failures)
         self.client.execute_cell(cell, index)
+        if any(f.kind is FailureKind.TIMEOUT for f in self.failures[before:]) and self.extra("pass", RESPONSIVE_SECONDS):
+            raise _Unresponsive
+
+    def extra(self, source: str, limit: float) -> str | None:
+        """Run grader code that is not part of the notebook; return its error, if any (its output is not kept)."""
+        self.client.timeout = max(1, int(limit))
+        self.nb.cells.append(nbformat.v4.new_code_cell(source))
+        before = len(self.failures)
+        try:
+            self.client.execute_cell(self.nb.cells[-1], len(self.nb.cells) - 1)
+        finally:
+            self.nb.cells.pop()
+            errors = self.failures[before:]
+            del self.failures[before:]
+        return errors[0].detail if errors else None
+
+    def stderr_tail(self) -> str:
+        """The end of what the sandbox and kernel wrote to stderr (instructor-only)."""
+        path = self.specs / "stderr"
+        return path.read_text(errors="replace")[-2000:].strip() if path.is_file() else ""
+
+    def close(self) -> None:
+        if self.client.kc is not None:
+            self.client.kc.stop_channels()
+        if self.km.has_kernel:
+            with contextlib.suppress(Exception):  # a kernel that is already gone is fine
+                run_sync(self.km.shutdown_kernel)(now=True)
+        self.sandbox.kill()
+        shutil.rmtree(self.specs, ignore_errors=True)
 
 
-def execute(
-    nb: nbformat.NotebookNode,
-    profile: Profile,
-    workdir: Path,
-    env: dict[str, str],
-    probes: list[tuple[str, str, int]],
-) -> RunResult:
-    """Run every cell of `nb` under `profile`, then each probe (name, source, timeout) in the same kernel."""
+def execute(nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox) -> RunResult:
+    """Run every cell of the (parameterized) `nb` in `sandbox`, then export the trained model."""
     started = time.monotonic()
-    nb, notes = parameterize(nb, profile.parameters)
-    result = RunResult(nb, notes=notes)
+    result = RunResult(nb)
     skip: set[int] = set()
-    for _attempt in range(MAX_KERNEL_RESTARTS + 1):
-        session = _Session(nb, workdir)
-        dead_at, probing = None, None
-        with session.client.setup_kernel(env=env, stderr=subprocess.DEVNULL):  # cell output still arrives over the kernel protocol
-            try:
+    export = sandbox.scratch / "export.py"
+    shutil.copyfile(EXPORT, export)
+    for attempt in range(MAX_KERNEL_RESTARTS + 1):
+        session = _Session(nb, sandbox, attempt)
+        dead_at = None
+        try:
+            with (session.specs / "stderr").open("wb") as stderr, session.client.setup_kernel(stdout=stderr, stderr=stderr):
                 for index, cell in enumerate(nb.cells):
                     if index in skip or cell.cell_type != "code":
                         continue
                     remaining = profile.total_timeout - (time.monotonic() - started)
                     if remaining <= 0:
-                        session.failures.append(CellFailure(index, "not run", "total time limit reached before this cell"))
+                        session.failures.append(CellFailure(index, FailureKind.NOT_RUN, "total time limit reached before this cell"))
                         continue
                     dead_at = index
                     session.run(cell, index, min(profile.cell_timeout, remaining))
                 dead_at = None
-                for probing, source, timeout in probes:
-                    nb.cells.append(nbformat.v4.new_code_cell(source))  # nbclient stores outputs in the notebook
-                    before = len(session.failures)
-                    try:
-                        session.run(nb.cells[-1], len(nb.cells) - 1, timeout)
-                    finally:
-                        nb.cells.pop()
-                    result.probe_failures += [CellFailure(f.index, f.kind, f"{probing}: {f.detail}") for f in session.failures[before:]]
-                    del session.failures[before:]
-            except DeadKernelError:
-                if probing is not None:
-                    result.probe_failures.append(CellFailure(-1, "kernel died", f"{probing}: the kernel died while probing"))
-        if dead_at is None:
-            result.failures = [f for f in result.failures if f.kind == "kernel died"] + session.failures
+                problem = session.extra(f"import runpy; runpy.run_path({str(export)!r})['export'](globals(), {str(sandbox.scratch / 'out')!r})",
+                                        max(60, profile.cell_timeout // 4))
+                if problem:
+                    result.notes.append(f"the trained model could not be exported: {problem}")
+                result.exported = sandbox.scratch / "out"
+        except (DeadKernelError, _Unresponsive, RuntimeError) as error:
+            result.diagnostics.append(f"kernel attempt {attempt + 1}: {type(error).__name__}: {error}\n{session.stderr_tail()}".strip())
+            if dead_at is None:
+                result.notes.append("the kernel stopped while the grader exported the trained model")
+        finally:
+            session.close()
+        if dead_at is None or sandbox.violation:
+            result.failures = [f for f in result.failures if f.kind is FailureKind.KERNEL_DIED] + session.failures
             break
-        result.failures.append(CellFailure(dead_at, "kernel died", "the kernel died (out of memory, or a crash in native code)"))
+        first = next(iter(nb.cells[dead_at].source.strip().splitlines()), "")[:60]
+        result.failures.append(CellFailure(dead_at, FailureKind.KERNEL_DIED, "the kernel died or stopped answering", first))
         skip.add(dead_at)
     else:
-        result.notes.append(f"the kernel died {MAX_KERNEL_RESTARTS + 1} times; probing stopped")
+        result.notes.append(f"the kernel died {MAX_KERNEL_RESTARTS + 1} times; the run stopped")
     result.seconds = time.monotonic() - started
     return result

@@ -1,47 +1,31 @@
-"""Find submissions in a folder and read them safely."""
+"""Find submissions in a folder and read them safely: ids, collisions, symbolic links, size limits.
+
+Nothing outside SUBMISSIONS is read: symbolic links are never followed, and a notebook that is
+one is refused with a status saying so.
+"""
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
+MAX_BYTES = 20 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Submission:
-    """One student's notebook, and why it was chosen when the student handed in several."""
+    """One student's notebook, and what the grader noticed while finding it."""
 
     student: str
     path: Path
-    note: str = ""
-
-
-def discover(root: Path, notebook_name: str = "tiny_unet.ipynb") -> list[Submission]:
-    """Submissions under `root`: nbgrader's `submitted/<student>/<assignment>/<notebook>.ipynb`
-    (with or without the `submitted/` level), or a flat folder of `<student>.ipynb`.
-
-    A student with several notebooks is graded on the one called `notebook_name`, else on the newest.
-    """
-    if not root.is_dir():
-        raise FileNotFoundError(f"SUBMISSIONS={root} is not a folder")
-    base = root / "submitted" if (root / "submitted").is_dir() else root
-    candidates: dict[str, list[Path]] = {}
-    for path in sorted(base.glob("*.ipynb")):
-        candidates.setdefault(_safe_name(path.stem), []).append(path)
-    for path in sorted(base.glob("*/*/*.ipynb")):
-        if ".ipynb_checkpoints" not in path.parts:
-            candidates.setdefault(_safe_name(path.relative_to(base).parts[0]), []).append(path)
-    found = []
-    for student, paths in sorted(candidates.items()):
-        if len(paths) == 1:
-            found.append(Submission(student, paths[0]))
-            continue
-        chosen = next((p for p in paths if p.name == notebook_name), max(paths, key=lambda p: p.stat().st_mtime))
-        others = ", ".join(p.name for p in paths if p != chosen)
-        found.append(Submission(student, chosen, f"{len(paths)} notebooks handed in; graded {chosen.name}, ignored {others}"))
-    return found
+    note: str = ""  # student-visible: which notebook was graded when there were several
+    refused: str = ""  # why it is not graded at all
+    warnings: tuple[str, ...] = field(default=())  # instructor-only
 
 
 def _safe_name(name: str) -> str:
@@ -49,10 +33,70 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("._") or "unnamed"
 
 
+def _real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _candidates(base: Path) -> dict[str, list[Path]]:
+    """Raw student name -> notebooks: flat `<student>.ipynb`, or `<student>/<assignment>/<notebook>.ipynb`."""
+    found: dict[str, list[Path]] = {}
+    for entry in sorted(base.iterdir()):
+        if entry.name.endswith(".ipynb") and not _real_dir(entry):
+            found.setdefault(entry.name[: -len(".ipynb")], []).append(entry)
+        elif _real_dir(entry):
+            for assignment in sorted(p for p in entry.iterdir() if _real_dir(p) and p.name != ".ipynb_checkpoints"):
+                found.setdefault(entry.name, []).extend(sorted(p for p in assignment.iterdir() if p.name.endswith(".ipynb")))
+    return {name: paths for name, paths in found.items() if paths}
+
+
+def discover(root: Path, notebook_name: str = "tiny_unet.ipynb") -> list[Submission]:
+    """Submissions under `root`: nbgrader's `submitted/<student>/<assignment>/<notebook>.ipynb`
+    (with or without the `submitted/` level), or a flat folder of `<student>.ipynb`.
+
+    A student with several notebooks is graded on the one called `notebook_name`, else on the newest.
+    Two students whose names give the same id both keep a distinct id, with a warning.
+    """
+    if not _real_dir(root):
+        raise FileNotFoundError(f"SUBMISSIONS={root} is not a folder" + (" (it is a symbolic link)" if root.is_symlink() else ""))
+    base = root / "submitted" if _real_dir(root / "submitted") else root
+    found, taken = [], set()
+    for raw, paths in sorted(_candidates(base).items()):
+        student, number = _safe_name(raw), 1
+        while student in taken:
+            number += 1
+            student = f"{_safe_name(raw)}-{number}"
+        taken.add(student)
+        warnings = (f"the id {_safe_name(raw)!r} was taken by another student; {raw!r} is graded as {student!r}",) if number > 1 else ()
+        chosen = next((p for p in paths if p.name == notebook_name), None) or max(paths, key=lambda p: p.lstat().st_mtime)
+        note = ""
+        if len(paths) > 1:
+            others = ", ".join(p.name for p in paths if p != chosen)
+            note = f"{len(paths)} notebooks handed in; graded {chosen.name}, ignored {others}"
+        found.append(Submission(student, chosen, note, _refusal(chosen), warnings))
+    return found
+
+
+def _refusal(path: Path) -> str:
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        return "the notebook is a symbolic link; hand in the notebook file itself"
+    if not stat.S_ISREG(info.st_mode):
+        return "the notebook is not a regular file"
+    if info.st_size > MAX_BYTES:
+        return (f"the notebook is {info.st_size / 2**20:.0f} MB, over the {MAX_BYTES >> 20} MB limit: "
+                "clear large outputs (Edit > Clear All Outputs) and hand it in again")
+    return ""
+
+
 def load(path: Path) -> nbformat.NotebookNode:
-    """Read a notebook; raise ValueError with a readable reason when it is not one."""
+    """Read a notebook without following links; raise ValueError with a readable reason when it is not one."""
     try:
-        nb = nbformat.read(path, as_version=4)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(descriptor, "rb") as handle:
+            text = handle.read(MAX_BYTES + 1)
+        if len(text) > MAX_BYTES:
+            raise ValueError(f"larger than {MAX_BYTES >> 20} MB")
+        nb = nbformat.reads(text.decode("utf-8"), as_version=4)
     except Exception as error:
         raise ValueError(f"not a readable notebook ({type(error).__name__}: {str(error)[:200]})") from error
     if not any(cell.cell_type == "code" for cell in nb.cells):

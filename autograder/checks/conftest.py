@@ -1,112 +1,104 @@
-"""Fixtures over one submission's probed facts, and the collector that turns test outcomes into points.
-
-Run as: pytest autograder/checks --facts DIR --profile NAME --data-dir DIR --results FILE
-"""
+"""Fixtures over one submission's measured facts and its run config; turns test outcomes into typed results."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from assignment.points import SECTIONS
-from assignment.profiles import PROFILES, Profile
-from autograder.checks.blocks import Facts
+from autograder.results import CheckResult, CheckStatus, cap
+
+GRADER_ERROR = "the grader could not complete this check; your instructor has the details"
+FRESH_PROCESS = " (the grader calls your functions in a fresh Python process holding only your imports, constants and functions)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tiny-unet grader")
-    group.addoption("--facts", type=Path, help="the facts folder a probe wrote")
-    group.addoption("--profile", default="smoke", choices=sorted(PROFILES))
-    group.addoption("--data-dir", type=Path, help="TFDS data dir with the test split")
-    group.addoption("--data-kind", default="real", choices=["real", "synthetic"], help="which IoU threshold applies")
-    group.addoption("--results", type=Path, help="where to write the per-check results (JSON)")
+    group.addoption("--facts", type=Path, help="facts.json that autograder.measure wrote")
+    group.addoption("--run-config", type=Path, help="run.json: the effective profile, data and sandbox of the run")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(section, points): what a check is worth")
-    config.addinivalue_line("markers", "gpu: needs a GPU under this profile")
-    config.addinivalue_line("markers", "iou: the final IoU check")
     config._grader_results = []
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    profile = PROFILES[config.getoption("--profile")]
+    """Every check carries points, and the checks of each section add up to the section's points."""
+    totals = dict.fromkeys(SECTIONS, 0)
     for item in items:
-        if profile.needs_gpu and "iou" in item.keywords:
-            item.add_marker(pytest.mark.gpu)
+        marker = item.get_closest_marker("points")
+        if marker is None:
+            raise pytest.UsageError(f"hidden check {item.nodeid} has no points marker")
+        totals[marker.args[0]] += marker.args[1]
+    expected = {key: points for key, (_, points) in SECTIONS.items()}
+    if totals != expected:
+        raise pytest.UsageError(f"the hidden checks' points {totals} do not add up to the sections' {expected}")
+
+
+def _message(error: BaseException) -> tuple[str, str]:
+    """The student-visible message of a failure (only what a check wrote for students) and the instructor's detail."""
+    detail = f"{type(error).__name__}: {error}"
+    if isinstance(error, pytest.fail.Exception | pytest.skip.Exception):
+        return cap(error.msg), ""
+    if isinstance(error, AssertionError):
+        text = str(error).split("\nassert ")[0].strip()
+        return (cap(text), "") if text and not text.startswith("assert ") else (GRADER_ERROR, detail)
+    return GRADER_ERROR, detail
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
-    marker = item.get_closest_marker("points")
-    if marker is None or (report.when != "call" and not (report.failed or report.skipped)):
+    if report.when != "call" and not (report.failed or report.skipped):
         return
-    section, points = marker.args
+    section, points = item.get_closest_marker("points").args
+    values = {key: float(value) for key, value in item.user_properties}
     if call.excinfo is None:
-        status, message = "passed", "; ".join(f"{key}: {value}" for key, value in item.user_properties)
-    elif report.skipped:
-        status, message = "skipped", str(call.excinfo.value.msg if hasattr(call.excinfo.value, "msg") else call.excinfo.value)
+        status, message, detail = CheckStatus.PASSED, "", ""
     else:
-        error = call.excinfo.value
-        message = str(error) if isinstance(error, AssertionError | pytest.fail.Exception) else call.excinfo.exconly()
-        status, message = "failed", message.split("\nassert ")[0].strip()
-    item.config._grader_results.append({
-        "id": item.nodeid.split("::")[-1], "section": section, "title": SECTIONS[section][0],
-        "name": (item.function.__doc__ or item.name).strip().splitlines()[0],
-        "max_score": points, "score": points if status == "passed" else 0, "status": status, "output": message,
-    })
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    path = session.config.getoption("--results")
-    if path:
-        path.write_text(json.dumps(session.config._grader_results, indent=1))
+        message, detail = _message(call.excinfo.value)
+        status = CheckStatus.PENDING if report.skipped else CheckStatus.FAILED
+    item.config._grader_results.append(CheckResult(
+        id=item.name, section=section, name=(item.function.__doc__ or item.name).strip().splitlines()[0], max_score=points,
+        score=points if status is CheckStatus.PASSED else 0, status=status, message=message, values=values, diagnostic=detail))
 
 
 @pytest.fixture(scope="session")
-def profile(request: pytest.FixtureRequest) -> Profile:
-    return PROFILES[request.config.getoption("--profile")]
+def run_config(request: pytest.FixtureRequest) -> dict:
+    """The effective profile (parameters, thresholds), the data kind and the sandbox of this run."""
+    return json.loads(request.config.getoption("--run-config").read_text())
 
 
 @pytest.fixture(scope="session")
-def iou_threshold(request: pytest.FixtureRequest, profile: Profile) -> float:
-    return profile.iou_thresholds[request.config.getoption("--data-kind")]
+def parameters(run_config: dict) -> dict:
+    return run_config["profile"]["parameters"]
 
 
 @pytest.fixture(scope="session")
-def facts_dir(request: pytest.FixtureRequest) -> Path:
-    return request.config.getoption("--facts")
+def facts(request: pytest.FixtureRequest) -> dict:
+    return json.loads(request.config.getoption("--facts").read_text())
 
 
 @pytest.fixture(scope="session")
-def facts(facts_dir: Path) -> Facts:
-    """facts(name) -> the probe's JSON for `name`; fails the check with the probe's error if it could not run."""
+def probed(facts: dict) -> Callable[[str], dict]:
+    """probed(name) -> the facts of one graded function; fails the check with the reason when it could not be called."""
 
-    def load(name: str) -> dict:
-        path = facts_dir / f"{name}.json"
-        if not path.is_file():
-            pytest.fail(f"`{name}` could not be probed: the notebook's kernel did not get that far (see the run status).")
-        found = json.loads(path.read_text())
-        if not found["ok"] and found["error"].startswith("NotImplementedError"):
+    def get(name: str) -> dict:
+        found = facts[name]
+        if found["ok"]:
+            return found
+        error = found["error"]
+        if error.startswith("NotImplementedError"):
             pytest.fail(f"`{name}` is not written yet: it still raises NotImplementedError.")
-        if not found["ok"]:
-            pytest.fail(f"calling `{name}` failed: {found['error']}")
-        return found
+        if error.startswith("NameError"):
+            pytest.fail(f"calling `{name}` failed: {error}{FRESH_PROCESS}.")
+        if error:
+            pytest.fail(f"calling `{name}` failed: {error}")
+        pytest.fail(f"`{name}` could not be called: the grader's probe stopped before it (see the run status).")
 
-    return load
-
-
-@pytest.fixture(scope="session")
-def img_size(facts: Facts) -> int:
-    return int(facts("settings")["values"].get("IMG_SIZE", 0))
-
-
-@pytest.fixture(scope="session")
-def preprocess_outputs(facts: Facts, facts_dir: Path) -> dict[str, np.ndarray]:
-    facts("preprocess")
-    return dict(np.load(facts_dir / "preprocess_outputs.npz"))
+    return get

@@ -1,18 +1,21 @@
-"""Decoder [20]: decoder_block at several sizes, channel counts and widths."""
+"""Decoder: decoder_block on fresh random sizes, channel counts and widths."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from autograder.checks.blocks import Facts, convs, decoder_params, of_class
+from autograder.challenge import decoder_params
+from autograder.checks.graph import convs, of_class
 
 POINTS = pytest.mark.points
 
 
 @POINTS("decoder", 8)
-def test_decoder_output_shape(facts: Facts) -> None:
+def test_decoder_output_shape(probed: Callable[[str], dict]) -> None:
     """decoder_block doubles height and width and outputs num_f channels"""
-    for case in facts("decoder_block")["cases"]:
+    for case in probed("decoder_block")["cases"]:
         h, w, c, s, f = case["case"]
         shape = case["shapes"][0]
         assert shape == [None, 2 * h, 2 * w, f], (
@@ -20,9 +23,9 @@ def test_decoder_output_shape(facts: Facts) -> None:
 
 
 @POINTS("decoder", 4)
-def test_decoder_upsamples_with_transposed_conv(facts: Facts) -> None:
+def test_decoder_upsamples_with_transposed_conv(probed: Callable[[str], dict]) -> None:
     """decoder_block upsamples x with Conv2DTranspose(num_f, 2, strides=2)"""
-    for case in facts("decoder_block")["cases"]:
+    for case in probed("decoder_block")["cases"]:
         f = case["case"][4]
         ups = of_class(case["layers"], "Conv2DTranspose")
         assert len(ups) == 1, f"decoder_block has {len(ups)} Conv2DTranspose layers; upsample x with exactly one (UpSampling2D learns nothing)."
@@ -33,9 +36,9 @@ def test_decoder_upsamples_with_transposed_conv(facts: Facts) -> None:
 
 
 @POINTS("decoder", 4)
-def test_decoder_concatenates_skip(facts: Facts) -> None:
+def test_decoder_concatenates_skip(probed: Callable[[str], dict]) -> None:
     """decoder_block concatenates the upsampled x with the skip tensor"""
-    for case in facts("decoder_block")["cases"]:
+    for case in probed("decoder_block")["cases"]:
         concats = of_class(case["layers"], "Concatenate")
         assert len(concats) == 1, f"decoder_block has {len(concats)} Concatenate layers; fuse with the skip using exactly one (Add is not a concatenation)."
         sources = set(concats[0]["inputs"])
@@ -45,9 +48,9 @@ def test_decoder_concatenates_skip(facts: Facts) -> None:
 
 
 @POINTS("decoder", 4)
-def test_decoder_refines_with_double_conv(facts: Facts) -> None:
+def test_decoder_refines_with_double_conv(probed: Callable[[str], dict]) -> None:
     """decoder_block refines the fused features with double_conv_block(num_f)"""
-    for case in facts("decoder_block")["cases"]:
+    for case in probed("decoder_block")["cases"]:
         h, w, c, s, f = case["case"]
         refine = convs(case["layers"])
         assert len(refine) == 2, f"decoder_block has {len(refine)} Conv2D layers after fusing; refine with one double_conv_block (two convolutions)."

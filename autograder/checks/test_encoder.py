@@ -1,10 +1,13 @@
-"""Encoder [30]: double_conv_block and encoder_block at several sizes and widths."""
+"""Encoder: double_conv_block and encoder_block on fresh random sizes and widths."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from autograder.checks.blocks import Facts, convs, double_conv_params, of_class
+from autograder.challenge import double_conv_params
+from autograder.checks.graph import convs, of_class
 
 POINTS = pytest.mark.points
 
@@ -15,20 +18,20 @@ def _describe(case: list[int]) -> str:
 
 
 @POINTS("encoder", 8)
-def test_double_conv_shapes(facts: Facts) -> None:
+def test_double_conv_shapes(probed: Callable[[str], dict]) -> None:
     """double_conv_block keeps height and width and outputs num_f channels"""
-    for case in facts("double_conv_block")["cases"]:
+    for case in probed("double_conv_block")["cases"]:
         h, w, _, f = case["case"]
         shape = case["shapes"][0]
         assert shape == [None, h, w, f], (
             f"double_conv_block on {_describe(case['case'])} gave {shape[1:]}, expected {[h, w, f]}: "
-            "use num_f filters and padding='same' in both convolutions (no hard-coded sizes).")
+            "use num_f filters and padding='same' in both convolutions (no fixed sizes).")
 
 
 @POINTS("encoder", 7)
-def test_double_conv_two_3x3_relu_convs(facts: Facts) -> None:
+def test_double_conv_two_3x3_relu_convs(probed: Callable[[str], dict]) -> None:
     """double_conv_block is two 3x3 ReLU convolutions with 'same' padding"""
-    for case in facts("double_conv_block")["cases"]:
+    for case in probed("double_conv_block")["cases"]:
         _h, _w, c, f = case["case"]
         layers = convs(case["layers"])
         assert len(layers) == 2, f"double_conv_block has {len(layers)} Conv2D layers; it needs exactly two, one after the other."
@@ -42,9 +45,9 @@ def test_double_conv_two_3x3_relu_convs(facts: Facts) -> None:
 
 
 @POINTS("encoder", 5)
-def test_encoder_skip_output(facts: Facts) -> None:
+def test_encoder_skip_output(probed: Callable[[str], dict]) -> None:
     """encoder_block's first output (the skip) keeps height and width with num_f channels"""
-    for case in facts("encoder_block")["cases"]:
+    for case in probed("encoder_block")["cases"]:
         h, w, _, f = case["case"]
         skip = case["shapes"][0]
         assert skip == [None, h, w, f], (
@@ -53,9 +56,9 @@ def test_encoder_skip_output(facts: Facts) -> None:
 
 
 @POINTS("encoder", 5)
-def test_encoder_pooled_output(facts: Facts) -> None:
+def test_encoder_pooled_output(probed: Callable[[str], dict]) -> None:
     """encoder_block's second output is the skip halved by 2x2 max pooling"""
-    for case in facts("encoder_block")["cases"]:
+    for case in probed("encoder_block")["cases"]:
         h, w, _, f = case["case"]
         pooled = case["shapes"][1]
         if pooled == [None, h, w, f] and case["shapes"][0] == [None, h // 2, w // 2, f]:
@@ -66,9 +69,9 @@ def test_encoder_pooled_output(facts: Facts) -> None:
 
 
 @POINTS("encoder", 5)
-def test_encoder_uses_double_conv_and_max_pooling(facts: Facts) -> None:
+def test_encoder_uses_double_conv_and_max_pooling(probed: Callable[[str], dict]) -> None:
     """encoder_block is double_conv_block followed by one MaxPooling2D, with no extra weights"""
-    for case in facts("encoder_block")["cases"]:
+    for case in probed("encoder_block")["cases"]:
         _h, _w, c, f = case["case"]
         pools = of_class(case["layers"], "MaxPooling2D")
         assert len(pools) == 1, f"encoder_block has {len(pools)} MaxPooling2D layers; use exactly one (other downsampling such as strides does not count)."

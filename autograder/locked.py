@@ -1,0 +1,35 @@
+"""Locked cells the student edited or deleted, found with nbgrader's own checksums (reported to the instructor)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbgrader.utils import compute_checksum, is_locked
+
+RELEASE = Path(__file__).resolve().parent.parent / "release" / "tiny_unet" / "tiny_unet.ipynb"
+
+
+def changed_locked_cells(nb: nbformat.NotebookNode, release: Path = RELEASE) -> list[str]:
+    """One line per locked cell of the release that `nb` lacks or holds changed."""
+    submitted = {}
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id:
+            submitted.setdefault(grade_id, cell)
+    found = []
+    for cell in nbformat.read(release, as_version=4).cells:
+        if not is_locked(cell):
+            continue
+        grade_id = cell.metadata.nbgrader["grade_id"]
+        theirs = submitted.get(grade_id)
+        if theirs is None:
+            found.append(f"locked cell `{grade_id}` was deleted (or its nbgrader metadata removed)")
+            continue
+        try:
+            same = compute_checksum(theirs) == cell.metadata.nbgrader["checksum"]
+        except (KeyError, TypeError, AttributeError):
+            same = False
+        if not same:
+            found.append(f"locked cell `{grade_id}` was edited")
+    return found

@@ -1,0 +1,91 @@
+"""Typed results of grading one submission; words for them are chosen only in `autograder.report`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from assignment.points import SECTIONS
+
+NOTE_LIMIT = 300  # characters of one student-visible note
+
+
+def cap(text: str, limit: int = NOTE_LIMIT) -> str:
+    """`text` on one line, at most `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class CheckStatus(str, Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    PENDING = "pending"  # could not run here (e.g. needs a GPU): neither earned nor lost
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One hidden check: its points, its verdict, and what it measured."""
+
+    id: str
+    section: str
+    name: str
+    max_score: float
+    score: float
+    status: CheckStatus
+    message: str = ""  # student-visible, capped
+    values: dict[str, float] = field(default_factory=dict)  # numbers behind the verdict, e.g. the IoU
+    diagnostic: str = ""  # instructor-only
+
+
+class FailureKind(str, Enum):
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    KERNEL_DIED = "kernel died"
+    NOT_RUN = "not run"  # the total time limit was reached before the cell
+
+
+@dataclass(frozen=True)
+class CellFailure:
+    """A notebook cell that did not finish cleanly (index from 0)."""
+
+    index: int
+    kind: FailureKind
+    detail: str
+    first_line: str = ""
+
+
+@dataclass
+class Outcome:
+    """Everything graded for one student."""
+
+    student: str
+    checks: list[CheckResult] = field(default_factory=list)
+    failures: list[CellFailure] = field(default_factory=list)
+    problem: str = ""  # why the notebook was not graded normally (refused, invalid, sandbox limit, grader error)
+    notes: list[str] = field(default_factory=list)  # student-visible
+    diagnostics: list[str] = field(default_factory=list)  # instructor-only
+    sandbox: str = ""
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return sum(check.score for check in self.checks)
+
+    @property
+    def pending(self) -> list[CheckResult]:
+        return [check for check in self.checks if check.status is CheckStatus.PENDING]
+
+    def section_points(self) -> dict[str, float]:
+        return {key: sum(c.score for c in self.checks if c.section == key) for key in SECTIONS}
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1, default=lambda value: value.value))
+
+    @classmethod
+    def load(cls, path: Path) -> Outcome:
+        raw = json.loads(path.read_text())
+        raw["checks"] = [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in raw["checks"]]
+        raw["failures"] = [CellFailure(**{**f, "kind": FailureKind(f["kind"])}) for f in raw["failures"]]
+        return cls(**raw)

@@ -1,0 +1,297 @@
+"""Where student code runs: a scratch folder, an allow-listed environment, limits, and cleanup.
+
+Backends, best first:
+
+* ``bwrap``: bubblewrap namespaces (mount, PID, network, IPC, UTS). Only the Python install, the
+  kit's venv, the data and the scratch folder exist inside; everything but the scratch folder is
+  read-only; the network is a private loopback. Run as root, bwrap builds the namespaces and the
+  code then runs as a dedicated unprivileged uid (so the process limit binds); run as a normal
+  user, it runs as that user in a user namespace.
+* ``user``: no namespaces (e.g. inside a Docker container): a dedicated unprivileged uid with
+  rlimits, and a private network where ``unshare --net`` is allowed. The grader's files must be
+  unreadable to that uid (`protect`).
+* ``none``: only with ``--unsandboxed``; every report says so.
+
+Every sandbox gets its own uid (root backends), its own scratch folder and, when it closes, every
+process it started is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from assignment.profiles import Limits
+
+BACKENDS = ("bwrap", "user", "none")
+UID_BASE = 200_000  # sandbox uids: UID_BASE .. UID_BASE + UID_SLOTS - 1, one per live sandbox
+UID_SLOTS = 1000
+ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "ssl", "ca-certificates",
+               "localtime", "timezone", "hosts", "nsswitch.conf", "passwd", "group", "mime.types", "os-release", "matplotlibrc")
+ENV_PASSED = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+WATCH_SECONDS = 1.0
+
+
+class SandboxUnavailable(Exception):
+    """No backend can run here; the message says what to install or which flag to pass."""
+
+
+@functools.cache
+def _bwrap_problem() -> str | None:
+    """None when bubblewrap can build a sandbox here, else why not."""
+    if not shutil.which("bwrap"):
+        return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    probe = [*_bwrap_prefix(readonly=[], scratch=None, uid=None if os.geteuid() else UID_BASE), "/bin/true"]
+    done = subprocess.run(probe, capture_output=True, text=True, check=False)
+    return None if done.returncode == 0 else f"bubblewrap cannot create namespaces here: {done.stderr.strip()[:300]}"
+
+
+def detect(requested: str = "auto") -> str:
+    """The backend to use: `requested`, or the best one available for "auto"."""
+    if requested == "none":
+        return "none"
+    bwrap_problem = _bwrap_problem() if requested in ("auto", "bwrap") else "not requested"
+    if bwrap_problem is None:
+        return "bwrap"
+    user_problem = None if os.geteuid() == 0 and shutil.which("setpriv") else "it needs root and setpriv (util-linux)"
+    if requested in ("auto", "user") and user_problem is None:
+        return "user"
+    raise SandboxUnavailable(
+        f"no sandbox backend can run here ({'bwrap: ' + bwrap_problem + '; ' if requested != 'user' else ''}"
+        f"unprivileged-user fallback: {user_problem or 'not requested'}). Install bubblewrap, or run as root, "
+        "or pass --unsandboxed to grade without a sandbox (every report will say so)."
+    )
+
+
+@functools.cache
+def _net_unshare_works() -> bool:
+    return bool(shutil.which("unshare")) and subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False).returncode == 0
+
+
+def _ancestors(path: Path) -> list[Path]:
+    return [p for p in reversed(path.parents) if p != Path("/")]
+
+
+def _bwrap_prefix(readonly: list[Path], scratch: Path | None, uid: int | None, tmp_mib: int = 256) -> list[str]:
+    """bwrap's arguments up to the command; `uid` None means a user namespace as the caller."""
+    args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if uid is None:
+        args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    args += ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev"]
+    args += [arg for name in ETC_ALLOWED for arg in ("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")]
+    args += ["--perms", "1777", "--size", str(tmp_mib << 20), "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", str(tmp_mib << 20), "--tmpfs", "/dev/shm"]
+    args += [arg for device in _gpu_devices() for arg in ("--dev-bind", device, device)]
+    made: set[Path] = set()
+    for path in [*readonly, *([scratch] if scratch else [])]:
+        for parent in _ancestors(path):
+            if parent not in made and not str(parent).startswith(("/usr", "/proc", "/dev")):
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--bind" if path == scratch else "--ro-bind", str(path), str(path)]
+    if scratch:
+        args += ["--chdir", str(scratch / "work")]
+    return [*args, "--remount-ro", "/"]
+
+
+def _gpu_devices() -> list[str]:
+    """NVIDIA device nodes to pass through (the full profile on a GPU machine); none here."""
+    return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device())
+
+
+def _setpriv(uid: int) -> list[str]:
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+
+
+class _UidSlot:
+    """An unprivileged uid reserved for one sandbox by an flock, across processes and batches."""
+
+    def __init__(self) -> None:
+        folder = Path(tempfile.gettempdir()) / "tiny-unet-uids"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for slot in range(UID_SLOTS):
+            handle = open(folder / str(slot), "a")  # noqa: SIM115 - held for the sandbox's life
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self.uid, self._handle = UID_BASE + slot, handle
+            kill_uid(self.uid)  # left over from a grader that crashed
+            return
+        raise SandboxUnavailable(f"all {UID_SLOTS} sandbox uids are in use")
+
+    def release(self) -> None:
+        self._handle.close()
+
+
+def processes_of(uid: int) -> list[int]:
+    """PIDs whose real uid is `uid`."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                status = Path(entry.path, "status").read_text()
+            except OSError:
+                continue
+            uids = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
+            if uids and int(uids[0]) == uid and "State:\tZ" not in status:
+                found.append(int(entry.name))
+    return found
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid`, again until none is left (a fork bomb races the first pass)."""
+    for _ in range(50):
+        pids = processes_of(uid)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def folder_size(root: Path, limit_entries: int = 200_000) -> int:
+    """Bytes under `root` (not following links); past `limit_entries` entries, counts as over any limit."""
+    total, entries, stack = 0, 0, [str(root)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as listing:
+                for entry in listing:
+                    entries += 1
+                    if entries > limit_entries:
+                        return sys.maxsize
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        total += entry.stat(follow_symlinks=False).st_blocks * 512
+        except OSError:
+            continue
+    return total
+
+
+class Sandbox:
+    """One sandbox: wraps commands to run inside it; `close()` kills all it started and removes its scratch."""
+
+    def __init__(self, backend: str, limits: Limits, readonly: list[Path], env: dict[str, str], label: str = "sbx"):
+        self.backend, self.limits = backend, limits
+        self.readonly = [Path(p) for p in dict.fromkeys(readonly)]
+        self.slot = _UidSlot() if backend in ("bwrap", "user") and os.geteuid() == 0 else None
+        self.uid = self.slot.uid if self.slot else os.geteuid()
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=_short_tmp()))
+        for sub in ("home", "work", "out", "tmp"):
+            (self.scratch / sub).mkdir()
+        for path in [self.scratch, *self.scratch.iterdir()]:
+            os.chown(path, self.uid, self.uid)
+            path.chmod(0o700)
+        self.env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.scratch / "home"),
+                    "LANG": "C.UTF-8", "TMPDIR": "/tmp" if backend == "bwrap" else str(self.scratch / "tmp"),
+                    "MPLCONFIGDIR": str(self.scratch / "home" / ".matplotlib"),
+                    **{k: os.environ[k] for k in ENV_PASSED if k in os.environ}, **env}
+        self.violation: str | None = None
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher.start()
+
+    def command(self, argv: list[str]) -> list[str]:
+        """`argv` as a command line that runs inside this sandbox."""
+        mib = 1 << 20
+        limits = ["prlimit", f"--data={self.limits.memory_mib * mib}", f"--fsize={self.limits.file_mib * mib}",
+                  f"--nofile={self.limits.open_files}", "--core=0", f"--nproc={self.limits.tasks}", "--"]
+        environment = [arg for key, value in sorted(self.env.items()) for arg in ("--setenv", key, value)]
+        if self.backend == "bwrap":
+            prefix = _bwrap_prefix(self.readonly, self.scratch, self.slot.uid if self.slot else None)
+            return [*limits, *prefix, "--clearenv", *environment, "--", *(_setpriv(self.uid) if self.slot else []), *argv]
+        env = ["env", "-i", *(f"{k}={v}" for k, v in sorted(self.env.items()))]
+        if self.backend == "user":
+            network = ["unshare", "--net", "--"] if _net_unshare_works() else []
+            return [*limits, *network, *_setpriv(self.uid), "--pdeathsig=KILL", "--", *env, *argv]
+        return [*env, *argv]
+
+    def describe(self) -> str:
+        """The backend and what it isolates, for the instructor."""
+        if self.backend == "bwrap":
+            who = f"uid {self.uid}" if self.slot else "the grader's uid in a user namespace"
+            return f"bwrap (namespaces: mount, pid, net, ipc, uts; runs as {who})"
+        if self.backend == "user":
+            return f"user (uid {self.uid}, rlimits; network {'private' if _net_unshare_works() else 'NOT isolated'})"
+        return "none (UNSANDBOXED: student code ran as the grader's user)"
+
+    def run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+        """Run `argv` inside the sandbox to completion (killed at `timeout` seconds); output is capped."""
+        log = self.scratch.parent / f"{self.scratch.name}.log"
+        with log.open("w+b") as out:
+            process = subprocess.Popen(self.command(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       cwd=self.scratch / "work", start_new_session=True)
+            try:
+                code = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.violation = self.violation or f"time limit of {timeout:.0f} s reached"
+                self.kill()
+                code = process.wait()
+            out.seek(0)
+            text = out.read(20_000).decode(errors="replace")
+        log.unlink()
+        return subprocess.CompletedProcess(argv, code, text, "")
+
+    def kill(self) -> None:
+        """Kill everything running in the sandbox."""
+        if self.slot or self.backend == "user":
+            kill_uid(self.uid)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_SECONDS):
+            used = folder_size(self.scratch)
+            if used > self.limits.scratch_mib << 20:
+                self.violation = f"scratch limit of {self.limits.scratch_mib} MiB exceeded"
+                self.kill()
+                for path in (self.scratch / "work", self.scratch / "home", self.scratch / "tmp"):
+                    shutil.rmtree(path, ignore_errors=True)
+
+    def close(self) -> None:
+        """Kill every process the sandbox started and delete its scratch folder."""
+        self._stop.set()
+        self.kill()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.slot:
+            self.slot.release()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _short_tmp() -> str:
+    """A temp folder whose paths stay short enough for unix sockets (ipc kernels)."""
+    base = tempfile.gettempdir()
+    return base if len(base) <= 40 else "/tmp"
+
+
+def protect(paths: list[Path]) -> list[str]:
+    """For the `user` backend: make `paths` unreadable to other users; return what was changed."""
+    changed = []
+    for path in paths:
+        if path.exists() and path.stat().st_mode & (stat.S_IROTH | stat.S_IXOTH):
+            path.chmod(path.stat().st_mode & ~0o007)
+            changed.append(str(path))
+    return changed
