@@ -1,4 +1,9 @@
-"""The assignment's sections and their points, as in the seed (10/30/20/30/10)."""
+"""The assignment's sections and their points, as in the seed (10/30/20/30/10): the one place they are defined.
+
+The hidden checks carry their share with `@pytest.mark.points(section, n)` and a collection-time
+guard makes each section's checks add up to its points; the notebook's nbgrader self-check cells
+carry the split below, and tests compare both and the README's tables with these numbers.
+"""
 
 from __future__ import annotations
 
@@ -10,3 +15,13 @@ SECTIONS: dict[str, tuple[str, int]] = {
     "training": ("Compile, train and final IoU", 10),
 }
 MAX_POINTS = sum(points for _, points in SECTIONS.values())
+
+# nbgrader grade_id of each self-check cell -> (section, points in the gradebook)
+SELF_CHECKS: dict[str, tuple[str, int]] = {
+    "check_preprocess": ("preprocess", 10),
+    "check_double_conv_block": ("encoder", 15),
+    "check_encoder_block": ("encoder", 15),
+    "check_decoder_block": ("decoder", 20),
+    "check_make_unet": ("unet", 30),
+    "check_training": ("training", 10),
+}

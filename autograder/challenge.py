@@ -70,10 +70,11 @@ def draw(seed: int | None = None) -> Challenge:
     )
 
 
-def write(challenge: Challenge, folder: Path) -> None:
-    """What the probe process gets: challenge.json (sizes) and inputs.npz (examples)."""
+def write(challenge: Challenge, folder: Path, test_split: tuple[str, int] | None = None) -> None:
+    """What the probe process gets: challenge.json (sizes) and inputs.npz (examples). With `test_split`
+    (split, IMG_SIZE) it also preprocesses that split with the submission's preprocess."""
     cases = {"img_size": challenge.img_size, "examples": len(challenge.images), "double_conv_block": challenge.double_conv,
-             "encoder_block": challenge.encoder, "decoder_block": challenge.decoder, "make_unet": challenge.unet}
+             "encoder_block": challenge.encoder, "decoder_block": challenge.decoder, "make_unet": challenge.unet, "test_split": test_split}
     (folder / "challenge.json").write_text(json.dumps(cases))
     arrays = {f"image{i}": image for i, image in enumerate(challenge.images)}
     arrays.update({f"trimap{i}": trimap for i, trimap in enumerate(challenge.trimaps)})

@@ -150,7 +150,7 @@ def _trained_model(path: Path, limit: int):
     return keras.saving.load_model(path, safe_mode=True, compile=True)
 
 
-def training_facts(export: Path | None, profile: Profile, data: RunData) -> dict:
+def training_facts(export: Path | None, profile: Profile, data: RunData, own_test: tuple | None = None) -> dict:
     """The trained model's compile settings, steps and final IoU, measured here; the reported history beside them."""
     p = profile.parameters
     train_examples = split_size(data.path, str(p["TRAIN_SPLIT"]))
@@ -175,8 +175,21 @@ def training_facts(export: Path | None, profile: Profile, data: RunData) -> dict
         "iterations": int(np.asarray(optimizer.iterations)) if optimizer is not None else 0,
         "loss": loss if isinstance(loss, str) or loss is None else getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__),
     }
-    facts["evaluation"] = evaluate(model, profile, data, facts["history"].get("val_loss", [None])[-1])
+    facts["evaluation"] = evaluate(model, profile, data, facts["history"].get("val_loss", [None])[-1], own_test)
     return facts
+
+
+def own_test_split(out: Path, size: int, examples: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The test split as the submission's preprocess prepared it in the probe process, if it has the right shapes."""
+    try:
+        _read(out / "test_split.npz", 256 << 20)
+        with np.load(out / "test_split.npz", allow_pickle=False) as saved:
+            images, masks = saved["images"].astype(np.float32), saved["masks"].astype(np.float32)
+    except (Refused, ValueError, OSError, KeyError):
+        return None
+    if images.shape != (examples, size, size, 3) or masks.shape != (examples, size, size, 1):
+        return None
+    return images, masks
 
 
 def probe_facts(challenge: Challenge, out: Path) -> dict:

@@ -22,11 +22,13 @@ import nbformat
 from assignment.data import RunData
 from assignment.profiles import Profile
 from autograder import challenge, checks, extract, locked, measure, report, run
+from autograder.evaluation import split_size
 from autograder.results import Outcome, cap
 from autograder.sandbox import Sandbox
 from autograder.submission import Submission, load
 
 CALLS = Path(__file__).resolve().parent / "probe" / "calls.py"
+OWN_SPLIT_LIMIT = 64 << 20  # bytes: up to this size the probe also preprocesses the test split the submission's way
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0", "PYTHONWARNINGS": "ignore",
               "TF_FORCE_GPU_ALLOW_GROWTH": "true"}  # kernels graded side by side (JOBS > 1) share one GPU
 
@@ -60,20 +62,33 @@ class _Probe(threading.Thread):
     def __init__(self, job: Job, definitions: extract.Definitions, drawn: challenge.Challenge):
         super().__init__(daemon=True)
         self.job, self.definitions, self.drawn = job, definitions, drawn
-        self.facts: dict = {}
+        self.facts: dict = measure.probe_facts(drawn, Path("/nonexistent"))  # replaced by the real ones
+        self.own_test: tuple | None = None
         self.diagnostics: list[str] = []
 
     def run(self) -> None:
+        try:
+            self._probe()
+        except Exception:  # noqa: BLE001 - reported to the instructor; the checks then see a probe that did not run
+            self.diagnostics.append(f"grader error while probing:\n{traceback.format_exc(limit=-6)}")
+
+    def _probe(self) -> None:
+        p = self.job.profile.parameters
+        size, split = int(p["IMG_SIZE"]), str(p["TEST_SPLIT"])
+        examples = split_size(self.job.data.path, split)
+        own_split = (split, size) if examples * size * size * 16 <= OWN_SPLIT_LIMIT else None
         with self.job.sandbox("probe") as box:
             (box.scratch / "definitions.json").write_text(json.dumps(self.definitions.statements))
-            challenge.write(self.drawn, box.scratch)
+            challenge.write(self.drawn, box.scratch, own_split)
             shutil.copyfile(CALLS, box.scratch / "calls.py")
             done = box.run([sys.executable, str(box.scratch / "calls.py"), str(box.scratch)], self.job.profile.probe_timeout)
             if done.returncode or box.violation:
                 self.diagnostics.append(f"probe process: exit {done.returncode}{'; ' + box.violation if box.violation else ''}\n{done.stdout[-3000:]}")
             self.facts = measure.probe_facts(self.drawn, box.scratch / "out")
-            self.diagnostics += [f"defining for the probe: {problem}" for problem in self.facts["definitions"]["problems"]]
-            self.diagnostics += [f"probe {name}: {facts['traceback']}" for name, facts in self.facts.items() if facts.get("traceback")]
+            self.own_test = measure.own_test_split(box.scratch / "out", size, examples) if own_split else None
+        self.diagnostics += [f"defining for the probe: {problem}" for problem in self.facts["definitions"]["problems"]]
+        self.diagnostics += [f"probe {name}: {facts['traceback']}" for name, facts in self.facts.items()
+                             if isinstance(facts, dict) and facts.get("traceback")]
 
 
 def grade(submission: Submission, job: Job) -> Outcome:
@@ -116,7 +131,7 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
         outcome.sandbox = box.describe()
         result = run.execute(nb, job.profile, box)
         probe.join()
-        training = measure.training_facts(result.exported, job.profile, job.data)
+        training = measure.training_facts(result.exported, job.profile, job.data, probe.own_test)
         if box.violation:
             outcome.problem = f"stopped: {box.violation}"
     nbformat.write(result.notebook, folder / "executed.ipynb")

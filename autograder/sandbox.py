@@ -229,10 +229,10 @@ class Sandbox:
     def describe(self) -> str:
         """The backend and what it isolates, for the instructor."""
         if self.backend == "bwrap":
-            who = f"uid {self.uid}" if self.slot else "the grader's uid in a user namespace"
+            who = "a dedicated unprivileged uid" if self.slot else "the grader's uid in a user namespace"
             return f"bwrap (namespaces: mount, pid, net, ipc, uts; runs as {who})"
         if self.backend == "user":
-            return f"user (uid {self.uid}, rlimits; network {'private' if _net_unshare_works() else 'NOT isolated'})"
+            return f"user (a dedicated unprivileged uid, rlimits; network {'private' if _net_unshare_works() else 'NOT isolated'})"
         return "none (UNSANDBOXED: student code ran as the grader's user)"
 
     def run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from assignment import data
-from assignment.profiles import SHARED_SAMPLE
+from assignment.data import SHARED_SAMPLE
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -111,6 +111,16 @@ class Prober:
         np.savez(os.path.join(self.out, "preprocess.npz"), **outputs)
         return ["preprocess.npz"]
 
+    def test_split(self, split: str, size: int) -> list:
+        """The test split through the submission's preprocess (for the grader's check of the reported val_loss)."""
+        import numpy as np
+        import tensorflow_datasets as tfds
+
+        self.namespace["IMG_SIZE"] = size
+        pairs = [(np.asarray(image), np.asarray(mask)) for image, mask in tfds.load("oxford_iiit_pet", split=split).map(self.namespace["preprocess"])]
+        np.savez(os.path.join(self.out, "test_split.npz"), images=np.stack([p[0] for p in pairs]), masks=np.stack([p[1] for p in pairs]))
+        return ["test_split.npz"]
+
 
 def _record(out: str, name: str, body) -> None:
     try:
@@ -145,6 +155,8 @@ def main(folder: str) -> None:
     _record(out, "preprocess", lambda: prober.preprocess(arrays, challenge["examples"]))
     for name in ("double_conv_block", "encoder_block", "decoder_block", "make_unet"):
         _record(out, name, lambda name=name: getattr(prober, name)(challenge[name]))
+    if challenge["test_split"]:
+        _record(out, "test_split", lambda: prober.test_split(*challenge["test_split"]))
 
 
 if __name__ == "__main__":

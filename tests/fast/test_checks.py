@@ -1,0 +1,114 @@
+"""The hidden checks on committed facts of the solution, the release and every mutant (no notebook runs)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from mutants import MUTANTS, Mutant
+
+from assignment.points import MAX_POINTS, SECTIONS
+from autograder import checks
+from autograder.results import CheckResult, CheckStatus
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CHECK_SOURCES = sorted((Path(checks.__file__).parent).glob("test_*.py"))
+
+
+def _grade(tmp_path: Path, fixture: dict) -> list[CheckResult]:
+    (tmp_path / "facts.json").write_text(json.dumps(fixture["facts"]))
+    (tmp_path / "run.json").write_text(json.dumps(fixture["run"]))
+    results, problem = checks.run(tmp_path / "facts.json", tmp_path / "run.json")
+    assert not problem, problem
+    return results
+
+
+def _fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def _points(results: list[CheckResult]) -> dict[str, float]:
+    return {key: sum(r.score for r in results if r.section == key) for key in SECTIONS}
+
+
+def test_every_fixture_is_a_real_grading_of_a_known_notebook() -> None:
+    names = {p.stem for p in FIXTURES.glob("*.json")}
+    assert names == {"solution", "unfilled_release", *(f"mutant_{m.name}" for m in MUTANTS)}
+
+
+def test_solution_passes_every_check(tmp_path: Path) -> None:
+    results = _grade(tmp_path, _fixture("solution"))
+    assert all(r.status is CheckStatus.PASSED for r in results), [r for r in results if r.status is not CheckStatus.PASSED]
+    assert sum(r.score for r in results) == MAX_POINTS and len(results) == 25
+    iou = next(r for r in results if r.id == "test_final_foreground_iou")
+    assert 0.6 <= iou.values["foreground_iou"] <= 1 and iou.values["threshold"] == 0.6
+
+
+def test_unfilled_release_gets_zero_and_says_why(tmp_path: Path) -> None:
+    results = _grade(tmp_path, _fixture("unfilled_release"))
+    assert sum(r.score for r in results) == 0
+    messages = {r.section: r.message for r in results}
+    assert "is not written yet" in messages["preprocess"] and "is not written yet" in messages["unet"]
+    assert "no trained model" in messages["training"]
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_loses_points_in_its_section_with_its_message(tmp_path: Path, mutant: Mutant) -> None:
+    results = _grade(tmp_path, _fixture(f"mutant_{mutant.name}"))
+    assert _points(results)[mutant.section] < SECTIONS[mutant.section][1]
+    failed = [r.message for r in results if r.section == mutant.section and r.status is CheckStatus.FAILED]
+    assert any(mutant.message in message for message in failed), failed
+
+
+def test_gpu_check_without_gpu_is_pending_not_lost(tmp_path: Path) -> None:
+    fixture = _fixture("solution")
+    fixture["facts"]["training"]["evaluation"] = {"pending": "the full profile is graded on a GPU and TensorFlow sees none here"}
+    results = _grade(tmp_path, fixture)
+    pending = [r for r in results if r.status is CheckStatus.PENDING]
+    assert {r.id for r in pending} == {"test_final_foreground_iou", "test_validated_on_test_split"}
+    assert all("GPU" in r.message and r.score == 0 for r in pending)
+    assert all(r.status is CheckStatus.PASSED for r in results if r not in pending)
+
+
+def test_val_loss_on_the_training_split_is_named(tmp_path: Path) -> None:
+    fixture = _fixture("solution")
+    training = fixture["facts"]["training"]
+    reported = training["history"]["val_loss"][-1]
+    training["evaluation"].update(test_loss=reported + 0.2, own_test_loss=reported + 0.2, train_loss=reported)
+    result = next(r for r in _grade(tmp_path, fixture) if r.id == "test_validated_on_test_split")
+    assert result.status is CheckStatus.FAILED and "loss on the training split" in result.message
+
+
+def test_a_check_that_crashes_shows_students_no_internals(tmp_path: Path) -> None:
+    fixture = copy.deepcopy(_fixture("solution"))
+    del fixture["facts"]["training"]["expected_steps"]
+    result = next(r for r in _grade(tmp_path, fixture) if r.id == "test_trained_for_epochs")
+    assert result.status is CheckStatus.FAILED and "instructor has the details" in result.message
+    assert "KeyError" in result.diagnostic and "expected_steps" not in result.message
+
+
+def test_points_guard_refuses_checks_that_do_not_add_up(tmp_path: Path) -> None:
+    folder = tmp_path / "checks"
+    folder.mkdir()
+    for source in [*CHECK_SOURCES, Path(checks.__file__).parent / "conftest.py"]:
+        (folder / source.name).write_text(source.read_text())
+    preprocess = folder / "test_preprocess.py"
+    preprocess.write_text(preprocess.read_text().replace('@POINTS("preprocess", 3)', '@POINTS("preprocess", 4)'))
+    fixture = _fixture("solution")
+    (tmp_path / "facts.json").write_text(json.dumps(fixture["facts"]))
+    (tmp_path / "run.json").write_text(json.dumps(fixture["run"]))
+    plugin = checks._Results()
+    code = pytest.main([str(folder), "-p", "no:cacheprovider", "-p", "no:terminal", f"--facts={tmp_path / 'facts.json'}",
+                        f"--run-config={tmp_path / 'run.json'}"], plugins=[plugin])
+    assert code == pytest.ExitCode.USAGE_ERROR
+
+
+def test_every_assertion_in_the_checks_carries_a_student_message() -> None:
+    import ast
+
+    for path in CHECK_SOURCES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assert):
+                assert node.msg is not None, f"{path.name}:{node.lineno}: a bare assert would show students nothing useful"

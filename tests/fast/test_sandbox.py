@@ -1,0 +1,134 @@
+"""The sandbox itself, with small Python programs instead of notebooks (each run takes a fraction of a second)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from assignment.profiles import Limits
+from autograder import sandbox
+from autograder.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+LIMITS = Limits(memory_mib=1024, tasks=64, file_mib=8, scratch_mib=64)
+PYTHON_PATHS = [Path(os.path.realpath(sys.base_prefix)), Path(sys.prefix)]
+
+
+def _bwrap() -> None:
+    if sandbox.detect() != "bwrap":
+        pytest.skip("bubblewrap cannot build namespaces on this machine (the grader would use the `user` fallback)")
+
+
+@pytest.fixture
+def listener():
+    """A TCP listener on 127.0.0.1 that records every connection it accepts."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[object] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not done.is_set():
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    done.set()
+    thread.join()
+    server.close()
+
+
+def _run(box: Sandbox, code: str, timeout: float = 60) -> str:
+    done = box.run([sys.executable, "-c", code], timeout)
+    return done.stdout
+
+
+PROGRAM = """
+import os, socket, subprocess
+def attempt(what, action):
+    try:
+        action()
+        print(what, "ok")
+    except Exception as error:
+        print(what, type(error).__name__)
+attempt("read-kit", lambda: open({readme!r}).read())
+attempt("write-venv", lambda: open({venv!r} + "/evil.pth", "w"))
+attempt("connect", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=2))
+attempt("write-scratch", lambda: open("here.txt", "w").write("x"))
+print("uid", os.getuid())
+print("env", sorted(os.environ))
+subprocess.Popen(["sleep", "600"], start_new_session=True)
+"""
+
+
+def test_bwrap_isolates_files_network_environment_and_processes(listener, monkeypatch: pytest.MonkeyPatch) -> None:
+    _bwrap()
+    port, accepted = listener
+    monkeypatch.setenv("TINY_UNET_SECRET", "s3cr3t")
+    with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {"TFDS_DATA_DIR": "/data"}, "test") as box:
+        out = _run(box, PROGRAM.format(readme=str(ROOT / "README.md"), venv=sys.prefix, port=port))
+        uid = box.uid
+    assert "read-kit FileNotFoundError" in out and "write-venv OSError" in out and "write-scratch ok" in out
+    assert "connect ConnectionRefusedError" in out and accepted == []
+    assert "TINY_UNET_SECRET" not in out and "'TFDS_DATA_DIR'" in out and "'HOME'" in out
+    if os.geteuid() == 0:
+        assert f"uid {uid}" in out and uid >= sandbox.UID_BASE
+        assert sandbox.processes_of(uid) == [], "a detached process outlived the sandbox"
+
+
+def test_limits_stop_forks_big_files_and_big_allocations() -> None:
+    _bwrap()
+    code = ("import subprocess\nn = 0\ntry:\n    for n in range(200):\n        subprocess.Popen(['sleep', '30'])\n"
+            "except OSError as e:\n    print('forks', n, type(e).__name__)\n"
+            "try:\n    open('big', 'wb').write(b'x' * (20 << 20))\nexcept OSError as e:\n    print('file', e.errno)\n"
+            "try:\n    bytearray(2 << 30)\nexcept MemoryError:\n    print('memory refused')\n")
+    with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test") as box:
+        out = _run(box, code)
+    if os.geteuid() == 0:
+        forks = int(out.split("forks ")[1].split()[0])
+        assert 10 < forks < LIMITS.tasks, out
+    assert "file 27" in out and "memory refused" in out, out
+
+
+def test_scratch_quota_kills_the_sandbox() -> None:
+    _bwrap()
+    code = "import time\nfor i in range(40):\n    open(f'f{i}', 'wb').write(b'x' * (4 << 20))\ntime.sleep(60)\n"
+    with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test") as box:
+        started = time.monotonic()
+        box.run([sys.executable, "-c", code], 120)
+        assert time.monotonic() - started < 60 and box.violation and "scratch limit of 64 MiB" in box.violation
+        scratch = box.scratch
+    assert not scratch.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="the user backend needs root and setpriv")
+def test_user_backend_drops_to_an_unprivileged_uid(tmp_path: Path) -> None:
+    system_python = "/usr/bin/python3"
+    if not Path(system_python).is_file():
+        pytest.skip("no /usr/bin/python3 reachable by an unprivileged user")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "checks.py").write_text("hidden")
+    code = (f"import os, subprocess\ntry:\n    open({str(private / 'checks.py')!r}).read()\nexcept OSError as e:\n    print('read', type(e).__name__)\n"
+            "print('uid', os.getuid(), sorted(os.environ))\nsubprocess.Popen(['sleep', '600'], start_new_session=True)\n")
+    with Sandbox("user", LIMITS, [], {}, "test") as box:
+        out = box.run([system_python, "-c", code], 60).stdout
+        uid = box.uid
+    assert "read PermissionError" in out and f"uid {uid}" in out and uid >= sandbox.UID_BASE
+    assert sandbox.processes_of(uid) == []
+
+
+def test_none_backend_only_when_asked() -> None:
+    assert sandbox.detect("none") == "none"
+    assert sandbox.detect("auto") in ("bwrap", "user")

@@ -1,0 +1,83 @@
+"""Finding submissions: layouts, several notebooks, id collisions, symbolic links, size limits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import submission
+from autograder.submission import discover, load
+
+
+def _notebook(path: Path, text: str = "x = 1") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(text)]), path)
+    return path
+
+
+def test_flat_and_nbgrader_layouts(tmp_path: Path) -> None:
+    _notebook(tmp_path / "submitted" / "ann" / "tiny_unet" / "tiny_unet.ipynb")
+    _notebook(tmp_path / "submitted" / "bob.ipynb")
+    found = discover(tmp_path)
+    assert [(s.student, s.path.name, s.refused) for s in found] == [("ann", "tiny_unet.ipynb", ""), ("bob", "bob.ipynb", "")]
+
+
+def test_several_notebooks_grade_the_assignments_one_and_say_so(tmp_path: Path) -> None:
+    _notebook(tmp_path / "ann" / "tiny_unet" / "tiny_unet.ipynb")
+    _notebook(tmp_path / "ann" / "tiny_unet" / "scratch.ipynb")
+    only = discover(tmp_path)[0]
+    assert only.path.name == "tiny_unet.ipynb" and "graded tiny_unet.ipynb, ignored scratch.ipynb" in only.note
+
+
+def test_colliding_ids_both_graded_with_a_warning(tmp_path: Path) -> None:
+    _notebook(tmp_path / "alice smith.ipynb")
+    _notebook(tmp_path / "alice_smith.ipynb")
+    found = discover(tmp_path)
+    assert sorted(s.student for s in found) == ["alice_smith", "alice_smith-2"]
+    assert any("is graded as 'alice_smith-2'" in w for s in found for w in s.warnings)
+
+
+def test_symlinked_notebook_is_refused_and_never_read(tmp_path: Path) -> None:
+    outside = _notebook(tmp_path / "outside" / "secret.ipynb")
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "mallory.ipynb").symlink_to(outside)
+    found = discover(tmp_path / "subs")
+    assert found[0].refused.startswith("the notebook is a symbolic link")
+    with pytest.raises(ValueError, match="not a readable notebook"):
+        load(tmp_path / "subs" / "mallory.ipynb")
+
+
+def test_symlinked_student_folder_is_not_followed(tmp_path: Path) -> None:
+    _notebook(tmp_path / "outside" / "tiny_unet" / "tiny_unet.ipynb")
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "eve").symlink_to(tmp_path / "outside")
+    assert discover(tmp_path / "subs") == []
+
+
+def test_oversize_notebook_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(submission, "MAX_BYTES", 1000)
+    _notebook(tmp_path / "big.ipynb", "x = '" + "a" * 2000 + "'")
+    refused = discover(tmp_path)[0].refused
+    assert "MB limit" in refused and "clear large outputs" in refused
+    with pytest.raises(ValueError, match="larger than"):
+        load(tmp_path / "big.ipynb")
+
+
+def test_unreadable_notebooks_raise_a_readable_reason(tmp_path: Path) -> None:
+    (tmp_path / "broken.ipynb").write_text('{"cells": "oo')
+    with pytest.raises(ValueError, match="not a readable notebook"):
+        load(tmp_path / "broken.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("hi")]), tmp_path / "empty.ipynb")
+    with pytest.raises(ValueError, match="no code cells"):
+        load(tmp_path / "empty.ipynb")
+
+
+def test_missing_or_symlinked_root_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        discover(tmp_path / "missing")
+    os.symlink(tmp_path, tmp_path.parent / f"{tmp_path.name}-link")
+    with pytest.raises(FileNotFoundError, match="symbolic link"):
+        discover(tmp_path.parent / f"{tmp_path.name}-link")
