@@ -20,7 +20,7 @@ from assignment import data
 from assignment.profiles import PROFILES
 from autograder import pipeline, report, sandbox
 from autograder.results import Outcome
-from autograder.submission import Submission, discover
+from autograder.submission import Submission, discover, discover_one
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIVATE = [ROOT / name for name in ("autograder", "tests", "solution", "benchmarks", ".git")]
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--task", type=int, help="grade only the submission with this index (0-based, sorted by student)")
     parser.add_argument("--only", help="grade only this student")
+    parser.add_argument("--single", metavar="STUDENT", help="SUBMISSIONS holds one student's notebook(s) (Gradescope); grade it as STUDENT")
     parser.add_argument("--merge", type=Path, metavar="OUT", help="write OUT/grades.csv from OUT/<student>/ and stop")
     parser.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "user"])
     parser.add_argument("--unsandboxed", action="store_true", help="run student code without a sandbox (reports say so)")
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cell_timeout:
         profile = replace(profile, cell_timeout=args.cell_timeout)
     try:
-        submissions = discover(args.submissions)
+        submissions = [discover_one(args.submissions, args.single)] if args.single else discover(args.submissions)
         backend = _backend(args)
     except (FileNotFoundError, sandbox.SandboxUnavailable) as error:
         print(f"make grade: error: {error}", file=sys.stderr)
@@ -95,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     data_run = data.resolve(profile.wants_sample, dict(os.environ))
     print(f"profile {profile.name}: {profile.description}\ndata: {data_run.origin}\nsandbox: {backend}", file=sys.stderr)
     job = pipeline.Job(profile, data_run, backend, args.out.resolve())
+    problems = sandbox.unreadable(backend, job.readonly(), [data_run.path])
+    if problems:
+        print(f"make grade: error: student code runs as an unprivileged user, who cannot read what it needs: {'; '.join(problems)}. "
+              f"Make it readable (e.g. chmod -R o+rX {data_run.path}) or use data and a Python installation outside private folders.",
+              file=sys.stderr)
+        return 2
     outcomes = grade_all(submissions, job, args.jobs)
     if args.task is None and not args.only:
         report.write_csv(outcomes, job.out / "grades.csv")

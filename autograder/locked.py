@@ -12,13 +12,17 @@ RELEASE = Path(__file__).resolve().parent.parent / "release" / "tiny_unet" / "ti
 
 def changed_locked_cells(nb: nbformat.NotebookNode, release: Path = RELEASE) -> list[str]:
     """One line per locked cell of the release that `nb` lacks or holds changed."""
+    try:
+        released = nbformat.read(release, as_version=4).cells
+    except (OSError, ValueError) as error:
+        return [f"locked cells not checked: the release notebook could not be read ({type(error).__name__}: {error})"]
     submitted = {}
     for cell in nb.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id:
             submitted.setdefault(grade_id, cell)
     found = []
-    for cell in nbformat.read(release, as_version=4).cells:
+    for cell in released:
         if not is_locked(cell):
             continue
         grade_id = cell.metadata.nbgrader["grade_id"]

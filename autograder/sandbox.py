@@ -287,6 +287,26 @@ def _short_tmp() -> str:
     return base if len(base) <= 40 else "/tmp"
 
 
+def unreadable(backend: str, top: list[Path], trees: list[Path]) -> list[str]:
+    """What a sandbox's unprivileged uid could not read: `top` paths themselves, `trees` entirely."""
+    if backend == "none" or os.geteuid() != 0:
+        return []
+    problems = []
+    for path in [*top, *trees]:
+        chain = [*_ancestors(path), path] if backend == "user" else [path]
+        blocked = next((p for p in chain if not p.stat().st_mode & stat.S_IXOTH), None)
+        if blocked:
+            problems.append(f"{blocked} is not readable by other users")
+    for tree in trees:
+        for folder, dirs, files in os.walk(tree):
+            bad = next((Path(folder, n) for n in dirs if Path(folder, n).stat().st_mode & 0o005 != 0o005), None) or next(
+                (Path(folder, n) for n in files if not Path(folder, n).stat().st_mode & stat.S_IROTH), None)
+            if bad:
+                problems.append(f"{bad} is not readable by other users")
+                break
+    return problems
+
+
 def protect(paths: list[Path]) -> list[str]:
     """For the `user` backend: make `paths` unreadable to other users; return what was changed."""
     changed = []

@@ -76,6 +76,22 @@ def discover(root: Path, notebook_name: str = "tiny_unet.ipynb") -> list[Submiss
     return found
 
 
+def discover_one(folder: Path, student: str, notebook_name: str = "tiny_unet.ipynb") -> Submission:
+    """The one student's notebook in `folder` (Gradescope's submission folder): any name, at the top or one folder down;
+    of several, the one called `notebook_name`, else the newest."""
+    if not _real_dir(folder):
+        raise FileNotFoundError(f"{folder} is not a folder")
+    paths = [p for p in sorted(folder.iterdir()) if p.name.endswith(".ipynb") and not _real_dir(p)]
+    paths += [p for d in sorted(folder.iterdir()) if _real_dir(d) and not d.name.startswith((".", "__"))
+              for p in sorted(d.iterdir()) if p.name.endswith(".ipynb") and not _real_dir(p)]
+    if not paths:
+        raise FileNotFoundError(f"no .ipynb file in {folder}: hand in the notebook (tiny_unet.ipynb)")
+    chosen = next((p for p in paths if p.name == notebook_name), None) or max(paths, key=lambda p: p.lstat().st_mtime)
+    others = ", ".join(p.name for p in paths if p != chosen)
+    note = f"{len(paths)} notebooks handed in; graded {chosen.name}, ignored {others}" if others else ""
+    return Submission(student, chosen, note, _refusal(chosen))
+
+
 def _refusal(path: Path) -> str:
     info = path.lstat()
     if stat.S_ISLNK(info.st_mode):

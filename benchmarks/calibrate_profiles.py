@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 from dataclasses import replace
@@ -15,8 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assignment.profiles import PROFILES, resolve_data
-from autograder.grade import grade_one
+from assignment import data
+from assignment.profiles import PROFILES
+from autograder import pipeline, sandbox
 from autograder.submission import Submission
 
 SOLUTION = next((Path(__file__).resolve().parent.parent / "solution").glob("*/*.ipynb"))
@@ -27,21 +27,20 @@ def main() -> None:
     parser.add_argument("profiles", nargs="+", choices=sorted(PROFILES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     args = parser.parse_args()
+    backend = sandbox.detect()
     for name in args.profiles:
         profile = PROFILES[name]
-        data = resolve_data(profile, dict(os.environ))
+        run_data = data.resolve(profile.wants_sample, dict(os.environ))
         values = []
         for seed in args.seeds:
             seeded = replace(profile, parameters={**profile.parameters, "SEED": seed})
             with tempfile.TemporaryDirectory() as out:
-                outcome = grade_one(Submission(f"seed{seed}", SOLUTION), seeded, Path(out), data)
-            iou_check = next((c for c in outcome.checks if c["id"] == "test_final_foreground_iou"), {"output": ""})
-            found = re.search(r"foreground IoU: ([0-9.]+)", iou_check["output"]) or re.search(r"IoU on the test split is ([0-9.]+)", iou_check["output"])
-            iou = float(found.group(1)) if found else float("nan")
+                outcome = pipeline.grade(Submission(f"seed{seed}", SOLUTION), pipeline.Job(seeded, run_data, backend, Path(out)))
+            iou = next((c.values["foreground_iou"] for c in outcome.checks if "foreground_iou" in c.values), float("nan"))
             values.append(iou)
-            print(f"{name} seed {seed}: foreground IoU {iou:.3f}, score {outcome.total:g}, run {outcome.seconds:.0f} s ({data.origin})", flush=True)
+            print(f"{name} seed {seed}: foreground IoU {iou:.3f}, score {outcome.total:g}, {outcome.seconds:.0f} s ({run_data.origin})", flush=True)
         summary = f"IoU min {min(values):.3f}, mean {sum(values) / len(values):.3f}, max {max(values):.3f}"
-        print(f"{name} on {data.kind} data: {summary}; threshold {profile.iou_thresholds[data.kind]}")
+        print(f"{name} on {run_data.kind} data: {summary}; threshold {profile.iou_thresholds[run_data.kind]}")
 
 
 if __name__ == "__main__":

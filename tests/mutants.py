@@ -92,7 +92,18 @@ def write_batch(root: Path) -> dict[str, str]:
     for cell in no_tag.cells:
         cell.metadata.pop("tags", None)
     put("broken_missing_parameters_tag", no_tag)
-    kinds.update({"solution": "solution", "unfilled_release": "stub"})
+    edited = nbformat.read(SOLUTION, as_version=4)
+    check = next(c for c in edited.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "check_preprocess")
+    check.source = "# self-checks removed by the student"
+    put("broken_edited_locked_cell", edited)
+    (root / "submitted" / "broken_symlink.ipynb").symlink_to(SOLUTION)  # points outside SUBMISSIONS
+    oversize = nbformat.read(RELEASE, as_version=4)
+    oversize.cells[0].attachments = {"huge.png": {"image/png": "A" * (21 << 20)}}
+    put("broken_oversize", oversize, nested=False)
+    for name in ("colliding id", "colliding_id"):
+        put(name, nbformat.read(RELEASE, as_version=4), nested=False)
+    kinds.update({"solution": "solution", "unfilled_release": "stub", "colliding_id": "stub", "colliding_id-2": "stub"})
     kinds.update({name: "broken" for name in ("broken_json", "broken_syntax", "broken_infinite_loop", "broken_dead_kernel",
-                                               "broken_missing_parameters_tag")})
+                                               "broken_missing_parameters_tag", "broken_edited_locked_cell", "broken_symlink",
+                                               "broken_oversize")})
     return kinds

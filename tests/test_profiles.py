@@ -7,15 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from assignment import data, profiles
-from assignment.points import MAX_POINTS, SECTIONS
-from assignment.profiles import PROFILES, resolve_data
+from assignment import data
+from assignment.profiles import PROFILES
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_points_follow_the_seed() -> None:
-    assert [points for _, points in SECTIONS.values()] == [10, 30, 20, 30, 10] and MAX_POINTS == 100
 
 
 def test_profiles_carry_calibrated_thresholds_and_the_seed_recipe() -> None:
@@ -23,6 +18,7 @@ def test_profiles_carry_calibrated_thresholds_and_the_seed_recipe() -> None:
     full = PROFILES["full"].parameters
     assert (full["IMG_SIZE"], full["BATCH_SIZE"], full["EPOCHS"], full["BASE_FILTERS"], full["LEARNING_RATE"]) == (256, 16, 10, 32, 1e-4)
     assert PROFILES["full"].needs_gpu and not PROFILES["ci"].needs_gpu
+    assert PROFILES["smoke"].limits.memory_mib <= 8 * 1024 and PROFILES["ci"].limits.memory_mib <= 8 * 1024, "well under the 24 GiB machine"
     for profile in PROFILES.values():
         assert profile.parameters["IMG_SIZE"] % 16 == 0
         assert set(profile.iou_thresholds) == {"real", "synthetic"} == set(profile.calibration)
@@ -51,18 +47,25 @@ def kit_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_tfds_data_dir_overrides_the_profile(tmp_path: Path, kit_data_dir: Path) -> None:
-    chosen = resolve_data(PROFILES["ci"], {"TFDS_DATA_DIR": str(tmp_path / "elsewhere")})
+    chosen = data.resolve(PROFILES["ci"].wants_sample, {"TFDS_DATA_DIR": str(tmp_path / "elsewhere")})
     assert chosen.path == tmp_path / "elsewhere" and not kit_data_dir.exists()
 
 
 def test_profiles_share_the_kit_data_dir(kit_data_dir: Path, shared_sample: Path) -> None:
-    smoke = resolve_data(PROFILES["smoke"], {})
+    smoke = data.resolve(PROFILES["smoke"].wants_sample, {})
     assert (smoke.path, smoke.kind) == (kit_data_dir, "synthetic")
-    ci = resolve_data(PROFILES["ci"], {})
-    assert (ci.path, ci.kind) == (kit_data_dir, "real") and str(shared_sample) in ci.origin
-    assert resolve_data(PROFILES["smoke"], {}).kind == "real", "smoke keeps whatever real data the dir holds"
+    ci = data.resolve(PROFILES["ci"].wants_sample, {})
+    assert (ci.path, ci.kind) == (kit_data_dir, "real") and str(shared_sample.resolve()) in ci.origin
+    assert data.resolve(PROFILES["smoke"].wants_sample, {}).kind == "real", "smoke keeps whatever real data the dir holds"
+
+
+def test_a_symlinked_sample_is_the_same_source(tmp_path: Path, shared_sample: Path) -> None:
+    """../shared is often a symlink: reaching the sample through one must not prepare the data again."""
+    link = tmp_path / "shared-link"
+    link.symlink_to(shared_sample)
+    assert data.find_source(link) == data.find_source(shared_sample.resolve())
 
 
 def test_ci_without_the_sample_falls_back_to_synthetic(kit_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(profiles, "SHARED_SAMPLE", tmp_path / "absent")
-    assert resolve_data(PROFILES["ci"], {}).kind == "synthetic"
+    monkeypatch.setattr(data, "SHARED_SAMPLE", tmp_path / "absent")
+    assert data.resolve(PROFILES["ci"].wants_sample, {}).kind == "synthetic"

@@ -132,3 +132,16 @@ def test_user_backend_drops_to_an_unprivileged_uid(tmp_path: Path) -> None:
 def test_none_backend_only_when_asked() -> None:
     assert sandbox.detect("none") == "none"
     assert sandbox.detect("auto") in ("bwrap", "user")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root grader hands the data to another uid")
+def test_private_data_is_named_before_grading(tmp_path: Path) -> None:
+    data_dir = tmp_path / "tfds"
+    (data_dir / "oxford_iiit_pet").mkdir(parents=True)
+    (data_dir / "oxford_iiit_pet" / "info.json").write_text("{}")
+    data_dir.chmod(0o755)
+    (data_dir / "oxford_iiit_pet").chmod(0o700)
+    assert sandbox.unreadable("bwrap", [], [data_dir]) == [f"{data_dir / 'oxford_iiit_pet'} is not readable by other users"]
+    (data_dir / "oxford_iiit_pet").chmod(0o755)
+    assert sandbox.unreadable("bwrap", [], [data_dir]) == []
+    assert sandbox.unreadable("user", [], [data_dir]) != [], "the user backend also needs every parent folder (pytest's are private)"

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from autograder import submission
-from autograder.submission import discover, load
+from autograder.submission import discover, discover_one, load
 
 
 def _notebook(path: Path, text: str = "x = 1") -> Path:
@@ -81,3 +81,14 @@ def test_missing_or_symlinked_root_is_an_error(tmp_path: Path) -> None:
     os.symlink(tmp_path, tmp_path.parent / f"{tmp_path.name}-link")
     with pytest.raises(FileNotFoundError, match="symbolic link"):
         discover(tmp_path.parent / f"{tmp_path.name}-link")
+
+
+def test_one_students_folder_any_name_same_choice_rule(tmp_path: Path) -> None:
+    _notebook(tmp_path / "my work.ipynb")
+    assert discover_one(tmp_path, "submission").path.name == "my work.ipynb"
+    _notebook(tmp_path / "nested" / "tiny_unet.ipynb")
+    chosen = discover_one(tmp_path, "submission")
+    assert chosen.path.name == "tiny_unet.ipynb" and chosen.student == "submission" and "ignored my work.ipynb" in chosen.note
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no \.ipynb file"):
+        discover_one(tmp_path / "empty", "x")
