@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +21,7 @@ from tqdm import tqdm
 from assignment import data
 from assignment.profiles import PROFILES
 from autograder import pipeline, report, sandbox
+from autograder.engines import gradebook
 from autograder.results import Outcome
 from autograder.submission import Submission, discover, discover_one
 
@@ -27,12 +30,21 @@ PRIVATE = [ROOT / name for name in ("autograder", "tests", "solution", "benchmar
 
 
 def grade_all(submissions: list[Submission], job: pipeline.Job, jobs: int) -> list[Outcome]:
-    """Grade a batch with a progress bar, `jobs` submissions at a time (each worker loads TensorFlow once)."""
+    """Grade a batch with a progress bar, `jobs` submissions at a time; each process loads TensorFlow once.
+
+    Workers are spawned, not forked: this process may already have started TensorFlow's threads
+    (preparing data), and a forked copy of them deadlocks.
+    """
     job.out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(submissions), desc=f"grading ({job.profile.name})", unit="notebook", file=sys.stderr)
     outcomes = []
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for outcome in pool.map(pipeline.grade, submissions, [job] * len(submissions)):
+    with contextlib.ExitStack() as stack:
+        if jobs > 1 and len(submissions) > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")))
+            graded = pool.map(pipeline.grade, submissions, [job] * len(submissions))
+        else:
+            graded = (pipeline.grade(submission, job) for submission in submissions)
+        for outcome in graded:
             outcomes.append(outcome)
             bar.set_postfix_str(f"{outcome.student}: {outcome.total:g}")
             bar.update()
@@ -73,9 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "user"])
     parser.add_argument("--unsandboxed", action="store_true", help="run student code without a sandbox (reports say so)")
     parser.add_argument("--cell-timeout", type=int, help="seconds per cell, instead of the profile's")
+    parser.add_argument("--gradebook", type=Path, metavar="DB", help="also record the points in this nbgrader gradebook (sqlite)")
     args = parser.parse_args(argv)
     if args.merge:
-        print(report.table(merge(args.merge)))
+        outcomes = merge(args.merge)
+        if args.gradebook:
+            gradebook.record(outcomes, args.gradebook)
+        print(report.table(outcomes))
         return 0
     if args.submissions is None:
         parser.error("SUBMISSIONS is required")
@@ -105,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = grade_all(submissions, job, args.jobs)
     if args.task is None and not args.only:
         report.write_csv(outcomes, job.out / "grades.csv")
+    if args.gradebook:
+        gradebook.record(outcomes, args.gradebook)
     print(report.table(outcomes))
     print(f"\nsandbox: {outcomes[0].sandbox or backend}")
     print(f"reports: {args.out / 'grades.csv'} and {args.out}/<student>/results.json, feedback.md, grader.log")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,11 +33,11 @@ SOLUTION = next((Path(__file__).resolve().parent.parent / "solution").glob("*/*.
 def bare_run(profile_name: str, data_dir: Path) -> float:
     """Seconds for plain nbclient to run the parameterized notebook in an ordinary local kernel."""
     nb, _ = run.parameterize(nbformat.read(SOLUTION, as_version=4), PROFILES[profile_name].parameters)
-    os.environ.update({**pipeline.KERNEL_ENV, "TFDS_DATA_DIR": str(data_dir)})
+    env = {**os.environ, **pipeline.KERNEL_ENV, "TFDS_DATA_DIR": str(data_dir)}
     with tempfile.TemporaryDirectory() as workdir:
         started = time.perf_counter()
         NotebookClient(nb, kernel_name="python3", timeout=PROFILES[profile_name].cell_timeout,
-                       resources={"metadata": {"path": workdir}}).execute()
+                       resources={"metadata": {"path": workdir}}).execute(env=env, stderr=subprocess.DEVNULL)
         return time.perf_counter() - started
 
 
