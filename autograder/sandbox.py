@@ -98,7 +98,8 @@ def _bwrap_prefix(readonly: list[Path], scratch: Path | None, uid: int | None, t
     args += [arg for name in ETC_ALLOWED for arg in ("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")]
     args += ["--perms", "1777", "--size", str(tmp_mib << 20), "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", str(tmp_mib << 20), "--tmpfs", "/dev/shm"]
-    args += [arg for device in _gpu_devices() for arg in ("--dev-bind", device, device)]
+    devices = _gpu_devices()
+    args += [arg for device in devices for arg in ("--dev-bind", device, device)] + (["--ro-bind", "/sys", "/sys"] if devices else [])
     made: set[Path] = set()
     for path in [*readonly, *([scratch] if scratch else [])]:
         for parent in _ancestors(path):
@@ -112,7 +113,7 @@ def _bwrap_prefix(readonly: list[Path], scratch: Path | None, uid: int | None, t
 
 
 def _gpu_devices() -> list[str]:
-    """NVIDIA device nodes to pass through (the full profile on a GPU machine); none here."""
+    """NVIDIA device nodes to pass through on a GPU machine (with /sys, where CUDA enumerates them); none here."""
     return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device())
 
 

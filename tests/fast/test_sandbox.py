@@ -145,3 +145,11 @@ def test_private_data_is_named_before_grading(tmp_path: Path) -> None:
     (data_dir / "oxford_iiit_pet").chmod(0o755)
     assert sandbox.unreadable("bwrap", [], [data_dir]) == []
     assert sandbox.unreadable("user", [], [data_dir]) != [], "the user backend also needs every parent folder (pytest's are private)"
+
+
+def test_protect_hides_grader_folders_from_other_users(tmp_path: Path) -> None:
+    visible, hidden = tmp_path / "checks", tmp_path / "already-private"
+    visible.mkdir(mode=0o755)
+    hidden.mkdir(mode=0o700)
+    assert sandbox.protect([visible, hidden, tmp_path / "missing"]) == [str(visible)]
+    assert visible.stat().st_mode & 0o777 == 0o750 and hidden.stat().st_mode & 0o777 == 0o700
