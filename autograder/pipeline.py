@@ -56,39 +56,38 @@ class Job:
                 "iou_threshold": self.profile.iou_thresholds[self.data.kind], "sandbox": self.backend}
 
 
-class _Probe(threading.Thread):
-    """Calls the student's functions in their own sandbox, then measures what they built."""
+class _Probe:
+    """The student's functions called in their own sandbox, side by side with the notebook run.
 
-    def __init__(self, job: Job, definitions: extract.Definitions, drawn: challenge.Challenge):
-        super().__init__(daemon=True)
-        self.job, self.definitions, self.drawn = job, definitions, drawn
-        self.facts: dict = measure.probe_facts(drawn, Path("/nonexistent"))  # replaced by the real ones
-        self.own_test: tuple | None = None
-        self.diagnostics: list[str] = []
+    A thread only waits for the sandboxed process; everything that loads TensorFlow in the grader
+    (measuring) runs afterwards in the main thread, since TensorFlow's lazy imports can deadlock
+    between threads.
+    """
 
-    def run(self) -> None:
-        try:
-            self._probe()
-        except Exception:  # noqa: BLE001 - reported to the instructor; the checks then see a probe that did not run
-            self.diagnostics.append(f"grader error while probing:\n{traceback.format_exc(limit=-6)}")
+    def __init__(self, job: Job, box: Sandbox, definitions: extract.Definitions, drawn: challenge.Challenge):
+        p = job.profile.parameters
+        self.box, self.drawn, self.size = box, drawn, int(p["IMG_SIZE"])
+        self.examples = split_size(job.data.path, str(p["TEST_SPLIT"]))
+        own_split = (str(p["TEST_SPLIT"]), self.size) if self.examples * self.size**2 * 16 <= OWN_SPLIT_LIMIT else None
+        (box.scratch / "definitions.json").write_text(json.dumps(definitions.statements))
+        challenge.write(drawn, box.scratch, own_split)
+        shutil.copyfile(CALLS, box.scratch / "calls.py")
+        argv = [sys.executable, str(box.scratch / "calls.py"), str(box.scratch)]
+        self.done: list = []
+        self.thread = threading.Thread(target=lambda: self.done.append(box.run(argv, job.profile.probe_timeout)), daemon=True)
+        self.thread.start()
 
-    def _probe(self) -> None:
-        p = self.job.profile.parameters
-        size, split = int(p["IMG_SIZE"]), str(p["TEST_SPLIT"])
-        examples = split_size(self.job.data.path, split)
-        own_split = (split, size) if examples * size * size * 16 <= OWN_SPLIT_LIMIT else None
-        with self.job.sandbox("probe") as box:
-            (box.scratch / "definitions.json").write_text(json.dumps(self.definitions.statements))
-            challenge.write(self.drawn, box.scratch, own_split)
-            shutil.copyfile(CALLS, box.scratch / "calls.py")
-            done = box.run([sys.executable, str(box.scratch / "calls.py"), str(box.scratch)], self.job.profile.probe_timeout)
-            if done.returncode or box.violation:
-                self.diagnostics.append(f"probe process: exit {done.returncode}{'; ' + box.violation if box.violation else ''}\n{done.stdout[-3000:]}")
-            self.facts = measure.probe_facts(self.drawn, box.scratch / "out")
-            self.own_test = measure.own_test_split(box.scratch / "out", size, examples) if own_split else None
-        self.diagnostics += [f"defining for the probe: {problem}" for problem in self.facts["definitions"]["problems"]]
-        self.diagnostics += [f"probe {name}: {facts['traceback']}" for name, facts in self.facts.items()
-                             if isinstance(facts, dict) and facts.get("traceback")]
+    def measure(self, diagnostics: list[str]) -> tuple[dict, tuple | None]:
+        """Wait for the process, then measure what it saved: (facts, the test split as the submission preprocesses it)."""
+        self.thread.join()
+        done, out = self.done[0] if self.done else None, self.box.scratch / "out"
+        if done is None or done.returncode or self.box.violation:
+            status = f"exit {done.returncode}" if done else "did not run"
+            diagnostics.append(f"probe process: {status}; {self.box.violation or ''}\n{done.stdout[-3000:] if done else ''}")
+        facts = measure.probe_facts(self.drawn, out)
+        diagnostics += [f"defining for the probe: {problem}" for problem in facts["definitions"]["problems"]]
+        diagnostics += [f"probe {name}: {found['traceback']}" for name, found in facts.items() if isinstance(found, dict) and found.get("traceback")]
+        return facts, measure.own_test_split(out, self.size, self.examples)
 
 
 def grade(submission: Submission, job: Job) -> Outcome:
@@ -125,19 +124,18 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
     outcome.notes += notes
     drawn = challenge.draw()
     outcome.diagnostics.append(f"probe challenge seed {drawn.seed}")
-    probe = _Probe(job, extract.extract(nb), drawn)
-    probe.start()
-    with job.sandbox("nb") as box:
+    with job.sandbox("probe") as probe_box, job.sandbox("nb") as box:
+        probe = _Probe(job, probe_box, extract.extract(nb), drawn)
         outcome.sandbox = box.describe()
         result = run.execute(nb, job.profile, box)
-        probe.join()
-        training = measure.training_facts(result.exported, job.profile, job.data, probe.own_test)
+        probed, own_test = probe.measure(outcome.diagnostics)
+        training = measure.training_facts(result.exported, job.profile, job.data, own_test)
         if box.violation:
             outcome.problem = f"stopped: {box.violation}"
     nbformat.write(result.notebook, folder / "executed.ipynb")
     outcome.failures, outcome.notes = result.failures, outcome.notes + [cap(n) for n in result.notes]
-    outcome.diagnostics += result.diagnostics + probe.diagnostics
-    facts = {**probe.facts, "training": training}
+    outcome.diagnostics += result.diagnostics
+    facts = {**probed, "training": training}
     (folder / "facts.json").write_text(json.dumps(facts, indent=1))
     (folder / "run.json").write_text(json.dumps(job.run_config(), indent=1))
     outcome.checks, problem = checks.run(folder / "facts.json", folder / "run.json")
