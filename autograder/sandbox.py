@@ -18,25 +18,20 @@ process it started is killed.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from assignment.profiles import Limits
+from autograder.uids import UID_BASE, UidSlot, kill_uid
 
 BACKENDS = ("bwrap", "user", "none")
-UID_BASE = 200_000  # sandbox uids: UID_BASE .. UID_BASE + UID_SLOTS - 1, one per live sandbox
-UID_SLOTS = 1000
 ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "ssl", "ca-certificates",
                "localtime", "timezone", "hosts", "nsswitch.conf", "passwd", "group", "mime.types", "os-release", "matplotlibrc")
 ENV_PASSED = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
@@ -121,55 +116,6 @@ def _setpriv(uid: int) -> list[str]:
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
 
 
-class _UidSlot:
-    """An unprivileged uid reserved for one sandbox by an flock, across processes and batches."""
-
-    def __init__(self) -> None:
-        folder = Path(tempfile.gettempdir()) / "tiny-unet-uids"
-        folder.mkdir(mode=0o700, exist_ok=True)
-        for slot in range(UID_SLOTS):
-            handle = open(folder / str(slot), "a")  # noqa: SIM115 - held for the sandbox's life
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            self.uid, self._handle = UID_BASE + slot, handle
-            kill_uid(self.uid)  # left over from a grader that crashed
-            return
-        raise SandboxUnavailable(f"all {UID_SLOTS} sandbox uids are in use")
-
-    def release(self) -> None:
-        self._handle.close()
-
-
-def processes_of(uid: int) -> list[int]:
-    """PIDs whose real uid is `uid`."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                status = Path(entry.path, "status").read_text()
-            except OSError:
-                continue
-            uids = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
-            if uids and int(uids[0]) == uid and "State:\tZ" not in status:
-                found.append(int(entry.name))
-    return found
-
-
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process of `uid`, again until none is left (a fork bomb races the first pass)."""
-    for _ in range(50):
-        pids = processes_of(uid)
-        if not pids:
-            return
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
-
-
 def folder_size(root: Path, limit_entries: int = 200_000) -> int:
     """Bytes under `root` (not following links); past `limit_entries` entries, counts as over any limit."""
     total, entries, stack = 0, 0, [str(root)]
@@ -195,7 +141,7 @@ class Sandbox:
     def __init__(self, backend: str, limits: Limits, readonly: list[Path], env: dict[str, str], label: str = "sbx"):
         self.backend, self.limits = backend, limits
         self.readonly = [Path(p) for p in dict.fromkeys(readonly)]
-        self.slot = _UidSlot() if backend in ("bwrap", "user") and os.geteuid() == 0 else None
+        self.slot = UidSlot() if backend in ("bwrap", "user") and os.geteuid() == 0 else None
         self.uid = self.slot.uid if self.slot else os.geteuid()
         self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=_short_tmp()))
         for sub in ("home", "work", "out", "tmp"):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from assignment.profiles import Limits
-from autograder import sandbox
+from autograder import sandbox, uids
 from autograder.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -83,8 +83,8 @@ def test_bwrap_isolates_files_network_environment_and_processes(listener, monkey
     assert "connect ConnectionRefusedError" in out and accepted == []
     assert "TINY_UNET_SECRET" not in out and "'TFDS_DATA_DIR'" in out and "'HOME'" in out
     if os.geteuid() == 0:
-        assert f"uid {uid}" in out and uid >= sandbox.UID_BASE
-        assert sandbox.processes_of(uid) == [], "a detached process outlived the sandbox"
+        assert f"uid {uid}" in out and uid >= uids.UID_BASE
+        assert uids.processes_of(uid) == [], "a detached process outlived the sandbox"
 
 
 def test_limits_stop_forks_big_files_and_big_allocations() -> None:
@@ -125,8 +125,8 @@ def test_user_backend_drops_to_an_unprivileged_uid(tmp_path: Path) -> None:
     with Sandbox("user", LIMITS, [], {}, "test") as box:
         out = box.run([system_python, "-c", code], 60).stdout
         uid = box.uid
-    assert "read PermissionError" in out and f"uid {uid}" in out and uid >= sandbox.UID_BASE
-    assert sandbox.processes_of(uid) == []
+    assert "read PermissionError" in out and f"uid {uid}" in out and uid >= uids.UID_BASE
+    assert uids.processes_of(uid) == []
 
 
 def test_none_backend_only_when_asked() -> None:
