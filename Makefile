@@ -40,8 +40,8 @@ release: setup
 	cd $(CURDIR) && $(BIN)/nbgrader generate_assignment $(ASSIGNMENT) --force --log-level=WARN
 
 grade: setup
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir> [PROFILE=smoke|ci|full] [OUT=grades] [JOBS=1] [SANDBOX=auto|bwrap|user] [UNSANDBOXED=1]"; exit 2; }
-	$(BIN)/python -m autograder.grade "$(SUBMISSIONS)" --profile $(PROFILE) --out "$(OUT)" --jobs $(JOBS) --sandbox $(SANDBOX) $(if $(UNSANDBOXED),--unsandboxed)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir> [PROFILE=smoke|ci|full] [OUT=grades] [JOBS=1] [SANDBOX=auto|bwrap|user] [UNSANDBOXED=1] [GRADEBOOK=gradebook.db]"; exit 2; }
+	$(BIN)/python -m autograder.grade "$(SUBMISSIONS)" --profile $(PROFILE) --out "$(OUT)" --jobs $(JOBS) --sandbox $(SANDBOX) $(if $(UNSANDBOXED),--unsandboxed) $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)")
 
 # The main job on the embedded synthetic data: grade the solution and the unfilled release.
 demo: setup data
@@ -65,6 +65,40 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/grading_speed.py
+
+# ---- Where courses grade: Gradescope, Slurm, nbgrader's gradebook (autograder/engines/) ----
+GRADEBOOK ?=
+VISIBILITY ?=
+PARTITION ?=
+ACCOUNT ?=
+GPUS_PER_TASK ?= 1
+CPUS_PER_TASK ?= 2
+MAX_PARALLEL ?=
+ONLY ?=
+SUBMIT ?= 0
+
+.PHONY: gradescope test-gradescope slurm grade-merge
+
+# build/gradescope/autograder.zip for PROFILE=smoke|ci [DATA_SRC=<official archives>] [VISIBILITY=visible|after_published]
+gradescope: setup
+	$(BIN)/python -m autograder.engines.gradescope build --profile $(PROFILE) $(if $(DATA_SRC),--data-src "$(DATA_SRC)") $(if $(VISIBILITY),--visibility $(VISIBILITY))
+
+# The zip as Gradescope uses it: setup.sh into a fresh venv (installs the pins), then run_autograder with the
+# unprivileged-user sandbox on the solution (about 1.5 minutes here). Needs root; not part of `make test`.
+test-gradescope: setup
+	KIT_GRADESCOPE_SETUP=1 $(BIN)/python -m pytest tests/test_engines.py -k setup_sh -p no:cacheprovider --durations=2
+
+# OUT/slurm/grade.sbatch (one array task per submission) and merge.sbatch; SUBMIT=1 sbatches both.
+slurm: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make slurm SUBMISSIONS=<dir> [PROFILE=smoke|ci|full] [OUT=grades] [PARTITION=] [ACCOUNT=] [GPUS_PER_TASK=1] [CPUS_PER_TASK=2] [MAX_PARALLEL=] [ONLY=<student>,...] [GRADEBOOK=] [SUBMIT=0|1]"; exit 2; }
+	$(BIN)/python -m autograder.engines.slurm "$(SUBMISSIONS)" --profile $(PROFILE) --out "$(OUT)" --gpus-per-task $(GPUS_PER_TASK) \
+	  --cpus-per-task $(CPUS_PER_TASK) --sandbox $(SANDBOX) $(if $(UNSANDBOXED),--unsandboxed) $(if $(PARTITION),--partition "$(PARTITION)") \
+	  $(if $(ACCOUNT),--account "$(ACCOUNT)") $(if $(MAX_PARALLEL),--max-parallel $(MAX_PARALLEL)) $(if $(ONLY),--only "$(ONLY)") \
+	  $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)") $(if $(filter 1,$(SUBMIT)),--submit)
+
+# OUT/grades.csv from whatever OUT/<student>/ holds (after Slurm tasks, or a rerun of some).
+grade-merge: setup
+	$(BIN)/python -m autograder.grade --merge "$(OUT)" $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)")
 
 clean:
 	rm -rf build grades gradebook.db

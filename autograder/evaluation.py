@@ -7,6 +7,7 @@ once per process and kept, so a batch decodes them once.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -39,18 +40,22 @@ def _batches(data_dir: Path, split: str, size: int, batch: int) -> tuple[tuple[n
     return tuple((images.numpy(), masks.numpy()) for images, masks in dataset)
 
 
-def _loss_and_iou(model, batches: tuple) -> tuple[float, float]:
-    """The compiled loss as Keras reports val_loss (batch means weighted by batch size) and the foreground IoU."""
+def _loss_and_iou(model, batches: tuple) -> dict[str, float]:
+    """The compiled loss as Keras reports val_loss (batch means weighted by batch size), the foreground IoU, and the
+    binary cross-entropy of the model and of the best constant prediction (a model that learned nothing scores that)."""
     import keras
 
     iou = keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5)
-    total, count = 0.0, 0
+    total, bce, foreground, count, pixels = 0.0, 0.0, 0.0, 0, 0
     for images, masks in batches:
         probabilities = model(images, training=False)
         total += float(model.compute_loss(x=images, y=masks, y_pred=probabilities, training=False)) * len(images)
-        count += len(images)
+        bce += float(np.sum(keras.losses.binary_crossentropy(masks, probabilities)))
+        foreground, count, pixels = foreground + float(np.sum(masks)), count + len(images), pixels + int(np.prod(masks.shape[:-1]))
         iou.update_state(masks, probabilities)
-    return total / max(count, 1), float(iou.result())
+    p = min(max(foreground / max(pixels, 1), 1e-7), 1 - 1e-7)
+    return {"loss": total / max(count, 1), "iou": float(iou.result()), "bce": bce / max(pixels, 1),
+            "constant_bce": -(p * math.log(p) + (1 - p) * math.log(1 - p))}
 
 
 def close(reported: float, measured: float) -> bool:
@@ -77,12 +82,12 @@ def evaluate(model, profile: Profile, data: RunData, reported_val_loss: float | 
     size, batch = int(p["IMG_SIZE"]), int(p["BATCH_SIZE"])
     if list(model.input_shape[1:]) != [size, size, 3]:
         return {"problem": f"the trained model takes inputs of shape {tuple(model.input_shape[1:])}, not (IMG_SIZE, IMG_SIZE, 3) = {(size, size, 3)}"}
-    loss, iou = _loss_and_iou(model, _batches(data.path, str(p["TEST_SPLIT"]), size, batch))
-    result = {"test_loss": loss, "iou": iou}
-    if reported_val_loss is None or close(reported_val_loss, loss):
+    test = _loss_and_iou(model, _batches(data.path, str(p["TEST_SPLIT"]), size, batch))
+    result = {"test_loss": test["loss"], "iou": test["iou"], "bce": test["bce"], "constant_bce": test["constant_bce"]}
+    if reported_val_loss is None or close(reported_val_loss, test["loss"]):
         return result
     if own_test is not None:
         images, masks = own_test
-        result["own_test_loss"], _ = _loss_and_iou(model, tuple((images[i : i + batch], masks[i : i + batch]) for i in range(0, len(images), batch)))
-    result["train_loss"], _ = _loss_and_iou(model, _batches(data.path, str(p["TRAIN_SPLIT"]), size, batch))
+        result["own_test_loss"] = _loss_and_iou(model, tuple((images[i : i + batch], masks[i : i + batch]) for i in range(0, len(images), batch)))["loss"]
+    result["train_loss"] = _loss_and_iou(model, _batches(data.path, str(p["TRAIN_SPLIT"]), size, batch))["loss"]
     return result

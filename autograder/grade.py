@@ -8,11 +8,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import multiprocessing
 import os
+import resource
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,27 +29,63 @@ from autograder.submission import Submission, discover, discover_one
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIVATE = [ROOT / name for name in ("autograder", "tests", "solution", "benchmarks", ".git")]
+WORKER_HEADROOM_MIB = 4096  # a grading worker may use its profile's sandbox memory plus this
 
 
-def grade_all(submissions: list[Submission], job: pipeline.Job, jobs: int) -> list[Outcome]:
-    """Grade a batch with a progress bar, `jobs` submissions at a time; each process loads TensorFlow once.
+def _limit_memory(mib: int) -> None:
+    """In a grading worker: bound the grader's own memory, so a hostile model config fails there, not the machine."""
+    resource.setrlimit(resource.RLIMIT_DATA, (mib << 20, mib << 20))
 
-    Workers are spawned, not forked: this process may already have started TensorFlow's threads
-    (preparing data), and a forked copy of them deadlocks.
-    """
+
+def _crashed(submission: Submission, job: pipeline.Job) -> Outcome:
+    outcome = Outcome(submission.student, problem="grader error (your instructor has the details)",
+                      diagnostics=["the grader's worker process died while grading this notebook, twice (memory, or a crash in native code)"])
+    report.write_student(outcome, job.out / submission.student, job.profile.details_visibility)
+    return outcome
+
+
+def _run(submissions: list[Submission], job: pipeline.Job, jobs: int, done: Callable[[Outcome], None], grade: Callable) -> list[Submission]:
+    """Grade in workers forked from a clean server process (never from this one, which may run TensorFlow's threads),
+    at most `jobs` at a time; return the submissions that were being graded when a worker died."""
+    queue, running = list(submissions), {}
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["autograder.pipeline"])
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_limit_memory,
+                             initargs=(job.profile.limits.memory_mib + WORKER_HEADROOM_MIB,)) as pool:
+        while queue or running:
+            while queue and len(running) < jobs:
+                submission = queue.pop(0)
+                running[pool.submit(grade, submission, job)] = submission
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                submission = running.pop(future)
+                try:
+                    done(future.result())
+                except BrokenProcessPool:
+                    return [submission, *running.values()]
+    return []
+
+
+def grade_all(submissions: list[Submission], job: pipeline.Job, jobs: int, grade: Callable = pipeline.grade) -> list[Outcome]:
+    """Grade a batch with a progress bar, `jobs` at a time. A worker that dies costs only the notebooks it held:
+    they are graded again one by one, and one that kills its worker again gets a grader-error row."""
     job.out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(submissions), desc=f"grading ({job.profile.name})", unit="notebook", file=sys.stderr)
-    outcomes = []
-    with contextlib.ExitStack() as stack:
-        if jobs > 1 and len(submissions) > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")))
-            graded = pool.map(pipeline.grade, submissions, [job] * len(submissions))
-        else:
-            graded = (pipeline.grade(submission, job) for submission in submissions)
-        for outcome in graded:
-            outcomes.append(outcome)
-            bar.set_postfix_str(f"{outcome.student}: {outcome.total:g}")
-            bar.update()
+    outcomes: list[Outcome] = []
+
+    def done(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        bar.set_postfix_str(f"{outcome.student}: {outcome.total:g}")
+        bar.update()
+
+    left = submissions
+    while left:
+        suspects = _run(left, job, max(1, jobs), done, grade)
+        graded = {o.student for o in outcomes}
+        left = [s for s in left if s.student not in graded and s not in suspects]
+        for suspect in suspects:
+            if _run([suspect], job, 1, done, grade):
+                done(_crashed(suspect, job))
     bar.close()
     return outcomes
 
@@ -66,8 +104,10 @@ def _backend(args: argparse.Namespace) -> str:
         return "none"
     backend = sandbox.detect(args.sandbox)
     if backend == "user":
+        args.out.mkdir(mode=0o700, parents=True, exist_ok=True)
         changed = sandbox.protect([*PRIVATE, args.out.resolve(), args.submissions.resolve()])
-        print("sandbox: bubblewrap is unavailable here; student code runs as unprivileged users"
+        reason = "as asked" if args.sandbox == "user" else "bubblewrap is unavailable here"
+        print(f"sandbox: {reason}; student code runs as unprivileged users"
               + (f" (made unreadable to them: {', '.join(changed)})" if changed else ""), file=sys.stderr)
     return backend
 

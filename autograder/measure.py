@@ -1,14 +1,20 @@
 """Trusted measurement: the grader's own numbers from what the sandboxes saved.
 
-Nothing here runs student code. Model configs are checked against an allow-list of Keras modules
-and rebuilt with Keras's safe mode; arrays are read without pickle; every file has a size limit.
-The results (facts) are plain JSON for the hidden checks.
+Nothing here runs student code, and everything read is hostile input: files are opened without
+following links and must be plain files under a size limit; archives are checked member by member
+before anything unpacks; model configs must name only Keras's own modules, with bounded layer
+counts and sizes, and are rebuilt in Keras's safe mode; arrays are read without pickle. The
+results (facts) are plain JSON for the hidden checks.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
+import stat
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -24,6 +30,9 @@ KERAS_MODULES = {"keras", "keras.layers", "keras.initializers", "keras.regulariz
                  "keras.optimizers", "keras.optimizers.schedules", "keras.losses", "keras.metrics",
                  "keras.src.models.functional", "keras.src.models.sequential", "keras.src.models.model"}
 KEPT_CONFIG = ("filters", "kernel_size", "strides", "padding", "activation", "pool_size")
+BOUNDS = {"filters": 4096, "units": 4096, "kernel_size": 16, "pool_size": 16, "strides": 16, "size": 16}  # largest value per field
+MAX_LAYERS = 300
+TENSOR_MARKERS = {"__keras_tensor__", "__tuple__"}  # config entries Keras writes without a module
 
 
 class Refused(Exception):
@@ -31,26 +40,55 @@ class Refused(Exception):
 
 
 def _read(path: Path, limit: int = FILE_LIMIT) -> bytes:
-    if not path.is_file() or path.is_symlink():
-        raise Refused(f"{path.name} was not written")
-    if path.stat().st_size > limit:
-        raise Refused(f"{path.name} is larger than {limit >> 20} MiB")
-    return path.read_bytes()
+    """The bytes of a file a sandbox wrote into `path.parent` (a folder it cannot replace): no link followed,
+    a plain file with one name, at most `limit` bytes."""
+    try:
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            descriptor = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+        finally:
+            os.close(folder)
+    except OSError as error:
+        raise Refused(f"{path.name} was not written") from error
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise Refused(f"{path.name} is not a plain file")
+        if info.st_size > limit:
+            raise Refused(f"{path.name} is larger than {limit >> 20} MiB")
+        return handle.read(limit)
 
 
-def check_config(config: object) -> None:
-    """Refuse configs that name code outside Keras's own layers, models and optimizers (or any Lambda)."""
+def _archive(data: bytes, limits: dict[str, int], name: str) -> zipfile.ZipFile:
+    """A zip archive whose members are all named in `limits` ("*": any name) and unpack to at most their limit."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    for member in archive.infolist():
+        limit = limits.get(member.filename, limits.get("*", -1))
+        if member.file_size > limit:
+            raise Refused(f"{name} holds {member.filename!r}, " + ("too large" if limit >= 0 else "which the grader does not expect"))
+    return archive
+
+
+def check_config(config: object, layers: list[int] | None = None) -> None:
+    """Refuse configs that name code outside Keras's own layers, models and optimizers, any Lambda, or sizes out of bounds."""
+    layers = [0] if layers is None else layers
     if isinstance(config, dict):
-        module = config.get("module")
-        if module is not None and module not in KERAS_MODULES:
-            raise Refused(f"the model uses {config.get('class_name')} from {module!r}; only Keras's own layers can be graded")
-        if config.get("class_name") in ("Lambda", "__lambda__", "function"):
+        name, module = config.get("class_name"), config.get("module")
+        if name is not None and module not in KERAS_MODULES and name not in TENSOR_MARKERS:
+            raise Refused(f"the model uses {name} from {module!r}; only Keras's own layers can be graded")
+        if name in ("Lambda", "__lambda__", "function"):
             raise Refused("the model contains a Lambda layer or a Python function; use Keras's own layers")
-        for value in config.values():
-            check_config(value)
+        layers[0] += module == "keras.layers"
+        if layers[0] > MAX_LAYERS:
+            raise Refused(f"the model has more than {MAX_LAYERS} layers")
+        for key, value in config.items():
+            sizes = value if isinstance(value, list) else [value]
+            if key in BOUNDS and any(isinstance(v, int | float) and v > BOUNDS[key] for v in sizes):
+                raise Refused(f"the model has a layer with {key} {value}, above the {BOUNDS[key]} the grader builds")
+            check_config(value, layers)
     elif isinstance(config, list):
         for value in config:
-            check_config(value)
+            check_config(value, layers)
 
 
 def rebuild(path: Path):
@@ -90,12 +128,24 @@ def _probe_status(out: Path, name: str) -> dict:
         return {"ok": False, "error": "", "traceback": "", "problems": []}
 
 
+def _inputs(name: str, case: tuple) -> list[list]:
+    """The input shapes the probe gave `name` for `case`."""
+    if name == "decoder_block":
+        h, w, c, s, _ = case
+        return [[None, h, w, c], [None, 2 * h, 2 * w, s]]
+    return [[None, *case[:3]]]
+
+
 def block_facts(out: Path, name: str, cases: list) -> dict:
-    """Facts of one block (or make_unet) over the challenge's cases."""
+    """Facts of one block (or make_unet) over the challenge's cases; a model built for other inputs is refused."""
     facts = {**_probe_status(out, name), "cases": []}
     if facts["ok"]:
         try:
-            facts["cases"] = [{"case": list(case), **model_facts(rebuild(out / f"{name}-{i}.json"))} for i, case in enumerate(cases)]
+            for i, case in enumerate(cases):
+                model = rebuild(out / f"{name}-{i}.json")
+                if [list(t.shape) for t in model.inputs] != _inputs(name, case):
+                    raise Refused(f"its inputs {[tuple(t.shape) for t in model.inputs]} are not the ones the grader gave")
+                facts["cases"].append({"case": list(case), **model_facts(model)})
         except Exception as error:  # noqa: BLE001 - whatever the probe saved, it is the submission's
             facts.update(ok=False, error=f"the grader could not rebuild the model it built: {error}"[:600], cases=[])
     return facts
@@ -109,10 +159,8 @@ def preprocess_facts(out: Path, challenge: Challenge) -> dict:
     if not facts["ok"]:
         return facts
     try:
-        _read(out / "preprocess.npz")
-        with np.load(out / "preprocess.npz", allow_pickle=False) as saved:
-            arrays = {key: saved[key] for key in saved.files}
-    except (Refused, ValueError, OSError) as error:
+        arrays = _arrays(out / "preprocess.npz", FILE_LIMIT)
+    except (Refused, ValueError, OSError, zipfile.BadZipFile) as error:
         return {**facts, "ok": False, "error": f"the preprocess outputs could not be read: {error}"[:600]}
     size = (challenge.img_size, challenge.img_size)
     for i, (raw, trimap) in enumerate(zip(challenge.images, challenge.trimaps, strict=True)):
@@ -137,17 +185,27 @@ def preprocess_facts(out: Path, challenge: Challenge) -> dict:
     return facts
 
 
+def _arrays(path: Path, limit: int) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file a sandbox wrote, read without pickle after checking what they unpack to."""
+    data = _read(path, limit)
+    _archive(data, {"*": limit}, path.name)
+    with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+        return {key: saved[key] for key in saved.files}
+
+
 def _trained_model(path: Path, limit: int):
-    """The trained model from its .keras file, after checking the archive."""
+    """The trained model from its .keras file, after checking the archive, loaded from the grader's own copy."""
     import keras
 
-    _read(path, limit)
-    with zipfile.ZipFile(path) as archive:
-        names = set(archive.namelist())
-        if not {"config.json", "model.weights.h5"} <= names or names - {"config.json", "metadata.json", "model.weights.h5"}:
-            raise Refused(f"trained.keras holds unexpected files: {sorted(names)[:6]}")
-        check_config(json.loads(archive.read("config.json")))
-    return keras.saving.load_model(path, safe_mode=True, compile=True)
+    data = _read(path, limit)
+    archive = _archive(data, {"config.json": FILE_LIMIT, "metadata.json": 1 << 20, "model.weights.h5": limit}, path.name)
+    if "model.weights.h5" not in archive.namelist():
+        raise Refused("trained.keras holds no weights")
+    check_config(json.loads(archive.read("config.json")))
+    with tempfile.TemporaryDirectory() as private:
+        copy = Path(private) / "trained.keras"
+        copy.write_bytes(data)
+        return keras.saving.load_model(copy, safe_mode=True, compile=True)
 
 
 def training_facts(export: Path | None, profile: Profile, data: RunData, own_test: tuple | None = None) -> dict:
@@ -182,10 +240,9 @@ def training_facts(export: Path | None, profile: Profile, data: RunData, own_tes
 def own_test_split(out: Path, size: int, examples: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The test split as the submission's preprocess prepared it in the probe process, if it has the right shapes."""
     try:
-        _read(out / "test_split.npz", 256 << 20)
-        with np.load(out / "test_split.npz", allow_pickle=False) as saved:
-            images, masks = saved["images"].astype(np.float32), saved["masks"].astype(np.float32)
-    except (Refused, ValueError, OSError, KeyError):
+        saved = _arrays(out / "test_split.npz", 256 << 20)
+        images, masks = saved["images"].astype(np.float32), saved["masks"].astype(np.float32)
+    except (Refused, ValueError, OSError, KeyError, zipfile.BadZipFile):
         return None
     if images.shape != (examples, size, size, 3) or masks.shape != (examples, size, size, 1):
         return None

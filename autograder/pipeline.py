@@ -72,7 +72,7 @@ class _Probe:
         (box.scratch / "definitions.json").write_text(json.dumps(definitions.statements))
         challenge.write(drawn, box.scratch, own_split)
         shutil.copyfile(CALLS, box.scratch / "calls.py")
-        argv = [sys.executable, str(box.scratch / "calls.py"), str(box.scratch)]
+        argv = [sys.executable, str(box.scratch / "calls.py"), str(box.scratch), *(["--kill-others"] if box.backend != "none" else [])]
         self.done: list = []
         self.thread = threading.Thread(target=lambda: self.done.append(box.run(argv, job.profile.probe_timeout)), daemon=True)
         self.thread.start()

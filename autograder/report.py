@@ -12,14 +12,15 @@ import json
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, cap
+from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, cap, literal
 
 DIAGNOSTICS_LIMIT = 20_000  # characters of instructor diagnostics in results.json
 
 
 def describe_failure(failure: CellFailure) -> str:
-    where = f"cell {failure.index + 1}" + (f" `{failure.first_line}`" if failure.first_line else "")
-    return cap(f"{where}: {failure.detail.strip().splitlines()[0] if failure.detail.strip() else failure.kind.value}")
+    where = f"cell {failure.index + 1}" + (f" {literal(failure.first_line, 60)}" if failure.first_line else "")
+    detail = failure.detail.strip().splitlines()[0] if failure.detail.strip() else failure.kind.value
+    return f"{where}: {literal(detail, 200)}"
 
 
 def status(outcome: Outcome) -> str:
@@ -119,13 +120,18 @@ def write_student(outcome: Outcome, folder: Path, visibility: str = "visible") -
     outcome.save(folder / "outcome.json")
 
 
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    return f"'{text}" if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+
 def write_csv(outcomes: list[Outcome], path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", *SECTIONS, "total", "max", "status"])
         for outcome in sorted(outcomes, key=lambda o: o.student):
             points = outcome.section_points()
-            writer.writerow([outcome.student, *(f"{points[k]:g}" for k in SECTIONS), f"{outcome.total:g}", MAX_POINTS, status(outcome)])
+            writer.writerow([_cell(outcome.student), *(f"{points[k]:g}" for k in SECTIONS), f"{outcome.total:g}", MAX_POINTS, _cell(status(outcome))])
 
 
 def table(outcomes: list[Outcome]) -> str:

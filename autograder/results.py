@@ -18,6 +18,11 @@ def cap(text: str, limit: int = NOTE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def literal(text: str, limit: int = NOTE_LIMIT) -> str:
+    """Text that came from student code, as a markdown code span (so it cannot pose as the grader's words)."""
+    return "`" + cap(text, limit).replace("`", "'") + "`"
+
+
 class CheckStatus(str, Enum):
     PASSED = "passed"
     FAILED = "failed"

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import zmq
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
@@ -35,6 +34,8 @@ from autograder.sandbox import Sandbox
 MAX_KERNEL_RESTARTS = 2
 RESPONSIVE_SECONDS = 15  # after a timeout, the kernel must answer within this or it is restarted
 OUTPUT_LIMIT = 2_000_000  # characters of output kept per cell
+MESSAGE_LIMIT = 64 << 20  # bytes of one message from the kernel
+NOTEBOOK_LIMIT = 20_000_000  # characters of outputs in the executed notebook
 EXPORT = Path(__file__).resolve().parent / "probe" / "export.py"
 
 
@@ -70,16 +71,38 @@ def parameterize(nb: nbformat.NotebookNode, parameters: dict[str, object]) -> tu
 
 
 class _CappedClient(NotebookClient):
-    """nbclient that keeps at most OUTPUT_LIMIT characters of output per cell."""
+    """nbclient that keeps at most OUTPUT_LIMIT characters of output per cell, updates to displays included."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept: dict[int, int] = {}
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> nbformat.NotebookNode | None:
-        used = sum(len(json.dumps(out)) for out in outs)
-        if used > OUTPUT_LIMIT:
+        size = len(json.dumps(msg.get("content", {})))
+        kept = self._kept.get(cell_index, 0)
+        if kept + size > OUTPUT_LIMIT:
+            if kept <= OUTPUT_LIMIT:
+                outs.append(nbformat.v4.new_output("stream", name="stderr", text="[the grader dropped the rest of this cell's output]\n"))
+            self._kept[cell_index] = OUTPUT_LIMIT + 1
             return None
-        if used + len(json.dumps(msg.get("content", {}))) > OUTPUT_LIMIT:
-            outs.append(nbformat.v4.new_output("stream", name="stderr", text="[the grader dropped the rest of this cell's output]\n"))
-            return None
+        self._kept[cell_index] = kept + size
         return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id: str, msg: dict) -> None:
+        targets = sum(len(indices) for indices in self._display_id_map.get(display_id, {}).values())
+        if targets * len(json.dumps(msg.get("content", {}))) <= OUTPUT_LIMIT:
+            super()._update_display_id(display_id, msg)
+
+
+def _trim(nb: nbformat.NotebookNode) -> None:
+    """Drop the largest cells' outputs until the executed notebook stays under NOTEBOOK_LIMIT characters."""
+    sizes = sorted(((len(json.dumps(c.get("outputs", []))), i) for i, c in enumerate(nb.cells) if c.cell_type == "code"), reverse=True)
+    total = sum(size for size, _ in sizes)
+    for size, index in sizes:
+        if total <= NOTEBOOK_LIMIT:
+            break
+        nb.cells[index].outputs = [nbformat.v4.new_output("stream", name="stderr", text="[the grader dropped this cell's outputs: too large]\n")]
+        total -= size
 
 
 class _Unresponsive(Exception):
@@ -91,15 +114,17 @@ class _Session:
 
     def __init__(self, nb: nbformat.NotebookNode, sandbox: Sandbox, attempt: int):
         self.nb, self.sandbox = nb, sandbox
-        self.specs = Path(tempfile.mkdtemp(prefix="tu-spec-"))
+        self.specs = sandbox.private / f"spec{attempt}"
         argv = sandbox.command([sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"])
-        (self.specs / "sandboxed").mkdir()
+        (self.specs / "sandboxed").mkdir(parents=True)
         (self.specs / "sandboxed" / "kernel.json").write_text(json.dumps(
             {"argv": argv, "display_name": "sandboxed", "language": "python", "interrupt_mode": "message"}))
+        sockets = sandbox.fresh_folder()  # made now, by the grader: nothing planted in it
         self.km = AsyncKernelManager(kernel_name="sandboxed", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.specs)]),
-                                     transport="ipc", connection_file=str(sandbox.scratch / f"k{attempt}.json"))
+                                     transport="ipc", connection_file=str(sockets / "kernel.json"))
+        self.km.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)  # a huge message drops the kernel, not the grader
         self.km.write_connection_file()
-        os.chown(self.km.connection_file, sandbox.uid, sandbox.uid)
+        sandbox.give(sockets, Path(self.km.connection_file))
         self.client = _CappedClient(
             nb, km=self.km, allow_errors=True, interrupt_on_timeout=True,
             error_on_timeout={"ename": "CellTimeoutError", "evalue": "cell time limit reached", "traceback": []},
@@ -145,7 +170,6 @@ class _Session:
             with contextlib.suppress(Exception):  # a kernel that is already gone is fine
                 run_sync(self.km.shutdown_kernel)(now=True)
         self.sandbox.kill()
-        shutil.rmtree(self.specs, ignore_errors=True)
 
 
 def execute(nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox) -> RunResult:
@@ -189,5 +213,6 @@ def execute(nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox) -> Ru
         skip.add(dead_at)
     else:
         result.notes.append(f"the kernel died {MAX_KERNEL_RESTARTS + 1} times; the run stopped")
+    _trim(result.notebook)
     result.seconds = time.monotonic() - started
     return result

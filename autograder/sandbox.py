@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
+import shlex
 import shutil
 import stat
 import subprocess
@@ -29,6 +31,8 @@ import threading
 from pathlib import Path
 
 from assignment.profiles import Limits
+from autograder import seccomp
+from autograder.cgroup import Cgroup
 from autograder.uids import UID_BASE, UidSlot, kill_uid
 
 BACKENDS = ("bwrap", "user", "none")
@@ -36,6 +40,7 @@ ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fon
                "localtime", "timezone", "hosts", "nsswitch.conf", "passwd", "group", "mime.types", "os-release", "matplotlibrc")
 ENV_PASSED = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 WATCH_SECONDS = 1.0
+GPU_SYS = ("/sys/bus/pci", "/sys/devices", "/sys/module/nvidia", "/sys/module/nvidia_uvm")  # where CUDA looks for its devices
 
 
 class SandboxUnavailable(Exception):
@@ -94,7 +99,8 @@ def _bwrap_prefix(readonly: list[Path], scratch: Path | None, uid: int | None, t
     args += ["--perms", "1777", "--size", str(tmp_mib << 20), "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", str(tmp_mib << 20), "--tmpfs", "/dev/shm"]
     devices = _gpu_devices()
-    args += [arg for device in devices for arg in ("--dev-bind", device, device)] + (["--ro-bind", "/sys", "/sys"] if devices else [])
+    args += [arg for device in devices for arg in ("--dev-bind", device, device)]
+    args += [arg for path in (GPU_SYS if devices else ()) for arg in ("--ro-bind-try", path, path)]
     made: set[Path] = set()
     for path in [*readonly, *([scratch] if scratch else [])]:
         for parent in _ancestors(path):
@@ -108,7 +114,7 @@ def _bwrap_prefix(readonly: list[Path], scratch: Path | None, uid: int | None, t
 
 
 def _gpu_devices() -> list[str]:
-    """NVIDIA device nodes to pass through on a GPU machine (with /sys, where CUDA enumerates them); none here."""
+    """NVIDIA device nodes to pass through on a GPU machine (with the parts of /sys where CUDA enumerates them); none here."""
     return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device())
 
 
@@ -136,27 +142,45 @@ def folder_size(root: Path, limit_entries: int = 200_000) -> int:
 
 
 class Sandbox:
-    """One sandbox: wraps commands to run inside it; `close()` kills all it started and removes its scratch."""
+    """One sandbox: wraps commands to run inside it; `close()` kills all it started and removes its scratch.
+
+    The scratch folder's top level belongs to the grader: the sandbox writes only in its subfolders
+    (home, work, out, tmp), so it cannot put a symbolic link where the grader later writes or reads.
+    `private` is the grader's own folder for this sandbox (logs, kernel specs), invisible inside.
+    """
 
     def __init__(self, backend: str, limits: Limits, readonly: list[Path], env: dict[str, str], label: str = "sbx"):
         self.backend, self.limits = backend, limits
         self.readonly = [Path(p) for p in dict.fromkeys(readonly)]
         self.slot = UidSlot() if backend in ("bwrap", "user") and os.geteuid() == 0 else None
         self.uid = self.slot.uid if self.slot else os.geteuid()
+        self.private = Path(tempfile.mkdtemp(prefix="tu-grader-", dir=_short_tmp()))
         self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=_short_tmp()))
+        self.scratch.chmod(0o755)
         for sub in ("home", "work", "out", "tmp"):
-            (self.scratch / sub).mkdir()
-        for path in [self.scratch, *self.scratch.iterdir()]:
-            os.chown(path, self.uid, self.uid)
-            path.chmod(0o700)
+            (self.scratch / sub).mkdir(mode=0o700)
+            self.give(self.scratch / sub)
         self.env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.scratch / "home"),
                     "LANG": "C.UTF-8", "TMPDIR": "/tmp" if backend == "bwrap" else str(self.scratch / "tmp"),
                     "MPLCONFIGDIR": str(self.scratch / "home" / ".matplotlib"),
                     **{k: os.environ[k] for k in ENV_PASSED if k in os.environ}, **env}
+        self.cgroup = Cgroup(self.scratch.name, limits.memory_mib << 20, limits.tasks) if backend != "none" else None
+        self.seccomp = self.private / "seccomp.bpf" if backend == "bwrap" and seccomp.program() else None
+        if self.seccomp:
+            self.seccomp.write_bytes(seccomp.program())
         self.violation: str | None = None
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, daemon=True)
         self._watcher.start()
+
+    def give(self, *paths: Path) -> None:
+        """Hand files or folders the grader made to the sandbox's uid."""
+        for path in paths:
+            os.chown(path, self.uid, self.uid)
+
+    def fresh_folder(self) -> Path:
+        """A new, empty folder at the scratch folder's top level that only the grader has touched yet."""
+        return Path(tempfile.mkdtemp(prefix="k", dir=self.scratch))
 
     def command(self, argv: list[str]) -> list[str]:
         """`argv` as a command line that runs inside this sandbox."""
@@ -165,26 +189,34 @@ class Sandbox:
                   f"--nofile={self.limits.open_files}", "--core=0", f"--nproc={self.limits.tasks}", "--"]
         environment = [arg for key, value in sorted(self.env.items()) for arg in ("--setenv", key, value)]
         if self.backend == "bwrap":
-            prefix = _bwrap_prefix(self.readonly, self.scratch, self.slot.uid if self.slot else None)
-            return [*limits, *prefix, "--clearenv", *environment, "--", *(_setpriv(self.uid) if self.slot else []), *argv]
+            prefix = [*_bwrap_prefix(self.readonly, self.scratch, self.slot.uid if self.slot else None), *(["--seccomp", "3"] if self.seccomp else [])]
+            return self._started([*limits, *prefix, "--clearenv", *environment, "--", *(_setpriv(self.uid) if self.slot else []), *argv])
         env = ["env", "-i", *(f"{k}={v}" for k, v in sorted(self.env.items()))]
         if self.backend == "user":
             network = ["unshare", "--net", "--"] if _net_unshare_works() else []
-            return [*limits, *network, *_setpriv(self.uid), "--pdeathsig=KILL", "--", *env, *argv]
+            return self._started([*limits, *network, *_setpriv(self.uid), "--pdeathsig=KILL", "--", *env, *argv])
         return [*env, *argv]
+
+    def _started(self, argv: list[str]) -> list[str]:
+        """`argv` behind a shell that joins the control group and opens the seccomp filter on fd 3, where there are."""
+        steps = [step for step in (self.cgroup.join(), f"exec 3< {shlex.quote(str(self.seccomp))}" if self.seccomp else "") if step]
+        return ["sh", "-c", " && ".join([*steps, 'exec "$@"']), "sh", *argv] if steps else argv
 
     def describe(self) -> str:
         """The backend and what it isolates, for the instructor."""
         if self.backend == "bwrap":
             who = "a dedicated unprivileged uid" if self.slot else "the grader's uid in a user namespace"
-            return f"bwrap (namespaces: mount, pid, net, ipc, uts; runs as {who})"
+            filtered = "seccomp filter" if self.seccomp else "no seccomp filter on this architecture"
+            return f"bwrap (namespaces: mount, pid, net, ipc, uts; runs as {who}; {self.cgroup.describe()}; {filtered})"
         if self.backend == "user":
-            return f"user (a dedicated unprivileged uid, rlimits; network {'private' if _net_unshare_works() else 'NOT isolated'})"
+            return (f"user (a dedicated unprivileged uid, rlimits, {self.cgroup.describe()}; "
+                    f"network {'private' if _net_unshare_works() else 'NOT isolated'})")
         return "none (UNSANDBOXED: student code ran as the grader's user)"
 
     def run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
-        """Run `argv` inside the sandbox to completion (killed at `timeout` seconds); output is capped."""
-        log = self.scratch.parent / f"{self.scratch.name}.log"
+        """Run `argv` inside the sandbox to completion (killed at `timeout` seconds), then kill whatever it left
+        running; its output is capped."""
+        log = self.private / "run.log"
         with log.open("w+b") as out:
             process = subprocess.Popen(self.command(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        cwd=self.scratch / "work", start_new_session=True)
@@ -194,6 +226,7 @@ class Sandbox:
                 self.violation = self.violation or f"time limit of {timeout:.0f} s reached"
                 self.kill()
                 code = process.wait()
+            self.kill()
             out.seek(0)
             text = out.read(20_000).decode(errors="replace")
         log.unlink()
@@ -217,7 +250,14 @@ class Sandbox:
         """Kill every process the sandbox started and delete its scratch folder."""
         self._stop.set()
         self.kill()
+        if self.backend == "user":  # bwrap's seccomp filter refuses keyrings; here, clear what the next user of this uid would find
+            keyctl = seccomp.BLOCKED["keyctl"][0 if platform.machine() == "x86_64" else 1]
+            subprocess.run([*_setpriv(self.uid), sys.executable, "-I", "-S", "-c", f"import ctypes; ctypes.CDLL(None).syscall({keyctl}, 7, -4)"],
+                           capture_output=True, check=False)
+        if self.cgroup:
+            self.cgroup.remove()
         shutil.rmtree(self.scratch, ignore_errors=True)
+        shutil.rmtree(self.private, ignore_errors=True)
         if self.slot:
             self.slot.release()
 

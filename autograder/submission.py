@@ -30,7 +30,7 @@ class Submission:
 
 def _safe_name(name: str) -> str:
     """A student id usable as a folder name."""
-    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("._") or "unnamed"
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("._-@") or "unnamed"  # no leading "-" or "@": spreadsheets run those
 
 
 def _real_dir(path: Path) -> bool:

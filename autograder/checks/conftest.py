@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assignment.points import SECTIONS
-from autograder.results import CheckResult, CheckStatus, cap
+from autograder.results import CheckResult, CheckStatus, cap, literal
 
 GRADER_ERROR = "the grader could not complete this check; your instructor has the details"
 FRESH_PROCESS = " (the grader calls your functions in a fresh Python process holding only your imports, constants and functions)"
@@ -96,9 +96,9 @@ def probed(facts: dict) -> Callable[[str], dict]:
         if error.startswith("NotImplementedError"):
             pytest.fail(f"`{name}` is not written yet: it still raises NotImplementedError.")
         if error.startswith("NameError"):
-            pytest.fail(f"calling `{name}` failed: {error}{FRESH_PROCESS}.")
+            pytest.fail(f"calling `{name}` failed: {literal(error, 150)}{FRESH_PROCESS}.")
         if error:
-            pytest.fail(f"calling `{name}` failed: {error}")
+            pytest.fail(f"calling `{name}` failed: {literal(error, 250)}")
         pytest.fail(f"`{name}` could not be called: the grader's probe stopped before it (see the run status).")
 
     return get

@@ -26,6 +26,13 @@ def trained(training: dict) -> dict:
     return training["model"]
 
 
+def _require_learning(evaluation: dict) -> None:
+    """Optimizer steps and a reported history count only for a model that predicts better than a constant (the grader measures it)."""
+    if "bce" in evaluation and evaluation["bce"] >= evaluation["constant_bce"]:
+        pytest.fail(f"the trained model predicts the test split no better than a constant (cross-entropy {evaluation['bce']:.3f}, "
+                    f"constant {evaluation['constant_bce']:.3f}): it was not trained; train it with model.fit(train, ...).")
+
+
 @pytest.fixture
 def evaluation(training: dict, trained: dict) -> dict:
     """The grader's own evaluation of the trained model; pending where it cannot run."""
@@ -63,6 +70,7 @@ def test_binary_crossentropy_loss(trained: dict) -> None:
 @POINTS("training", 2)
 def test_trained_for_epochs(trained: dict, training: dict, parameters: dict) -> None:
     """model.fit ran EPOCHS epochs over the training split"""
+    _require_learning(training.get("evaluation", {}))
     steps, expected = trained["iterations"], training["expected_steps"]
     per_epoch = expected // parameters["EPOCHS"]
     assert steps == expected, (
@@ -75,6 +83,7 @@ def test_validated_on_test_split(training: dict, evaluation: dict, record_proper
     """model.fit validated on the test split"""
     reported = training["history"].get("val_loss")
     assert reported, "no validation loss was recorded: pass validation_data=test to model.fit and keep its result in `history`."
+    _require_learning(evaluation)
     last, measured = reported[-1], evaluation["test_loss"]
     record_property("test_loss", measured)
     if close(last, measured) or ("own_test_loss" in evaluation and close(last, evaluation["own_test_loss"])):

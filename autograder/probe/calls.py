@@ -1,24 +1,38 @@
 """Runs in a fresh sandboxed process: calls the student's functions on the grader's challenge.
 
-    python calls.py FOLDER
+    python calls.py FOLDER [--kill-others]
 
 FOLDER holds definitions.json (the submission's imports, constants and functions), challenge.json
-and inputs.npz; results go to FOLDER/out: one <function>.json each ({"ok": true, "models": [...]}
-or {"ok": false, "error": ..., "traceback": ...}), Keras model configs <function>-<i>.json and the
-preprocess outputs preprocess.npz. It measures and decides nothing.
+and inputs.npz. The parent imports Keras once, then forks one child per graded function. A child
+runs the submission's definitions, calls its one function and sends what that built through its own
+pipe. A function that calls other blocks gets the grader's reference versions of exactly those, so
+no child holds a block it could pass off as its own. When every child is done the parent kills all
+other processes of the sandbox (--kill-others) and only then writes FOLDER/out: <function>.json,
+Keras model configs <function>-<i>.json, preprocess.npz, test_split.npz. It decides nothing.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import ctypes
+import io
 import json
 import os
+import select
+import shutil
+import signal
 import sys
+import time
 import traceback
 
+HELPERS = {"preprocess": (), "double_conv_block": (), "encoder_block": ("double_conv_block",), "decoder_block": ("double_conv_block",),
+           "make_unet": ("double_conv_block", "encoder_block", "decoder_block"), "test_split": ()}
+CHILD_SECONDS = 120
 
-def _reference_blocks(layers):
-    """The grader's own blocks: a function is probed with the student's version of itself and these
-    for the blocks it calls, so one mistake costs points in one section only."""
+
+def _reference_blocks(layers, names: tuple[str, ...]) -> dict:
+    """The grader's own blocks named in `names` (and nothing else)."""
 
     def double_conv_block(x, num_f):
         x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)
@@ -32,25 +46,33 @@ def _reference_blocks(layers):
         x = layers.Conv2DTranspose(num_f, 2, strides=2, padding="same")(x)
         return double_conv_block(layers.Concatenate()([x, skip]), num_f)
 
-    return {"double_conv_block": double_conv_block, "encoder_block": encoder_block, "decoder_block": decoder_block}
+    blocks = {"double_conv_block": double_conv_block, "encoder_block": encoder_block, "decoder_block": decoder_block}
+    return {name: blocks[name] for name in names}
+
+
+def _npz(**arrays) -> bytes:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 class Prober:
-    """Calls functions from the submission's namespace and saves what they build."""
+    """Calls one function of the submission's namespace; returns the files to save."""
 
-    def __init__(self, namespace: dict, out: str):
+    def __init__(self, namespace: dict, reference: dict):
         import keras
 
-        self.keras, self.namespace, self.out = keras, namespace, out
-        self.reference = _reference_blocks(keras.layers)
+        self.keras, self.namespace, self.reference = keras, namespace, reference
 
-    def with_reference(self, name: str, *helpers: str):
-        """The student's `name`, called while `helpers` resolve to the grader's blocks."""
+    def call(self, name: str):
+        """The student's `name`, called while its helpers resolve to the grader's blocks."""
         function, namespace = self.namespace[name], self.namespace
 
         def call(*args, **kwargs):
-            saved = {helper: namespace.get(helper) for helper in helpers}
-            namespace.update({helper: self.reference[helper] for helper in helpers})
+            saved = {helper: namespace.get(helper) for helper in self.reference}
+            namespace.update(self.reference)
             try:
                 return function(*args, **kwargs)
             finally:
@@ -58,47 +80,42 @@ class Prober:
 
         return call
 
-    def save_model(self, name: str, index: int, inputs, outputs) -> str:
+    def config(self, inputs, outputs) -> bytes:
         outputs = list(outputs) if isinstance(outputs, tuple | list) else [outputs]
-        model = self.keras.Model(inputs, outputs)
-        file = f"{name}-{index}.json"
-        with open(os.path.join(self.out, file), "w") as handle:
-            handle.write(model.to_json())
-        return file
+        return self.keras.Model(inputs, outputs).to_json().encode()
 
-    def double_conv_block(self, cases: list) -> list:
-        models = []
+    def double_conv_block(self, cases: list) -> dict:
+        files = {}
         for i, (h, w, c, f) in enumerate(cases):
             x = self.keras.Input((h, w, c))
-            models.append(self.save_model("double_conv_block", i, x, self.namespace["double_conv_block"](x, f)))
-        return models
+            files[f"double_conv_block-{i}.json"] = self.config(x, self.call("double_conv_block")(x, f))
+        return files
 
-    def encoder_block(self, cases: list) -> list:
-        models = []
+    def encoder_block(self, cases: list) -> dict:
+        files = {}
         for i, (h, w, c, f) in enumerate(cases):
             x = self.keras.Input((h, w, c))
-            result = self.with_reference("encoder_block", "double_conv_block")(x, f)
+            result = self.call("encoder_block")(x, f)
             if not isinstance(result, tuple | list) or len(result) != 2:
                 raise TypeError(f"encoder_block returned {type(result).__name__}, not a pair (x, p)")
-            models.append(self.save_model("encoder_block", i, x, result))
-        return models
+            files[f"encoder_block-{i}.json"] = self.config(x, result)
+        return files
 
-    def decoder_block(self, cases: list) -> list:
-        models = []
+    def decoder_block(self, cases: list) -> dict:
+        files = {}
         for i, (h, w, c, s, f) in enumerate(cases):
             x, skip = self.keras.Input((h, w, c)), self.keras.Input((2 * h, 2 * w, s))
-            models.append(self.save_model("decoder_block", i, [x, skip], self.with_reference("decoder_block", "double_conv_block")(x, skip, f)))
-        return models
+            files[f"decoder_block-{i}.json"] = self.config([x, skip], self.call("decoder_block")(x, skip, f))
+        return files
 
-    def make_unet(self, cases: list) -> list:
-        models = []
+    def make_unet(self, cases: list) -> dict:
+        files = {}
         for i, (h, w, c, base) in enumerate(cases):
-            make_unet = self.with_reference("make_unet", "double_conv_block", "encoder_block", "decoder_block")
-            model = make_unet(input_shape=(h, w, c), base_num_f=base, num_classes=1, final_act=None)
-            models.append(self.save_model("make_unet", i, model.inputs, model.outputs))
-        return models
+            model = self.call("make_unet")(input_shape=(h, w, c), base_num_f=base, num_classes=1, final_act=None)
+            files[f"make_unet-{i}.json"] = self.config(model.inputs, model.outputs)
+        return files
 
-    def preprocess(self, arrays: dict, count: int) -> list:
+    def preprocess(self, arrays: dict, count: int) -> dict:
         import numpy as np
         import tensorflow as tf
 
@@ -106,58 +123,106 @@ class Prober:
         for i in range(count):
             example = {"image": tf.constant(arrays[f"image{i}"]), "segmentation_mask": tf.constant(arrays[f"trimap{i}"]),
                        "label": tf.constant(0, tf.int64), "species": tf.constant(0, tf.int64), "file_name": tf.constant("probe.jpg")}
-            image, mask = next(iter(tf.data.Dataset.from_tensors(example).map(self.namespace["preprocess"])))
+            image, mask = next(iter(tf.data.Dataset.from_tensors(example).map(self.call("preprocess"))))
             outputs[f"image{i}"], outputs[f"mask{i}"] = np.asarray(image), np.asarray(mask)
-        np.savez(os.path.join(self.out, "preprocess.npz"), **outputs)
-        return ["preprocess.npz"]
+        return {"preprocess.npz": _npz(**outputs)}
 
-    def test_split(self, split: str, size: int) -> list:
+    def test_split(self, split: str, size: int) -> dict:
         """The test split through the submission's preprocess (for the grader's check of the reported val_loss)."""
         import numpy as np
         import tensorflow_datasets as tfds
 
         self.namespace["IMG_SIZE"] = size
-        pairs = [(np.asarray(image), np.asarray(mask)) for image, mask in tfds.load("oxford_iiit_pet", split=split).map(self.namespace["preprocess"])]
-        np.savez(os.path.join(self.out, "test_split.npz"), images=np.stack([p[0] for p in pairs]), masks=np.stack([p[1] for p in pairs]))
-        return ["test_split.npz"]
+        pairs = [(np.asarray(image), np.asarray(mask)) for image, mask in tfds.load("oxford_iiit_pet", split=split).map(self.call("preprocess"))]
+        return {"test_split.npz": _npz(images=np.stack([p[0] for p in pairs]), masks=np.stack([p[1] for p in pairs]))}
 
 
-def _record(out: str, name: str, body) -> None:
+def _child(name: str, challenge: dict, statements: list, arrays: dict, pipe: int) -> None:
+    """In a forked child: define the submission, call `name`, send {ok, error, problems, files} and exit."""
+    import keras
+
+    namespace, problems = {"__name__": "__submission__"}, []
+    for cell, source in statements:  # one by one: a statement that fails does not hide the ones after it
+        try:
+            exec(compile(source, f"cell {cell + 1}", "exec"), namespace)
+        except BaseException as error:  # noqa: BLE001 - recorded for the grader
+            problems.append(f"cell {cell + 1}: {type(error).__name__}: {error}"[:300])
+    namespace["IMG_SIZE"] = challenge["img_size"]
+    prober = Prober(namespace, _reference_blocks(keras.layers, HELPERS[name]))
     try:
-        facts = {"ok": True, "files": body()}
+        if name == "preprocess":
+            files = prober.preprocess(arrays, challenge["examples"])
+        elif name == "test_split":
+            files = prober.test_split(*challenge["test_split"])
+        else:
+            files = getattr(prober, name)(challenge[name])
+        result = {"ok": True, "files": {key: base64.b64encode(value).decode() for key, value in files.items()}}
     except BaseException as error:  # noqa: BLE001 - any failure of student code is a fact
-        facts = {"ok": False, "error": f"{type(error).__name__}: {error}"[:2000],
-                 "traceback": "".join(traceback.format_exception(error))[-4000:]}
-    with open(os.path.join(out, f"{name}.json"), "w") as handle:
-        json.dump(facts, handle)
+        result = {"ok": False, "error": f"{type(error).__name__}: {error}"[:2000], "traceback": "".join(traceback.format_exception(error))[-4000:]}
+    data = json.dumps({**result, "problems": problems[:10]}).encode()
+    while data:
+        data = data[os.write(pipe, data[: 1 << 16]) :]
+    os._exit(0)
 
 
-def main(folder: str) -> None:
-    out = os.path.join(folder, "out")
+def _collect(pid: int, pipe: int, deadline: float) -> dict:
+    """What a child sent before `deadline` (the child is killed then)."""
+    chunks = []
+    while (left := deadline - time.monotonic()) > 0 and select.select([pipe], [], [], left)[0]:
+        chunk = os.read(pipe, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(pipe)
+    timed_out = time.monotonic() >= deadline
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:
+        return {"ok": False, "error": "TimeoutError: the call did not finish in time" if timed_out else "the call ended without an answer"}
+
+
+def main(folder: str, kill_others: bool) -> None:
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: the children (student code) cannot ptrace this process
     with open(os.path.join(folder, "challenge.json")) as handle:
         challenge = json.load(handle)
     with open(os.path.join(folder, "definitions.json")) as handle:
         statements = json.load(handle)
-    namespace = {"__name__": "__submission__"}
-    problems = []
-    for cell, source in statements:  # one by one: a statement that fails does not hide the ones after it
-        try:
-            exec(compile(source, f"cell {cell + 1}", "exec"), namespace)
-        except BaseException as error:  # noqa: BLE001 - recorded for the feedback
-            problems.append(f"cell {cell + 1}: {type(error).__name__}: {error}"[:300])
-    with open(os.path.join(out, "definitions.json"), "w") as handle:
-        json.dump({"ok": True, "files": [], "problems": problems[:10]}, handle)
-    namespace["IMG_SIZE"] = challenge["img_size"]
+    import keras  # noqa: F401 - imported once here, before the children are forked
     import numpy as np
+    import tensorflow_datasets  # noqa: F401
 
     arrays = dict(np.load(os.path.join(folder, "inputs.npz")))
-    prober = Prober(namespace, out)
-    _record(out, "preprocess", lambda: prober.preprocess(arrays, challenge["examples"]))
-    for name in ("double_conv_block", "encoder_block", "decoder_block", "make_unet"):
-        _record(out, name, lambda name=name: getattr(prober, name)(challenge[name]))
-    if challenge["test_split"]:
-        _record(out, "test_split", lambda: prober.test_split(*challenge["test_split"]))
+    results = {}
+    for name in [n for n in HELPERS if n != "test_split" or challenge["test_split"]]:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            _child(name, challenge, statements, arrays, write)
+        os.close(write)
+        results[name] = _collect(pid, read, time.monotonic() + CHILD_SECONDS)
+    if kill_others:
+        with contextlib.suppress(ProcessLookupError):  # none left is fine
+            os.kill(-1, signal.SIGKILL)  # every process of the sandbox's uid but this one: nothing may write after it
+    out = os.path.join(folder, "out")
+    for entry in os.scandir(out):  # whatever student code left here goes
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
+    for name, result in results.items():
+        for file, encoded in result.pop("files", {}).items():
+            if file.replace("-", "").replace(".", "").replace("_", "").isalnum():
+                with open(os.path.join(out, file), "wb") as handle:
+                    handle.write(base64.b64decode(encoded))
+        with open(os.path.join(out, f"{name}.json"), "w") as handle:
+            json.dump(result, handle)
+    with open(os.path.join(out, "definitions.json"), "w") as handle:
+        json.dump({"ok": True, "problems": results["preprocess"].get("problems", [])}, handle)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], "--kill-others" in sys.argv[2:])

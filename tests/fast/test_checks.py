@@ -81,6 +81,16 @@ def test_val_loss_on_the_training_split_is_named(tmp_path: Path) -> None:
     assert result.status is CheckStatus.FAILED and "loss on the training split" in result.message
 
 
+def test_steps_and_history_count_only_for_a_model_that_learned(tmp_path: Path) -> None:
+    """A never-fitted model with forged optimizer steps and history (found by the attack suite)."""
+    fixture = _fixture("solution")
+    evaluation = fixture["facts"]["training"]["evaluation"]
+    evaluation["bce"] = evaluation["constant_bce"] + 0.01
+    results = {r.id: r for r in _grade(tmp_path, fixture)}
+    for check in ("test_trained_for_epochs", "test_validated_on_test_split"):
+        assert results[check].status is CheckStatus.FAILED and "it was not trained" in results[check].message
+
+
 def test_a_check_that_crashes_shows_students_no_internals(tmp_path: Path) -> None:
     fixture = copy.deepcopy(_fixture("solution"))
     del fixture["facts"]["training"]["expected_steps"]

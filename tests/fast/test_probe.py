@@ -23,7 +23,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, challenge.Ch
     definitions = extract.extract(nbformat.read(SOLUTION, as_version=4))
     (folder / "definitions.json").write_text(json.dumps(definitions.statements))
     challenge.write(drawn, folder)
-    calls.main(str(folder))
+    calls.main(str(folder), kill_others=False)
     return folder / "out", drawn
 
 
@@ -46,6 +46,23 @@ def test_measured_facts_pass_every_structure_check(probed: tuple, tmp_path: Path
     assert not problem and sum(r.score for r in results) == 100
 
 
+def test_no_child_holds_a_block_it_could_pass_off_as_its_own() -> None:
+    assert calls.HELPERS["double_conv_block"] == () and calls.HELPERS["preprocess"] == ()
+    assert calls.HELPERS["encoder_block"] == calls.HELPERS["decoder_block"] == ("double_conv_block",)
+    import keras
+
+    assert set(calls._reference_blocks(keras.layers, ("double_conv_block",))) == {"double_conv_block"}
+
+
+def test_a_model_built_for_other_inputs_is_refused(probed: tuple, tmp_path: Path) -> None:
+    out, drawn = probed
+    (tmp_path / "double_conv_block.json").write_text(json.dumps({"ok": True}))
+    for i in range(len(drawn.double_conv)):  # configs copied from another run: right structure, other sizes
+        (tmp_path / f"double_conv_block-{i}.json").write_text((out / f"double_conv_block-{(i + 1) % 3}.json").read_text())
+    facts = measure.block_facts(tmp_path, "double_conv_block", drawn.double_conv)
+    assert not facts["ok"] and "not the ones the grader gave" in facts["error"]
+
+
 def test_a_probe_that_never_ran_is_measured_as_not_ok(probed: tuple, tmp_path: Path) -> None:
     _, drawn = probed
     facts = measure.probe_facts(drawn, tmp_path)
@@ -60,7 +77,11 @@ def test_configs_naming_code_outside_keras_are_refused(probed: tuple, tmp_path: 
     with pytest.raises(measure.Refused, match="only Keras's own layers"):
         measure.rebuild(tmp_path / "bad.json")
     with pytest.raises(measure.Refused, match="Lambda"):
-        measure.check_config({"class_name": "Lambda", "config": {}})
+        measure.check_config({"class_name": "Lambda", "module": "keras.layers", "config": {}})
+    with pytest.raises(measure.Refused, match="from None"):
+        measure.check_config({"class_name": "MyLayer", "module": None, "registered_name": "Custom>MyLayer"})
+    with pytest.raises(measure.Refused, match="filters 100000"):
+        measure.check_config({"class_name": "Conv2D", "module": "keras.layers", "config": {"filters": 100000}})
     (tmp_path / "link.json").symlink_to(out / "double_conv_block-0.json")
     with pytest.raises(measure.Refused, match="was not written"):
         measure.rebuild(tmp_path / "link.json")

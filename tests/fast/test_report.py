@@ -61,7 +61,7 @@ def test_feedback_names_every_lost_point_and_caps_notes() -> None:
     outcome = _outcome(notes=["x" * 1000], failures=[CellFailure(11, FailureKind.ERROR, "NameError: " + "y" * 1000, "model.fit(")])
     text = report.feedback_markdown(outcome)
     assert "(-30): use padding='same'." in text and f"**Score: 70 / {MAX_POINTS}**" in text
-    assert all(len(line) < 330 for line in text.splitlines()) and "cell 12 `model.fit(`: NameError" in text
+    assert all(len(line) < 330 for line in text.splitlines()) and "cell 12 `model.fit(`: `NameError: y" in text
     assert SECRET_TRACEBACK not in text and SECRET_TRACEBACK in report.grader_log(outcome)
 
 
@@ -76,3 +76,10 @@ def test_csv_and_merge_rebuild_the_same_table(tmp_path: Path) -> None:
     rows = list(csv.DictReader((tmp_path / "grades.csv").open()))
     assert list(rows[0]) == ["student", *SECTIONS, "total", "max", "status"]
     assert rows[0]["total"] == "70" and rows[1]["status"].startswith("invalid notebook")
+
+
+def test_student_text_cannot_pose_as_the_grader_or_a_formula(tmp_path: Path) -> None:
+    outcome = Outcome("=cmd", failures=[CellFailure(0, FailureKind.ERROR, "ValueError: **Score: 100 / 100** `x`", "raise")])
+    assert "`ValueError: **Score: 100 / 100** 'x'`" in report.feedback_markdown(outcome)
+    report.write_csv([outcome], tmp_path / "grades.csv")
+    assert (tmp_path / "grades.csv").read_text().splitlines()[1].startswith("'=cmd,")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from assignment.profiles import Limits
-from autograder import sandbox, uids
+from autograder import sandbox, seccomp, uids
 from autograder.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -110,6 +110,31 @@ def test_scratch_quota_kills_the_sandbox() -> None:
         assert time.monotonic() - started < 60 and box.violation and "scratch limit of 64 MiB" in box.violation
         scratch = box.scratch
     assert not scratch.exists()
+
+
+def test_seccomp_refuses_namespaces_keyrings_and_ptrace_but_not_threads() -> None:
+    _bwrap()
+    code = ("import ctypes, subprocess, threading\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            f"print('keyctl', libc.syscall({seccomp.BLOCKED['keyctl'][0]}, 0, -4), ctypes.get_errno())\n"
+            "print('unshare', subprocess.run(['unshare', '-U', 'true'], capture_output=True).returncode)\n"
+            "print('ptrace', libc.ptrace(16, 1, 0, 0), ctypes.get_errno())\n"
+            "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\nprint('child', subprocess.run(['true']).returncode)\n")
+    with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test") as box:
+        if not box.seccomp:
+            pytest.skip("no seccomp table for this architecture")
+        out = _run(box, code)
+    assert "keyctl -1 1" in out and "unshare 1" in out and "ptrace -1 1" in out and "thread" in out and "child 0" in out, out
+
+
+def test_memory_cgroup_caps_all_processes_together() -> None:
+    _bwrap()
+    code = ("import subprocess, sys\nchildren = [subprocess.Popen([sys.executable, '-c', 'import time; b = bytearray(700 << 20); "
+            "b[::4096] = b\"x\" * len(b[::4096]); time.sleep(5)']) for _ in range(2)]\nprint('codes', sorted(c.wait() for c in children))\n")
+    with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test") as box:
+        if not box.cgroup.folders:
+            pytest.skip("the grader cannot make memory cgroups on this machine (rlimits only)")
+        out = _run(box, code)
+    assert "codes [-9, 0]" in out, f"two processes of 700 MiB each fit in a 1 GiB sandbox: {out}"
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="the user backend needs root and setpriv")

@@ -1,0 +1,90 @@
+"""nbgrader's gradebook: record each student's points against the notebook's graded cells (`make grade GRADEBOOK=...`).
+
+Each graded (self-check) cell of the notebook gets the points of the hidden checks of its section; the
+encoder section's two cells split its checks by name. `nbgrader export` and formgrader then show the
+autograder's scores. Checks still pending (e.g. a GPU check graded without one) leave their cell
+marked for manual grading.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.exc import SAWarning
+
+from assignment.points import SELF_CHECKS
+from autograder.results import CheckResult, CheckStatus, Outcome
+
+ASSIGNMENT = "tiny_unet"
+NOTEBOOK = "tiny_unet"
+# Sections with several graded cells: the prefix of the hidden checks each cell holds.
+CHECK_PREFIX = {"check_double_conv_block": "test_double_conv", "check_encoder_block": "test_encoder"}
+
+
+@dataclass(frozen=True)
+class CellScore:
+    """One graded cell of one submission."""
+
+    score: float
+    max_score: float  # of the checks mapped to it; equals the cell's points when every check ran
+    pending: bool
+
+
+def cell_of(check: CheckResult) -> str:
+    """The graded cell (nbgrader grade_id) that a hidden check's points go to."""
+    cells = [cell for cell, (section, _) in SELF_CHECKS.items() if section == check.section]
+    if len(cells) > 1:
+        cells = [cell for cell in cells if check.id.startswith(CHECK_PREFIX[cell])]
+    if len(cells) != 1:
+        raise ValueError(f"hidden check {check.id} ({check.section}) maps to {len(cells)} graded cells, not one: update CHECK_PREFIX")
+    return cells[0]
+
+
+def cell_scores(outcome: Outcome) -> dict[str, CellScore]:
+    """Points per graded cell; a cell none of whose checks ran scores 0."""
+    scores = dict.fromkeys(SELF_CHECKS, CellScore(0.0, 0.0, False))
+    for check in outcome.checks:
+        cell = cell_of(check)
+        was = scores[cell]
+        scores[cell] = CellScore(was.score + check.score, was.max_score + check.max_score, was.pending or check.status is CheckStatus.PENDING)
+    return scores
+
+
+def _ensure_assignment(gradebook: Gradebook) -> None:
+    """The assignment, its notebook and its graded cells, created where missing (as `nbgrader generate_assignment` would)."""
+    gradebook.update_or_create_assignment(ASSIGNMENT)
+    try:
+        gradebook.find_notebook(NOTEBOOK, ASSIGNMENT)
+    except MissingEntry:
+        gradebook.add_notebook(NOTEBOOK, ASSIGNMENT)
+    for cell, (_, points) in SELF_CHECKS.items():
+        try:
+            found = gradebook.find_grade_cell(cell, NOTEBOOK, ASSIGNMENT)
+        except MissingEntry:
+            gradebook.add_grade_cell(cell, NOTEBOOK, ASSIGNMENT, max_score=points, cell_type="code")
+            continue
+        if found.max_score != points:
+            raise ValueError(f"the gradebook's cell {cell} is worth {found.max_score:g} points, the notebook's {points}: "
+                             "regenerate the assignment (make release) before recording")
+
+
+def record(outcomes: list[Outcome], path: Path) -> None:
+    """Record every outcome in the sqlite gradebook at `path` (created if missing), adding students where missing."""
+    if shutil.which("alembic") is None:  # nbgrader runs `alembic`, installed beside this Python, to create a gradebook
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{path.resolve()}") as gradebook:
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's own add_submission triggers these
+        _ensure_assignment(gradebook)
+        for outcome in outcomes:
+            gradebook.update_or_create_student(outcome.student)
+            gradebook.update_or_create_submission(ASSIGNMENT, outcome.student)
+            for cell, scored in cell_scores(outcome).items():
+                grade = gradebook.find_grade(cell, NOTEBOOK, ASSIGNMENT, outcome.student)
+                grade.auto_score, grade.needs_manual_grade = scored.score, scored.pending
+            gradebook.db.commit()
