@@ -105,6 +105,15 @@ def _trim(nb: nbformat.NotebookNode) -> None:
         total -= size
 
 
+class _Manager(AsyncKernelManager):
+    """A kernel manager whose clients refuse messages over MESSAGE_LIMIT (zmq drops them before they are read)."""
+
+    def client(self, **kwargs):
+        client = super().client(**kwargs)
+        client.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)
+        return client
+
+
 class _Unresponsive(Exception):
     """The kernel did not answer after a timeout."""
 
@@ -120,9 +129,8 @@ class _Session:
         (self.specs / "sandboxed" / "kernel.json").write_text(json.dumps(
             {"argv": argv, "display_name": "sandboxed", "language": "python", "interrupt_mode": "message"}))
         sockets = sandbox.fresh_folder()  # made now, by the grader: nothing planted in it
-        self.km = AsyncKernelManager(kernel_name="sandboxed", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.specs)]),
-                                     transport="ipc", connection_file=str(sockets / "kernel.json"))
-        self.km.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)  # a huge message drops the kernel, not the grader
+        self.km = _Manager(kernel_name="sandboxed", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.specs)]),
+                           transport="ipc", connection_file=str(sockets / "kernel.json"))
         self.km.write_connection_file()
         sandbox.give(sockets, Path(self.km.connection_file))
         self.client = _CappedClient(

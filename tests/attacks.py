@@ -59,9 +59,6 @@ class Attack:
     base: str  # "release", "solution" or "single_conv"
     cells: list[tuple[str, str]]
     why: str = ""  # the "Why" bullet of the grade-integrity issue it replays, if any
-    # Known weaknesses: test kind ("points", "check") -> why that test fails until the grader is fixed (an empty dict
-    # where the weakness does not apply on this machine).
-    weak: dict[str, str] = field(default_factory=dict)
     # Extra expectations on OUT/<student>/: the problems found (empty: fine; None: the attack could not run on this machine).
     check: Callable[[Path, Context], list[str] | None] | None = None
     order: int = 50  # place in the batch (students are graded in name order)
@@ -1046,18 +1043,13 @@ ATTACKS = [
            why="the kernel reached a listener, read connection files, wrote 3 GiB into OUT and started 150 processes", order=15),
     Attack("probe_definition_time", "at definition time in the probe (default argument, class body, atexit): patch keras, rewrite every "
            "probe output with configs and arrays copied from another run", "release", [("apply_config", _DEFINITION_TIME)],
-           order=16, weak={"points": "measure rebuilds whatever configs the probe process saved without checking that their inputs are the "
-                                     "challenge's: configs copied from another run (written at exit) earn the structural checks "
-                                     "(decoder concatenation, make_unet head)"}),
+           order=16),
     Attack("probe_steals_reference", "blocks that find and call the grader's own reference blocks in the probe process (gc, sys.modules)",
            "release", [("apply_config", _STEAL_REFERENCE),
                                  ("double_conv_block", _stealing("double_conv_block", "x, num_f", "x, num_f")),
                                  ("encoder_block", _stealing("encoder_block", "x, num_f", "x, num_f")),
                                  ("decoder_block", _stealing("decoder_block", "x, skip, num_f", "x, skip, num_f"))],
-           check=_check_stolen, order=17,
-           weak={"points": "the probe process holds the grader's reference blocks (calls.py _reference_blocks) while it calls the "
-                           "student's functions: a release that calls them earns the encoder and decoder sections",
-                 "check": "the grader measures models built by its own reference blocks, found by the student's code"}),
+           check=_check_stolen, order=17),
     Attack("fake_trained_lambda", "a trained model compiled like the solution, steps and val_loss forged, with a Lambda layer that would "
            "reach the listener and write into the kit if the grader ran it", "release", [("apply_config", _FAKE_MODEL), ("end", _LAMBDA_MODEL)],
            order=18),
@@ -1066,13 +1058,10 @@ ATTACKS = [
            [("apply_config", _FAKE_MODEL + _FORGED_PROBE_CONFIGS), ("end", _CUSTOM_MODULE_MODEL)], check=_check_hostile_configs, order=19),
     Attack("forged_training", "a one-layer model compiled with SGD and mse, never fitted, with the optimizer's steps set to what EPOCHS epochs "
            "take and a history whose val_loss is the grader's own test loss", "release", [("apply_config", _FAKE_MODEL), ("end", _FORGED_TRAINING)],
-           order=20, weak={"points": "the training checks trust optimizer.iterations and history.json, both written by the kernel, and do not "
-                                     "tie the trained model to make_unet: an untrained, wrongly compiled model earns 'trained for EPOCHS' and "
-                                     "'validated on the test split'"}),
+           order=20),
     Attack("symlinks_planted", "the kernel's and the probe's export folders replaced by symlinks to a folder outside the sandbox holding a "
            "planted history; connection-file names linked to the grader's conftest; the kernel killed so the grader writes k1.json",
-           "release", [("apply_config", _SYMLINKS + _SYMLINKS_KERNEL), ("apply_config", _RESTART_KERNEL)], check=_check_planted, order=21,
-           weak={"check": "measure reads the export folder through a symlink the sandbox planted: root reads attacker-chosen host paths"}),
+           "release", [("apply_config", _SYMLINKS + _SYMLINKS_KERNEL), ("apply_config", _RESTART_KERNEL)], check=_check_planted, order=21),
     Attack("neighbours", "read /proc of other processes, ptrace, signal, look for other sandboxes' scratch folders, claim uid slots in "
            "/tmp/tiny-unet-uids, mount, read /etc/shadow, the kit and OUT (kernel and probe)", "release", [("apply_config", _NEIGHBOURS),
            ("apply_config", "_attempt('neighbours', _neighbours)")], order=22),
@@ -1083,27 +1072,16 @@ ATTACKS = [
     Attack("huge_output", "40 MB of stdout, 40 MB of stderr and 1500 display messages in one cell", "release", [("apply_config", _HUGE_OUTPUT)],
            check=_check_output_capped, order=25),
     Attack("huge_message", "one 1 GiB stream message: every byte reaches the grader's memory (decoded, about twice) before the output cap",
-           "release", [("apply_config", _HUGE_MESSAGE)], check=_check_grader_memory, order=30,
-           weak={"check": "jupyter_client receives kernel messages of any size (no zmq MAXMSGSIZE) and decodes them before _CappedClient "
-                          "drops them: a kernel holding RLIMIT_DATA can make the grader allocate twice that"}),
+           "release", [("apply_config", _HUGE_MESSAGE)], check=_check_grader_memory, order=30),
     Attack("display_update_bypass", "400 outputs under one display_id, then one 600 kB update: 240 MB of output past the per-cell cap",
-           "release", [("apply_config", _DISPLAY_UPDATE)], check=_check_output_capped, order=26,
-           weak={"check": "nbclient applies update_display_data to every output kept under that display_id (_update_display_id), past "
-                          "run._CappedClient's cap: the grader writes an executed.ipynb of any size into OUT"}),
+           "release", [("apply_config", _DISPLAY_UPDATE)], check=_check_output_capped, order=26),
     Attack("memory_together", "three processes of 2.3 GiB each: every one under RLIMIT_DATA, together over the profile's memory", "release",
-           [("apply_config", _MEMORY)], check=_check_memory, order=24,
-           weak={"check": "memory_mib is an RLIMIT_DATA per process; with `tasks` processes a sandbox can hold tasks x memory_mib of the host's memory"}),
+           [("apply_config", _MEMORY)], check=_check_memory, order=24),
     Attack("keyring_left_behind", "a key in the sandbox uid's user keyring (kernel and probe): it outlives the sandbox, and the next student "
-           "given the same uid can read it", "release", [("apply_config", _KEYRING)], check=_check_keys, order=28,
-           weak={"check": "kernel keyrings are not namespaced and sandbox uids are reused: keys stay in the uid's @u after the sandbox closes"}
-           if AS_ROOT else {}),
+           "given the same uid can read it", "release", [("apply_config", _KEYRING)], check=_check_keys, order=28),
     Attack("user_namespaces", "create user, mount and network namespaces inside the sandbox (root inside them: more kernel attack surface)",
-           "release", [("apply_config", _USERNS)], check=_check_userns, order=29,
-           weak={"check": "the root (setpriv) bwrap path has no --disable-userns and no seccomp filter: the student can create user namespaces"}
-           if AS_ROOT else {}),
+           "release", [("apply_config", _USERNS)], check=_check_userns, order=29),
     Attack("decompression_bombs", "a trained.keras whose config.json unpacks to 64 MiB and, from the probe, a preprocess.npz whose array "
            "unpacks to 64 MiB (each a few hundred kB on disk)", "release", [("apply_config", _BOMBS), ("end", _BOMBS_KERNEL)],
-           check=_check_bombs, order=27,
-           weak={"check": "measure checks the on-disk size of trained.keras and preprocess.npz but not how much their zip members unpack to: "
-                          "a file of a few MB becomes GBs in the grader's memory"}),
+           check=_check_bombs, order=27),
 ]
