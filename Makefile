@@ -102,3 +102,25 @@ grade-merge: setup
 
 clean:
 	rm -rf build grades gradebook.db
+
+# ---- The student notebook on other stacks and in a real browser (issue 9) ---------------------------
+.PHONY: test-colab test-browser
+
+# The solution notebook, headless at a small size, on the kit's pin, on Colab's published stack
+# (requirements-colab.txt) and on the oldest supported one (requirements-oldest.txt). The environments
+# live in build/stacks/ and are reused while their requirements file and interpreter stay the same.
+test-colab: setup
+	@$(BIN)/python tests/kit_envs.py kit colab oldest
+	@KIT_STACK_TESTS=1 $(BIN)/python -m pytest tests/colab -q -p no:cacheprovider
+
+# The student notebook in JupyterLab on 127.0.0.1, driven by headless Chromium (Debian's `chromium`,
+# installed here when missing and apt-get is usable as root); screenshots go to build/browser/.
+test-browser: setup
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) || \
+	  echo "chromium could not be installed; the browser test will be skipped"; \
+	fi
+	@$(BIN)/python tests/kit_envs.py browser
+	@KIT_BROWSER_TEST=1 $(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
