@@ -33,7 +33,7 @@ from pathlib import Path
 from assignment.profiles import Limits
 from autograder import seccomp
 from autograder.cgroup import Cgroup
-from autograder.uids import UID_BASE, UidSlot, kill_uid
+from autograder.uids import UID_BASE, UidSlot, kill_uids
 
 BACKENDS = ("bwrap", "user", "none")
 ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "ssl", "ca-certificates",
@@ -235,7 +235,7 @@ class Sandbox:
     def kill(self) -> None:
         """Kill everything running in the sandbox."""
         if self.slot or self.backend == "user":
-            kill_uid(self.uid)
+            kill_uids({self.uid})
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_SECONDS):

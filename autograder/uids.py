@@ -7,38 +7,43 @@ import contextlib
 import fcntl
 import os
 import signal
-import tempfile
+import stat
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 UID_BASE = 200_000  # sandbox uids: UID_BASE .. UID_BASE + UID_SLOTS - 1
 UID_SLOTS = 1000
+SANDBOX_UIDS = range(UID_BASE, UID_BASE + UID_SLOTS)
+SLOT_FOLDER = Path("/run/tiny-unet-uids")  # root's alone: no sandbox can plant anything there
 
 
 class UidSlot:
     """An unprivileged uid reserved for one sandbox by an flock, across processes and batches."""
 
     def __init__(self) -> None:
-        folder = Path(tempfile.gettempdir()) / "tiny-unet-uids"
-        folder.mkdir(mode=0o700, exist_ok=True)
+        SLOT_FOLDER.mkdir(mode=0o700, exist_ok=True)
+        info = SLOT_FOLDER.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise RuntimeError(f"{SLOT_FOLDER} is not a private folder of the grader's user: remove it")
         for slot in range(UID_SLOTS):
-            handle = open(folder / str(slot), "a")  # noqa: SIM115 - held for the sandbox's life
+            descriptor = os.open(SLOT_FOLDER / str(slot), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.close()
+                os.close(descriptor)
                 continue
-            self.uid, self._handle = UID_BASE + slot, handle
-            kill_uid(self.uid)  # left over from a grader that crashed
+            self.uid, self._descriptor = UID_BASE + slot, descriptor
+            kill_uids({self.uid})  # left over from a grader that crashed
             return
         raise RuntimeError(f"all {UID_SLOTS} sandbox uids are in use")
 
     def release(self) -> None:
-        self._handle.close()
+        os.close(self._descriptor)
 
 
-def processes_of(uid: int) -> list[int]:
-    """PIDs whose real uid is `uid`."""
+def processes_of(uids: Collection[int]) -> list[int]:
+    """PIDs whose real uid is one of `uids`."""
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -46,16 +51,16 @@ def processes_of(uid: int) -> list[int]:
                 status = Path(entry.path, "status").read_text()
             except OSError:
                 continue
-            uids = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
-            if uids and int(uids[0]) == uid and "State:\tZ" not in status:
+            owner = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
+            if owner and int(owner[0]) in uids and "State:\tZ" not in status:
                 found.append(int(entry.name))
     return found
 
 
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process of `uid`, again until none is left (a fork bomb races the first pass)."""
+def kill_uids(uids: Collection[int]) -> None:
+    """SIGKILL every process of `uids`, again until none is left (a fork bomb races the first pass)."""
     for _ in range(50):
-        pids = processes_of(uid)
+        pids = processes_of(uids)
         if not pids:
             return
         for pid in pids:

@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import nbformat
 from mutants import MUTANTS, RELEASE, SOLUTION, mutate
 
 from assignment.points import SECTIONS
+from autograder import uids
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_ROOT = os.geteuid() == 0  # the grader's root sandbox path (setpriv to a sandbox uid); else bwrap runs in a user namespace
@@ -736,9 +736,10 @@ def _neighbours():
     _attempt("list /tmp", lambda: os.listdir("/tmp"))
     _attempt("other scratch folders", lambda: [p for p in glob.glob("/tmp/tu-*") if not os.getcwd().startswith(p)] or "none visible")
     _attempt("list the other scratch folders' files", lambda: glob.glob("/tmp/tu-*/*/*")[:20])
-    os.makedirs("/tmp/tiny-unet-uids", exist_ok=True)
-    for slot in range(4):
-        _attempt(f"claim uid slot {slot}", lambda slot=slot: _append(f"/tmp/tiny-unet-uids/{slot}", "taken by a notebook\n"))
+    for folder in ("/run/tiny-unet-uids", "/tmp/tiny-unet-uids"):
+        _attempt(f"make {folder}", lambda folder=folder: os.makedirs(folder, exist_ok=True))
+        for slot in range(4):
+            _attempt(f"claim uid slot {folder}/{slot}", lambda folder=folder, slot=slot: _append(f"{folder}/{slot}", "taken by a notebook\n"))
     _attempt("write /dev/shm", lambda: _append("/dev/shm/attack", "x"))
     _attempt("mount proc", lambda: subprocess.run(["mount", "-t", "proc", "proc", "/tmp"], capture_output=True, text=True).stderr)
     _attempt("network interfaces", lambda: _read("/proc/net/dev", 400))
@@ -985,13 +986,10 @@ def _check_bombs(folder: Path, _context: Context) -> list[str]:
     return problems
 
 
-UID_BASE = 200_000  # autograder.sandbox.UID_BASE: sandbox uids are UID_BASE + slot
-
-
 def sandbox_uids() -> list[int]:
     """The uids the grader has handed to sandboxes on this machine (one lock file per slot)."""
-    folder = Path(tempfile.gettempdir()) / "tiny-unet-uids"
-    return sorted(UID_BASE + int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+    folder = uids.SLOT_FOLDER
+    return sorted(uids.UID_BASE + int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
 
 
 def as_uid(uid: int, code: str) -> str:

@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from attacks import ATTACKS, RELEASE, SOLUTION, UID_BASE, Attack, Context, clear_keys, outputs
+from attacks import ATTACKS, RELEASE, SOLUTION, Attack, Context, clear_keys, outputs
 from attacks import __file__ as ATTACKS_FILE
 
 from assignment.points import MAX_POINTS, SECTIONS
@@ -45,7 +44,7 @@ from autograder import sandbox, uids
 
 ROOT = Path(__file__).resolve().parent.parent
 HONEST = ("aa_honest_solution", "zz_honest_solution")
-SANDBOX_UIDS = range(UID_BASE, UID_BASE + 1000)
+SANDBOX_UIDS = uids.SANDBOX_UIDS
 CELL_TIMEOUT = 45  # seconds per cell (the smoke profile's 180 would make the SIGINT attack cost minutes)
 WAIT_AFTER = 8  # seconds after the batch for anything that survived it to strike
 GIB = 1 << 30
@@ -144,30 +143,21 @@ def scratch_folders() -> set[str]:
 def sandbox_processes() -> list[str]:
     """Processes whose real uid is a sandbox uid (with their command line)."""
     found = []
-    for uid in SANDBOX_UIDS if os.geteuid() == 0 else []:
-        for pid in uids.processes_of(uid):
-            with contextlib.suppress(OSError):
-                command = Path(f"/proc/{pid}/cmdline").read_bytes()[:120].replace(b"\0", b" ").decode(errors="replace")
-                found.append(f"pid {pid} uid {uid}: {command}")
+    for pid in uids.processes_of(uids.SANDBOX_UIDS) if os.geteuid() == 0 else []:
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()[:120].replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"pid {pid}: {command}")
     return found
 
 
 def kill_sandbox_uids() -> None:
     """Teardown: SIGKILL whatever a sandbox uid still runs (bounds a fork bomb even if the grader failed to)."""
-    if os.geteuid() != 0:
-        return
-    for _ in range(100):
-        pids = [pid for uid in SANDBOX_UIDS for pid in uids.processes_of(uid)]
-        if not pids:
-            return
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
+    if os.geteuid() == 0:
+        uids.kill_uids(uids.SANDBOX_UIDS)
 
 
 def uid_slots() -> dict[str, str]:
-    folder = Path("/tmp/tiny-unet-uids")
+    folder = uids.SLOT_FOLDER
     return {p.name: f"{stat.filemode(p.lstat().st_mode)} {p.lstat().st_size} {p.lstat().st_uid}" for p in folder.iterdir()} if folder.is_dir() else {}
 
 
@@ -496,7 +486,7 @@ def test_no_scratch_folder_left(batch: Batch) -> None:
 
 
 def test_uid_slots_untouched(batch: Batch) -> None:
-    """The grader's uid lock files stay empty root files (notebooks that wrote /tmp/tiny-unet-uids wrote their own /tmp)."""
+    """The grader's uid lock files stay empty root files (no sandbox can reach them)."""
     changed = {name: mode for name, mode in batch.slots_after.items() if name in batch.slots_before and batch.slots_before[name] != mode}
     assert not changed, changed
     assert all(mode.split()[1:] == ["0", "0"] for mode in batch.slots_after.values()), batch.slots_after

@@ -84,7 +84,7 @@ def test_bwrap_isolates_files_network_environment_and_processes(listener, monkey
     assert "TINY_UNET_SECRET" not in out and "'TFDS_DATA_DIR'" in out and "'HOME'" in out
     if os.geteuid() == 0:
         assert f"uid {uid}" in out and uid >= uids.UID_BASE
-        assert uids.processes_of(uid) == [], "a detached process outlived the sandbox"
+        assert uids.processes_of({uid}) == [], "a detached process outlived the sandbox"
 
 
 def test_limits_stop_forks_big_files_and_big_allocations() -> None:
@@ -151,7 +151,7 @@ def test_user_backend_drops_to_an_unprivileged_uid(tmp_path: Path) -> None:
         out = box.run([system_python, "-c", code], 60).stdout
         uid = box.uid
     assert "read PermissionError" in out and f"uid {uid}" in out and uid >= uids.UID_BASE
-    assert uids.processes_of(uid) == []
+    assert uids.processes_of({uid}) == []
 
 
 def test_none_backend_only_when_asked() -> None:
