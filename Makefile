@@ -41,7 +41,7 @@ release: setup
 
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir> [PROFILE=smoke|ci|full] [OUT=grades] [JOBS=1] [SANDBOX=auto|bwrap|user] [UNSANDBOXED=1] [GRADEBOOK=gradebook.db]"; exit 2; }
-	$(BIN)/python -m autograder.grade "$(SUBMISSIONS)" --profile $(PROFILE) --out "$(OUT)" --jobs $(JOBS) --sandbox $(SANDBOX) $(if $(UNSANDBOXED),--unsandboxed) $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)")
+	$(BIN)/python -m autograder.grade "$(SUBMISSIONS)" --profile $(PROFILE) --out "$(OUT)" --jobs $(JOBS) --sandbox $(SANDBOX) $(if $(filter 1,$(UNSANDBOXED)),--unsandboxed) $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)")
 
 # The main job on the embedded synthetic data: grade the solution and the unfilled release.
 demo: setup data
@@ -92,7 +92,7 @@ test-gradescope: setup
 slurm: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make slurm SUBMISSIONS=<dir> [PROFILE=smoke|ci|full] [OUT=grades] [PARTITION=] [ACCOUNT=] [GPUS_PER_TASK=1] [CPUS_PER_TASK=2] [MAX_PARALLEL=] [ONLY=<student>,...] [GRADEBOOK=] [SUBMIT=0|1]"; exit 2; }
 	$(BIN)/python -m autograder.engines.slurm "$(SUBMISSIONS)" --profile $(PROFILE) --out "$(OUT)" --gpus-per-task $(GPUS_PER_TASK) \
-	  --cpus-per-task $(CPUS_PER_TASK) --sandbox $(SANDBOX) $(if $(UNSANDBOXED),--unsandboxed) $(if $(PARTITION),--partition "$(PARTITION)") \
+	  --cpus-per-task $(CPUS_PER_TASK) --sandbox $(SANDBOX) $(if $(filter 1,$(UNSANDBOXED)),--unsandboxed) $(if $(PARTITION),--partition "$(PARTITION)") \
 	  $(if $(ACCOUNT),--account "$(ACCOUNT)") $(if $(MAX_PARALLEL),--max-parallel $(MAX_PARALLEL)) $(if $(ONLY),--only "$(ONLY)") \
 	  $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)") $(if $(filter 1,$(SUBMIT)),--submit)
 
@@ -116,11 +116,6 @@ test-colab: setup
 # The student notebook in JupyterLab on 127.0.0.1, driven by headless Chromium (Debian's `chromium`,
 # installed here when missing and apt-get is usable as root); screenshots go to build/browser/.
 test-browser: setup
-	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing Debian's chromium"; \
-	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
-	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) || \
-	  echo "chromium could not be installed; the browser test will be skipped"; \
-	fi
+	@tools/system-packages chromium:chromium
 	@$(BIN)/python tests/kit_envs.py browser
 	@KIT_BROWSER_TEST=1 $(BIN)/python -m pytest tests/browser -q -p no:cacheprovider

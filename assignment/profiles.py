@@ -14,10 +14,11 @@ from dataclasses import dataclass
 class Limits:
     """What one sandbox may use (see autograder/sandbox.py)."""
 
-    memory_mib: int  # data segment of each process (RLIMIT_DATA)
+    memory_mib: int  # data segment of each process (RLIMIT_DATA), and of the whole sandbox where it gets a cgroup
     tasks: int  # processes and threads of the sandbox's user
     file_mib: int  # largest file
     scratch_mib: int  # everything in the scratch folder together
+    grader_mib: int = 4096  # data segment of the grader's own worker, which measures what the sandboxes saved
     open_files: int = 4096
 
 
@@ -52,7 +53,7 @@ PROFILES = {
         total_timeout=5 * 3600,
         probe_timeout=600,
         # The training cache alone is 3.6 GiB at 256 px; CUDA maps much address space, hence the data limit.
-        limits=Limits(memory_mib=48 * 1024, tasks=4096, file_mib=2048, scratch_mib=4096),
+        limits=Limits(memory_mib=48 * 1024, tasks=4096, file_mib=2048, scratch_mib=4096, grader_mib=16 * 1024),
         needs_gpu=True,
     ),
     "ci": Profile(

@@ -43,6 +43,7 @@ class Cgroup:
             self.remove()
 
     def describe(self) -> str:
+        """For the instructor: what the control group holds the sandbox to."""
         return "a memory and process cgroup" if self.folders else "no cgroup (rlimits only)"
 
     def join(self) -> str:

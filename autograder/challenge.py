@@ -82,14 +82,17 @@ def write(challenge: Challenge, folder: Path, test_split: tuple[str, int] | None
 
 
 def conv_params(c_in: int, filters: int, kernel: int) -> int:
+    """Weights and biases of a square convolution."""
     return kernel * kernel * c_in * filters + filters
 
 
 def double_conv_params(c_in: int, filters: int) -> int:
+    """Parameters of double_conv_block."""
     return conv_params(c_in, filters, 3) + conv_params(filters, filters, 3)
 
 
 def decoder_params(c_in: int, c_skip: int, filters: int) -> int:
+    """Parameters of decoder_block: the transposed convolution, then double_conv_block on the concatenation."""
     return conv_params(c_in, filters, 2) + double_conv_params(filters + c_skip, filters)
 
 

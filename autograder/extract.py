@@ -8,21 +8,18 @@ did to keras, numpy or json at run time reaches the probe.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
-GRADED_FUNCTIONS = ("preprocess", "double_conv_block", "encoder_block", "decoder_block", "make_unet")
-
 
 @dataclass(frozen=True)
 class Definitions:
-    """The statements for the probe process (cell index, source), and what went into them."""
+    """The statements for the probe process: (cell index, source), in notebook order. Cells with a syntax error
+    give none (the run reports them)."""
 
     statements: list[tuple[int, str]]
-    functions: list[str]
-    unparsable_cells: list[int] = field(default_factory=list)  # code cells (index from 0) with a syntax error
 
 
 def _is_constant(node: ast.AST) -> bool:
@@ -71,16 +68,13 @@ def _kept(node: ast.stmt) -> bool:
 def extract(nb: nbformat.NotebookNode) -> Definitions:
     """The definitions of every code cell of `nb`, in order."""
     transform = TransformerManager().transform_cell
-    statements, functions, unparsable = [], [], []
+    statements = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         try:
             tree = ast.parse(transform(cell.source))
         except SyntaxError:
-            unparsable.append(index)
             continue
-        kept = [node for node in tree.body if _kept(node)]
-        statements += [(index, ast.unparse(node)) for node in kept]
-        functions += [node.name for node in kept if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
-    return Definitions(statements, list(dict.fromkeys(functions)), unparsable)
+        statements += [(index, ast.unparse(node)) for node in tree.body if _kept(node)]
+    return Definitions(statements)

@@ -22,14 +22,13 @@ from tqdm import tqdm
 
 from assignment import data
 from assignment.profiles import PROFILES
-from autograder import pipeline, report, sandbox
+from autograder import permissions, pipeline, report, sandbox
 from autograder.engines import gradebook
-from autograder.results import Outcome
+from autograder.results import Outcome, cap
 from autograder.submission import Submission, discover, discover_one
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIVATE = [ROOT / name for name in ("autograder", "tests", "solution", "benchmarks", ".git")]
-WORKER_HEADROOM_MIB = 4096  # a grading worker may use its profile's sandbox memory plus this
 
 
 def _limit_memory(mib: int) -> None:
@@ -37,9 +36,9 @@ def _limit_memory(mib: int) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (mib << 20, mib << 20))
 
 
-def _crashed(submission: Submission, job: pipeline.Job) -> Outcome:
-    outcome = Outcome(submission.student, problem="grader error (your instructor has the details)",
-                      diagnostics=["the grader's worker process died while grading this notebook, twice (memory, or a crash in native code)"])
+def _crashed(submission: Submission, job: pipeline.Job, why: str) -> Outcome:
+    """The row of a notebook the grader could not finish: it keeps its place in the batch, the instructor learns why."""
+    outcome = Outcome(submission.student, problem="grader error (your instructor has the details)", diagnostics=[why])
     report.write_student(outcome, job.out / submission.student, job.profile.details_visibility)
     return outcome
 
@@ -51,7 +50,7 @@ def _run(submissions: list[Submission], job: pipeline.Job, jobs: int, done: Call
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["autograder.pipeline"])
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_limit_memory,
-                             initargs=(job.profile.limits.memory_mib + WORKER_HEADROOM_MIB,)) as pool:
+                             initargs=(job.profile.limits.grader_mib,)) as pool:
         while queue or running:
             while queue and len(running) < jobs:
                 submission = queue.pop(0)
@@ -63,6 +62,8 @@ def _run(submissions: list[Submission], job: pipeline.Job, jobs: int, done: Call
                     done(future.result())
                 except BrokenProcessPool:
                     return [submission, *running.values()]
+                except Exception as error:  # noqa: BLE001 - a grader bug costs this notebook's row, not the batch
+                    done(_crashed(submission, job, f"the grader failed on this notebook: {type(error).__name__}: {cap(str(error))}"))
     return []
 
 
@@ -85,14 +86,20 @@ def grade_all(submissions: list[Submission], job: pipeline.Job, jobs: int, grade
         left = [s for s in left if s.student not in graded and s not in suspects]
         for suspect in suspects:
             if _run([suspect], job, 1, done, grade):
-                done(_crashed(suspect, job))
+                done(_crashed(suspect, job, "the grader's worker process died while grading this notebook, twice (memory, or a crash in native code)"))
     bar.close()
     return outcomes
 
 
 def merge(out: Path) -> list[Outcome]:
-    """Outcomes of every student graded into `out`, and grades.csv from them."""
+    """Outcomes of every student graded into `out`, and grades.csv from them. Students a Slurm batch listed
+    (OUT/slurm/students.txt) whose task left nothing get a row saying so."""
     outcomes = [Outcome.load(path) for path in sorted(out.glob("*/outcome.json"))]
+    listed = out / "slurm" / "students.txt"
+    graded = {outcome.student for outcome in outcomes}
+    for student in listed.read_text().split() if listed.is_file() else []:
+        if student not in graded:
+            outcomes.append(Outcome(student, problem=f"not graded: its grading task left no result; rerun it with make slurm ... ONLY={student}"))
     report.write_csv(outcomes, out / "grades.csv")
     return outcomes
 
@@ -105,7 +112,7 @@ def _backend(args: argparse.Namespace) -> str:
     backend = sandbox.detect(args.sandbox)
     if backend == "user":
         args.out.mkdir(mode=0o700, parents=True, exist_ok=True)
-        changed = sandbox.protect([*PRIVATE, args.out.resolve(), args.submissions.resolve()])
+        changed = permissions.protect([*PRIVATE, args.out.resolve(), args.submissions.resolve()])
         reason = "as asked" if args.sandbox == "user" else "bubblewrap is unavailable here"
         print(f"sandbox: {reason}; student code runs as unprivileged users"
               + (f" (made unreadable to them: {', '.join(changed)})" if changed else ""), file=sys.stderr)
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     data_run = data.resolve(profile.wants_sample, dict(os.environ))
     print(f"profile {profile.name}: {profile.description}\ndata: {data_run.origin}\nsandbox: {backend}", file=sys.stderr)
     job = pipeline.Job(profile, data_run, backend, args.out.resolve())
-    problems = sandbox.unreadable(backend, job.readonly(), [data_run.path])
+    problems = permissions.unreadable(backend, job.readonly(), [data_run.path])
     if problems:
         print(f"make grade: error: student code runs as an unprivileged user, who cannot read what it needs: {'; '.join(problems)}. "
               f"Make it readable (e.g. chmod -R o+rX {data_run.path}) or use data and a Python installation outside private folders.",

@@ -22,15 +22,20 @@ import numpy as np
 
 from assignment.data import RunData
 from assignment.profiles import Profile
-from autograder.challenge import Challenge
+from autograder.challenge import Challenge, unet_params
 from autograder.evaluation import evaluate, split_size
+from autograder.results import cap, clean
 
 FILE_LIMIT = 8 << 20  # bytes of one probe file (JSON or npz)
 KERAS_MODULES = {"keras", "keras.layers", "keras.initializers", "keras.regularizers", "keras.constraints", "keras.activations",
                  "keras.optimizers", "keras.optimizers.schedules", "keras.losses", "keras.metrics",
                  "keras.src.models.functional", "keras.src.models.sequential", "keras.src.models.model"}
 KEPT_CONFIG = ("filters", "kernel_size", "strides", "padding", "activation", "pool_size")
-BOUNDS = {"filters": 4096, "units": 4096, "kernel_size": 16, "pool_size": 16, "strides": 16, "size": 16}  # largest value per field
+BOUNDS = {"filters": 2048, "units": 4096, "kernel_size": 7, "pool_size": 8, "strides": 8, "size": 8, "batch_shape": 1024}  # largest value per field
+LAYERS = {"InputLayer", "Conv2D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D",
+          "UpSampling2D", "Concatenate", "Add", "Multiply", "Activation", "ReLU", "LeakyReLU", "BatchNormalization", "LayerNormalization",
+          "GroupNormalization", "Dropout", "SpatialDropout2D", "ZeroPadding2D", "Cropping2D", "Rescaling", "Identity", "Dense", "Flatten",
+          "Reshape", "Softmax"}
 MAX_LAYERS = 300
 TENSOR_MARKERS = {"__keras_tensor__", "__tuple__"}  # config entries Keras writes without a module
 
@@ -59,36 +64,47 @@ def _read(path: Path, limit: int = FILE_LIMIT) -> bytes:
         return handle.read(limit)
 
 
-def _archive(data: bytes, limits: dict[str, int], name: str) -> zipfile.ZipFile:
-    """A zip archive whose members are all named in `limits` ("*": any name) and unpack to at most their limit."""
+def _archive(data: bytes, members: dict[str, int], name: str) -> zipfile.ZipFile:
+    """A zip archive holding only the members named in `members`, each unpacking to at most its limit."""
     archive = zipfile.ZipFile(io.BytesIO(data))
     for member in archive.infolist():
-        limit = limits.get(member.filename, limits.get("*", -1))
-        if member.file_size > limit:
-            raise Refused(f"{name} holds {member.filename!r}, " + ("too large" if limit >= 0 else "which the grader does not expect"))
+        if member.filename not in members:
+            raise Refused(f"{name} holds {member.filename!r}, which the grader does not expect")
+        if member.file_size > members[member.filename]:
+            raise Refused(f"{name} holds {member.filename!r}, too large")
     return archive
 
 
-def check_config(config: object, layers: list[int] | None = None) -> None:
-    """Refuse configs that name code outside Keras's own layers, models and optimizers, any Lambda, or sizes out of bounds."""
-    layers = [0] if layers is None else layers
-    if isinstance(config, dict):
-        name, module = config.get("class_name"), config.get("module")
+def _dicts(config: object):
+    """Every dict inside a JSON value (iteratively: any depth)."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def check_config(config: object) -> None:
+    """Refuse configs that name code outside Keras's own modules, layers outside the ones a U-Net is built from,
+    more than MAX_LAYERS layers, or sizes above BOUNDS."""
+    layers = 0
+    for item in _dicts(config):
+        name, module = item.get("class_name"), item.get("module")
         if name is not None and module not in KERAS_MODULES and name not in TENSOR_MARKERS:
             raise Refused(f"the model uses {name} from {module!r}; only Keras's own layers can be graded")
-        if name in ("Lambda", "__lambda__", "function"):
-            raise Refused("the model contains a Lambda layer or a Python function; use Keras's own layers")
-        layers[0] += module == "keras.layers"
-        if layers[0] > MAX_LAYERS:
-            raise Refused(f"the model has more than {MAX_LAYERS} layers")
-        for key, value in config.items():
-            sizes = value if isinstance(value, list) else [value]
-            if key in BOUNDS and any(isinstance(v, int | float) and v > BOUNDS[key] for v in sizes):
-                raise Refused(f"the model has a layer with {key} {value}, above the {BOUNDS[key]} the grader builds")
-            check_config(value, layers)
-    elif isinstance(config, list):
-        for value in config:
-            check_config(value, layers)
+        if module == "keras.layers":
+            layers += 1
+            if name not in LAYERS:
+                raise Refused(f"the model uses the layer {name}, which the grader does not build; use Keras's convolution, pooling and merging layers")
+        for key, bound in BOUNDS.items():
+            sizes = item.get(key) if isinstance(item.get(key), list) else [item.get(key)]
+            if any(isinstance(v, int | float) and v > bound for v in sizes):
+                raise Refused(f"the model has a layer with {key} {item[key]}, above the {bound} the grader builds")
+    if layers > MAX_LAYERS:
+        raise Refused(f"the model has more than {MAX_LAYERS} layers")
 
 
 def rebuild(path: Path):
@@ -118,13 +134,14 @@ def model_facts(model) -> dict:
 
 
 def _probe_status(out: Path, name: str) -> dict:
+    """Whether the probe's call of `name` worked, and the student's error and traceback when not (cleaned text)."""
     try:
         status = json.loads(_read(out / f"{name}.json", 1 << 20))
         ok = status.get("ok") is True
-        problems = [str(p)[:300] for p in status.get("problems", [])[:10]] if isinstance(status.get("problems"), list) else []
-        return {"ok": ok, "error": "" if ok else str(status.get("error", ""))[:2000], "traceback": str(status.get("traceback", ""))[-4000:],
+        problems = [clean(p)[:300] for p in status.get("problems", [])[:10]] if isinstance(status.get("problems"), list) else []
+        return {"ok": ok, "error": "" if ok else clean(status.get("error", ""))[:2000], "traceback": clean(status.get("traceback", ""))[-4000:],
                 "problems": problems}
-    except (Refused, ValueError, AttributeError):
+    except (Refused, ValueError, AttributeError, RecursionError):
         return {"ok": False, "error": "", "traceback": "", "problems": []}
 
 
@@ -159,8 +176,9 @@ def preprocess_facts(out: Path, challenge: Challenge) -> dict:
     if not facts["ok"]:
         return facts
     try:
-        arrays = _arrays(out / "preprocess.npz", FILE_LIMIT)
-    except (Refused, ValueError, OSError, zipfile.BadZipFile) as error:
+        names = [f"{kind}{i}" for i in range(len(challenge.images)) for kind in ("image", "mask")]
+        arrays = _arrays(out / "preprocess.npz", names, FILE_LIMIT)
+    except (Refused, ValueError, OSError, MemoryError, zipfile.BadZipFile) as error:
         return {**facts, "ok": False, "error": f"the preprocess outputs could not be read: {error}"[:600]}
     size = (challenge.img_size, challenge.img_size)
     for i, (raw, trimap) in enumerate(zip(challenge.images, challenge.trimaps, strict=True)):
@@ -185,10 +203,13 @@ def preprocess_facts(out: Path, challenge: Challenge) -> dict:
     return facts
 
 
-def _arrays(path: Path, limit: int) -> dict[str, np.ndarray]:
-    """The arrays of an .npz file a sandbox wrote, read without pickle after checking what they unpack to."""
+def _arrays(path: Path, names: list[str], limit: int) -> dict[str, np.ndarray]:
+    """The arrays `names` of an .npz file a sandbox wrote, read without pickle after checking what they unpack to
+    (`limit` bytes together)."""
     data = _read(path, limit)
-    _archive(data, {"*": limit}, path.name)
+    archive = _archive(data, dict.fromkeys((f"{name}.npy" for name in names), limit), path.name)
+    if sum(member.file_size for member in archive.infolist()) > limit:
+        raise Refused(f"{path.name} unpacks to more than {limit >> 20} MiB")
     with np.load(io.BytesIO(data), allow_pickle=False) as saved:
         return {key: saved[key] for key in saved.files}
 
@@ -208,41 +229,50 @@ def _trained_model(path: Path, limit: int):
         return keras.saving.load_model(copy, safe_mode=True, compile=True)
 
 
+def _history(export: Path | None) -> dict[str, list[float]]:
+    """The reported losses per epoch (the student's claim, checked against the grader's own evaluation)."""
+    try:
+        history = json.loads(_read(export / "history.json", 1 << 20)) if export else {}
+        return {k: [float(v) for v in history[k]] for k in ("loss", "val_loss") if isinstance(history.get(k), list)}
+    except (Refused, ValueError, TypeError, AttributeError, OverflowError, RecursionError):
+        return {}
+
+
 def training_facts(export: Path | None, profile: Profile, data: RunData, own_test: tuple | None = None) -> dict:
     """The trained model's compile settings, steps and final IoU, measured here; the reported history beside them."""
     p = profile.parameters
     train_examples = split_size(data.path, str(p["TRAIN_SPLIT"]))
-    facts: dict = {"expected_steps": int(p["EPOCHS"]) * math.ceil(train_examples / int(p["BATCH_SIZE"])), "train_examples": train_examples}
-    try:
-        history = json.loads(_read(export / "history.json", 1 << 20)) if export else {}
-        facts["history"] = {k: [float(v) for v in history[k]] for k in ("loss", "val_loss") if isinstance(history.get(k), list)}
-    except (Refused, ValueError, TypeError):
-        facts["history"] = {}
+    facts: dict = {"expected_steps": int(p["EPOCHS"]) * math.ceil(train_examples / int(p["BATCH_SIZE"])), "train_examples": train_examples,
+                   "history": _history(export)}
     try:
         if export is None:
             raise Refused("the notebook did not finish, so no trained model was exported")
         model = _trained_model(export / "trained.keras", profile.limits.file_mib << 20)
+        if model.count_params() > 4 * unet_params(3, int(p["BASE_FILTERS"])):
+            raise Refused(f"the trained model has {model.count_params():,} parameters, far more than the U-Net of BASE_FILTERS has")
+        optimizer, loss = getattr(model, "optimizer", None), getattr(model, "loss", None)
+        facts["model"] = {
+            "input_shape": list(model.input_shape), "params": int(model.count_params()),
+            "optimizer": type(optimizer).__name__ if optimizer is not None else None,
+            "learning_rate": float(np.asarray(optimizer.learning_rate)) if optimizer is not None else None,
+            "iterations": int(np.asarray(optimizer.iterations)) if optimizer is not None else 0,
+            "loss": loss if isinstance(loss, str) or loss is None else getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__),
+        }
     except Exception as error:  # noqa: BLE001 - a missing or broken file is the submission's
-        return {**facts, "model": None, "model_problem": str(error)[:600]}
-    optimizer = getattr(model, "optimizer", None)
-    loss = getattr(model, "loss", None)
-    facts["model"] = {
-        "input_shape": list(model.input_shape), "params": int(model.count_params()),
-        "optimizer": type(optimizer).__name__ if optimizer is not None else None,
-        "learning_rate": float(np.asarray(optimizer.learning_rate)) if optimizer is not None else None,
-        "iterations": int(np.asarray(optimizer.iterations)) if optimizer is not None else 0,
-        "loss": loss if isinstance(loss, str) or loss is None else getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__),
-    }
-    facts["evaluation"] = evaluate(model, profile, data, facts["history"].get("val_loss", [None])[-1], own_test)
+        return {**facts, "model": None, "model_problem": cap(str(error), 600)}
+    try:
+        facts["evaluation"] = evaluate(model, profile, data, (facts["history"].get("val_loss") or [None])[-1], own_test)
+    except Exception as error:  # noqa: BLE001 - a model that cannot be evaluated is the submission's
+        facts["evaluation"] = {"problem": f"the grader could not evaluate the trained model: {cap(str(error), 400)}"}
     return facts
 
 
-def own_test_split(out: Path, size: int, examples: int) -> tuple[np.ndarray, np.ndarray] | None:
+def own_test_split(out: Path, size: int, examples: int, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The test split as the submission's preprocess prepared it in the probe process, if it has the right shapes."""
     try:
-        saved = _arrays(out / "test_split.npz", 256 << 20)
+        saved = _arrays(out / "test_split.npz", ["images", "masks"], limit)
         images, masks = saved["images"].astype(np.float32), saved["masks"].astype(np.float32)
-    except (Refused, ValueError, OSError, KeyError, zipfile.BadZipFile):
+    except (Refused, ValueError, OSError, KeyError, MemoryError, zipfile.BadZipFile):
         return None
     if images.shape != (examples, size, size, 3) or masks.shape != (examples, size, size, 1):
         return None

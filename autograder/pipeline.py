@@ -23,7 +23,7 @@ from assignment.data import RunData
 from assignment.profiles import Profile
 from autograder import challenge, checks, extract, locked, measure, report, run
 from autograder.evaluation import split_size
-from autograder.results import Outcome, cap
+from autograder.results import Outcome, cap, clean
 from autograder.sandbox import Sandbox
 from autograder.submission import Submission, load
 
@@ -72,6 +72,7 @@ class _Probe:
         (box.scratch / "definitions.json").write_text(json.dumps(definitions.statements))
         challenge.write(drawn, box.scratch, own_split)
         shutil.copyfile(CALLS, box.scratch / "calls.py")
+        box.give(*(box.scratch / name for name in ("definitions.json", "challenge.json", "inputs.npz", "calls.py")))
         argv = [sys.executable, str(box.scratch / "calls.py"), str(box.scratch), *(["--kill-others"] if box.backend != "none" else [])]
         self.done: list = []
         self.thread = threading.Thread(target=lambda: self.done.append(box.run(argv, job.profile.probe_timeout)), daemon=True)
@@ -87,7 +88,7 @@ class _Probe:
         facts = measure.probe_facts(self.drawn, out)
         diagnostics += [f"defining for the probe: {problem}" for problem in facts["definitions"]["problems"]]
         diagnostics += [f"probe {name}: {found['traceback']}" for name, found in facts.items() if isinstance(found, dict) and found.get("traceback")]
-        return facts, measure.own_test_split(out, self.size, self.examples)
+        return facts, measure.own_test_split(out, self.size, self.examples, OWN_SPLIT_LIMIT)
 
 
 def grade(submission: Submission, job: Job) -> Outcome:
@@ -104,12 +105,13 @@ def grade(submission: Submission, job: Job) -> Outcome:
             outcome.problem = f"refused: {submission.refused}"
         else:
             _grade_notebook(submission, job, folder, outcome)
+        outcome.seconds = time.monotonic() - started
+        report.write_student(outcome, folder, job.profile.details_visibility)
     except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
-        outcome.problem = "grader error (your instructor has the details)"
-        outcome.diagnostics.append(traceback.format_exc(limit=-6))
-        print(f"grader error on {submission.student}: {type(error).__name__}: {error}", file=sys.stderr)
-    outcome.seconds = time.monotonic() - started
-    report.write_student(outcome, folder, job.profile.details_visibility)
+        outcome = Outcome(submission.student, problem="grader error (your instructor has the details)", sandbox=outcome.sandbox,
+                          diagnostics=[clean(traceback.format_exc(limit=-6))[-20_000:]], seconds=time.monotonic() - started)
+        print(f"grader error on {submission.student}: {cap(f'{type(error).__name__}: {error}')}", file=sys.stderr)
+        report.write_student(outcome, folder, job.profile.details_visibility)
     return outcome
 
 

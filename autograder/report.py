@@ -12,12 +12,13 @@ import json
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, cap, literal
+from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, cap, clean, literal
 
 DIAGNOSTICS_LIMIT = 20_000  # characters of instructor diagnostics in results.json
 
 
 def describe_failure(failure: CellFailure) -> str:
+    """A failed cell in one line, the student's text as code spans."""
     where = f"cell {failure.index + 1}" + (f" {literal(failure.first_line, 60)}" if failure.first_line else "")
     detail = failure.detail.strip().splitlines()[0] if failure.detail.strip() else failure.kind.value
     return f"{where}: {literal(detail, 200)}"
@@ -43,6 +44,7 @@ def status(outcome: Outcome) -> str:
 
 
 def student_notes(outcome: Outcome) -> list[str]:
+    """The notes a student sees: the grader's notes and every failed cell."""
     return [cap(n) for n in outcome.notes] + [describe_failure(f) for f in outcome.failures]
 
 
@@ -109,14 +111,16 @@ def grader_log(outcome: Outcome) -> str:
     lines = [f"student: {outcome.student}", f"status: {status(outcome)}", f"sandbox: {outcome.sandbox}", f"seconds: {outcome.seconds:.1f}", ""]
     lines += outcome.diagnostics
     lines += [f"check {c.id}: {c.status.value} {c.score:g}/{c.max_score:g} {c.values or ''} {c.diagnostic}".rstrip() for c in outcome.checks]
-    return "\n".join(lines) + "\n"
+    return clean("\n".join(lines)) + "\n"
 
 
 def write_student(outcome: Outcome, folder: Path, visibility: str = "visible") -> None:
+    """results.json, feedback.md, grader.log and outcome.json in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps(results_json(outcome, visibility), indent=2))
-    (folder / "feedback.md").write_text(feedback_markdown(outcome))
-    (folder / "grader.log").write_text(grader_log(outcome))
+    texts = {"results.json": json.dumps(results_json(outcome, visibility), indent=2), "feedback.md": feedback_markdown(outcome),
+             "grader.log": grader_log(outcome)}
+    for name, text in texts.items():
+        (folder / name).write_text(text, errors="backslashreplace")
     outcome.save(folder / "outcome.json")
 
 
@@ -126,6 +130,7 @@ def _cell(text: str) -> str:
 
 
 def write_csv(outcomes: list[Outcome], path: Path) -> None:
+    """grades.csv: one row per student, points per section, total, max, status."""
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", *SECTIONS, "total", "max", "status"])

@@ -12,9 +12,15 @@ from assignment.points import SECTIONS
 NOTE_LIMIT = 300  # characters of one student-visible note
 
 
+def clean(text: str) -> str:
+    """Text from a hostile source made safe to write anywhere: valid UTF-8, no control characters but newlines and tabs."""
+    text = str(text).encode("utf-8", "replace").decode("utf-8")
+    return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
+
+
 def cap(text: str, limit: int = NOTE_LIMIT) -> str:
-    """`text` on one line, at most `limit` characters."""
-    text = " ".join(str(text).split())
+    """`text` cleaned, on one line, at most `limit` characters."""
+    text = " ".join(clean(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -28,7 +28,7 @@ from nbclient.exceptions import DeadKernelError
 from papermill.parameterize import parameterize_notebook
 
 from assignment.profiles import Profile
-from autograder.results import CellFailure, FailureKind
+from autograder.results import CellFailure, FailureKind, literal
 from autograder.sandbox import Sandbox
 
 MAX_KERNEL_RESTARTS = 2
@@ -71,7 +71,7 @@ def parameterize(nb: nbformat.NotebookNode, parameters: dict[str, object]) -> tu
 
 
 class _CappedClient(NotebookClient):
-    """nbclient that keeps at most OUTPUT_LIMIT characters of output per cell, updates to displays included."""
+    """nbclient that keeps at most OUTPUT_LIMIT characters of output per cell and NOTEBOOK_LIMIT in all, updates to displays included."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -80,7 +80,7 @@ class _CappedClient(NotebookClient):
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> nbformat.NotebookNode | None:
         size = len(json.dumps(msg.get("content", {})))
         kept = self._kept.get(cell_index, 0)
-        if kept + size > OUTPUT_LIMIT:
+        if kept + size > OUTPUT_LIMIT or sum(self._kept.values()) + size > NOTEBOOK_LIMIT:
             if kept <= OUTPUT_LIMIT:
                 outs.append(nbformat.v4.new_output("stream", name="stderr", text="[the grader dropped the rest of this cell's output]\n"))
             self._kept[cell_index] = OUTPUT_LIMIT + 1
@@ -150,10 +150,10 @@ class _Session:
         self.client.timeout = max(1, int(limit))
         before = len(self.failures)
         self.client.execute_cell(cell, index)
-        if any(f.kind is FailureKind.TIMEOUT for f in self.failures[before:]) and self.extra("pass", RESPONSIVE_SECONDS):
+        if any(f.kind is FailureKind.TIMEOUT for f in self.failures[before:]) and self.run_grader_code("pass", RESPONSIVE_SECONDS):
             raise _Unresponsive
 
-    def extra(self, source: str, limit: float) -> str | None:
+    def run_grader_code(self, source: str, limit: float) -> str | None:
         """Run grader code that is not part of the notebook; return its error, if any (its output is not kept)."""
         self.client.timeout = max(1, int(limit))
         self.nb.cells.append(nbformat.v4.new_code_cell(source))
@@ -187,6 +187,7 @@ def execute(nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox) -> Ru
     skip: set[int] = set()
     export = sandbox.scratch / "export.py"
     shutil.copyfile(EXPORT, export)
+    sandbox.give(export)
     for attempt in range(MAX_KERNEL_RESTARTS + 1):
         session = _Session(nb, sandbox, attempt)
         dead_at = None
@@ -202,10 +203,10 @@ def execute(nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox) -> Ru
                     dead_at = index
                     session.run(cell, index, min(profile.cell_timeout, remaining))
                 dead_at = None
-                problem = session.extra(f"import runpy; runpy.run_path({str(export)!r})['export'](globals(), {str(sandbox.scratch / 'out')!r})",
+                problem = session.run_grader_code(f"import runpy; runpy.run_path({str(export)!r})['export'](globals(), {str(sandbox.scratch / 'out')!r})",
                                         max(60, profile.cell_timeout // 4))
                 if problem:
-                    result.notes.append(f"the trained model could not be exported: {problem}")
+                    result.notes.append(f"the trained model could not be exported: {literal(problem, 200)}")
                 result.exported = sandbox.scratch / "out"
         except (DeadKernelError, _Unresponsive, RuntimeError) as error:
             result.diagnostics.append(f"kernel attempt {attempt + 1}: {type(error).__name__}: {error}\n{session.stderr_tail()}".strip())

@@ -18,12 +18,13 @@ process it started is killed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
 import shlex
 import shutil
-import stat
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,13 +34,15 @@ from pathlib import Path
 from assignment.profiles import Limits
 from autograder import seccomp
 from autograder.cgroup import Cgroup
-from autograder.uids import UID_BASE, UidSlot, kill_uids
+from autograder.permissions import ancestors
+from autograder.uids import UidSlot, kill_uids, remove_leftovers
 
 BACKENDS = ("bwrap", "user", "none")
 ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "ssl", "ca-certificates",
                "localtime", "timezone", "hosts", "nsswitch.conf", "passwd", "group", "mime.types", "os-release", "matplotlibrc")
 ENV_PASSED = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 WATCH_SECONDS = 1.0
+TMP_MIB = 256  # the sandbox's own /tmp and /dev/shm (memory)
 GPU_SYS = ("/sys/bus/pci", "/sys/devices", "/sys/module/nvidia", "/sys/module/nvidia_uvm")  # where CUDA looks for its devices
 
 
@@ -52,7 +55,7 @@ def _bwrap_problem() -> str | None:
     """None when bubblewrap can build a sandbox here, else why not."""
     if not shutil.which("bwrap"):
         return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    probe = [*_bwrap_prefix(readonly=[], scratch=None, uid=None if os.geteuid() else UID_BASE), "/bin/true"]
+    probe = [*_bwrap_prefix(readonly=[], scratch=None, as_root=os.geteuid() == 0), "/bin/true"]
     done = subprocess.run(probe, capture_output=True, text=True, check=False)
     return None if done.returncode == 0 else f"bubblewrap cannot create namespaces here: {done.stderr.strip()[:300]}"
 
@@ -79,15 +82,12 @@ def _net_unshare_works() -> bool:
     return bool(shutil.which("unshare")) and subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False).returncode == 0
 
 
-def _ancestors(path: Path) -> list[Path]:
-    return [p for p in reversed(path.parents) if p != Path("/")]
-
-
-def _bwrap_prefix(readonly: list[Path], scratch: Path | None, uid: int | None, tmp_mib: int = 256) -> list[str]:
-    """bwrap's arguments up to the command; `uid` None means a user namespace as the caller."""
+def _bwrap_prefix(readonly: list[Path], scratch: Path | None, as_root: bool) -> list[str]:
+    """bwrap's arguments up to the command: run by root (the command then drops to a sandbox uid), or else in a
+    user namespace as the caller."""
     args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-    if uid is None:
+    if not as_root:
         args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
         if os.path.islink(top):
@@ -96,14 +96,14 @@ def _bwrap_prefix(readonly: list[Path], scratch: Path | None, uid: int | None, t
             args += ["--ro-bind", top, top]
     args += ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev"]
     args += [arg for name in ETC_ALLOWED for arg in ("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")]
-    args += ["--perms", "1777", "--size", str(tmp_mib << 20), "--tmpfs", "/tmp"]
-    args += ["--perms", "1777", "--size", str(tmp_mib << 20), "--tmpfs", "/dev/shm"]
+    args += ["--perms", "1777", "--size", str(TMP_MIB << 20), "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", str(TMP_MIB << 20), "--tmpfs", "/dev/shm"]
     devices = _gpu_devices()
     args += [arg for device in devices for arg in ("--dev-bind", device, device)]
     args += [arg for path in (GPU_SYS if devices else ()) for arg in ("--ro-bind-try", path, path)]
     made: set[Path] = set()
     for path in [*readonly, *([scratch] if scratch else [])]:
-        for parent in _ancestors(path):
+        for parent in ancestors(path):
             if parent not in made and not str(parent).startswith(("/usr", "/proc", "/dev")):
                 made.add(parent)
                 args += ["--perms", "0755", "--dir", str(parent)]
@@ -156,7 +156,7 @@ class Sandbox:
         self.uid = self.slot.uid if self.slot else os.geteuid()
         self.private = Path(tempfile.mkdtemp(prefix="tu-grader-", dir=_short_tmp()))
         self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=_short_tmp()))
-        self.scratch.chmod(0o755)
+        self.scratch.chmod(0o711)  # other sandboxes' uids may pass through (user backend, shared /tmp) but not list it
         for sub in ("home", "work", "out", "tmp"):
             (self.scratch / sub).mkdir(mode=0o700)
             self.give(self.scratch / sub)
@@ -174,9 +174,10 @@ class Sandbox:
         self._watcher.start()
 
     def give(self, *paths: Path) -> None:
-        """Hand files or folders the grader made to the sandbox's uid."""
+        """Hand files or folders the grader made to the sandbox's uid, private to it."""
         for path in paths:
             os.chown(path, self.uid, self.uid)
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
     def fresh_folder(self) -> Path:
         """A new, empty folder at the scratch folder's top level that only the grader has touched yet."""
@@ -189,7 +190,7 @@ class Sandbox:
                   f"--nofile={self.limits.open_files}", "--core=0", f"--nproc={self.limits.tasks}", "--"]
         environment = [arg for key, value in sorted(self.env.items()) for arg in ("--setenv", key, value)]
         if self.backend == "bwrap":
-            prefix = [*_bwrap_prefix(self.readonly, self.scratch, self.slot.uid if self.slot else None), *(["--seccomp", "3"] if self.seccomp else [])]
+            prefix = [*_bwrap_prefix(self.readonly, self.scratch, as_root=bool(self.slot)), *(["--seccomp", "3"] if self.seccomp else [])]
             return self._started([*limits, *prefix, "--clearenv", *environment, "--", *(_setpriv(self.uid) if self.slot else []), *argv])
         env = ["env", "-i", *(f"{k}={v}" for k, v in sorted(self.env.items()))]
         if self.backend == "user":
@@ -198,9 +199,11 @@ class Sandbox:
         return [*env, *argv]
 
     def _started(self, argv: list[str]) -> list[str]:
-        """`argv` behind a shell that joins the control group and opens the seccomp filter on fd 3, where there are."""
-        steps = [step for step in (self.cgroup.join(), f"exec 3< {shlex.quote(str(self.seccomp))}" if self.seccomp else "") if step]
-        return ["sh", "-c", " && ".join([*steps, 'exec "$@"']), "sh", *argv] if steps else argv
+        """`argv` behind a shell that records its pid (kept by the exec'd bwrap or setpriv), joins the control group
+        and opens the seccomp filter on fd 3, where there are."""
+        steps = [f"echo $$ >> {shlex.quote(str(self.private / 'pids'))}", self.cgroup.join(),
+                 f"exec 3< {shlex.quote(str(self.seccomp))}" if self.seccomp else ""]
+        return ["sh", "-c", " && ".join([*(step for step in steps if step), 'exec "$@"']), "sh", *argv]
 
     def describe(self) -> str:
         """The backend and what it isolates, for the instructor."""
@@ -225,6 +228,7 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 self.violation = self.violation or f"time limit of {timeout:.0f} s reached"
                 self.kill()
+                process.kill()
                 code = process.wait()
             self.kill()
             out.seek(0)
@@ -233,9 +237,15 @@ class Sandbox:
         return subprocess.CompletedProcess(argv, code, text, "")
 
     def kill(self) -> None:
-        """Kill everything running in the sandbox."""
+        """Kill everything running in the sandbox: its uid's processes, and the processes it was started as (with
+        bwrap's --die-with-parent and PID namespace, that takes everything inside along when the uid is the grader's)."""
         if self.slot or self.backend == "user":
             kill_uids({self.uid})
+        pids = self.private / "pids"
+        for pid in pids.read_text().split() if pids.is_file() else []:
+            with contextlib.suppress(OSError):  # gone already; a reused pid is not ours: it does not name our scratch folder
+                if str(self.scratch).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(int(pid), signal.SIGKILL)
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_SECONDS):
@@ -250,10 +260,11 @@ class Sandbox:
         """Kill every process the sandbox started and delete its scratch folder."""
         self._stop.set()
         self.kill()
-        if self.backend == "user":  # bwrap's seccomp filter refuses keyrings; here, clear what the next user of this uid would find
+        if self.backend == "user":  # no private /tmp, IPC or keyrings here: remove what the next user of this uid would find
             keyctl = seccomp.BLOCKED["keyctl"][0 if platform.machine() == "x86_64" else 1]
             subprocess.run([*_setpriv(self.uid), sys.executable, "-I", "-S", "-c", f"import ctypes; ctypes.CDLL(None).syscall({keyctl}, 7, -4)"],
                            capture_output=True, check=False)
+            remove_leftovers(self.uid)
         if self.cgroup:
             self.cgroup.remove()
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -272,33 +283,3 @@ def _short_tmp() -> str:
     """A temp folder whose paths stay short enough for unix sockets (ipc kernels)."""
     base = tempfile.gettempdir()
     return base if len(base) <= 40 else "/tmp"
-
-
-def unreadable(backend: str, top: list[Path], trees: list[Path]) -> list[str]:
-    """What a sandbox's unprivileged uid could not read: `top` paths themselves, `trees` entirely."""
-    if backend == "none" or os.geteuid() != 0:
-        return []
-    problems = []
-    for path in [*top, *trees]:
-        chain = [*_ancestors(path), path] if backend == "user" else [path]
-        blocked = next((p for p in chain if not p.stat().st_mode & stat.S_IXOTH), None)
-        if blocked:
-            problems.append(f"{blocked} is not readable by other users")
-    for tree in trees:
-        for folder, dirs, files in os.walk(tree):
-            bad = next((Path(folder, n) for n in dirs if Path(folder, n).stat().st_mode & 0o005 != 0o005), None) or next(
-                (Path(folder, n) for n in files if not Path(folder, n).stat().st_mode & stat.S_IROTH), None)
-            if bad:
-                problems.append(f"{bad} is not readable by other users")
-                break
-    return problems
-
-
-def protect(paths: list[Path]) -> list[str]:
-    """For the `user` backend: make `paths` unreadable to other users; return what was changed."""
-    changed = []
-    for path in paths:
-        if path.exists() and path.stat().st_mode & (stat.S_IROTH | stat.S_IXOTH):
-            path.chmod(path.stat().st_mode & ~0o007)
-            changed.append(str(path))
-    return changed

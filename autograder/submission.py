@@ -14,7 +14,10 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.results import literal
+
 MAX_BYTES = 20 * 1024 * 1024
+RESERVED = {"slurm", "grades.csv"}  # names in OUT that are not students' folders
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ def _candidates(base: Path) -> dict[str, list[Path]]:
     for entry in sorted(base.iterdir()):
         if entry.name.endswith(".ipynb") and not _real_dir(entry):
             found.setdefault(entry.name[: -len(".ipynb")], []).append(entry)
+        elif entry.is_symlink() and entry.is_dir():  # never followed: the student gets a row saying so
+            found.setdefault(entry.name, []).append(entry)
         elif _real_dir(entry):
             for assignment in sorted(p for p in entry.iterdir() if _real_dir(p) and p.name != ".ipynb_checkpoints"):
                 found.setdefault(entry.name, []).extend(sorted(p for p in assignment.iterdir() if p.name.endswith(".ipynb")))
@@ -62,18 +67,21 @@ def discover(root: Path, notebook_name: str = "tiny_unet.ipynb") -> list[Submiss
     found, taken = [], set()
     for raw, paths in sorted(_candidates(base).items()):
         student, number = _safe_name(raw), 1
-        while student in taken:
+        while student in taken or student in RESERVED:
             number += 1
             student = f"{_safe_name(raw)}-{number}"
         taken.add(student)
-        warnings = (f"the id {_safe_name(raw)!r} was taken by another student; {raw!r} is graded as {student!r}",) if number > 1 else ()
-        chosen = next((p for p in paths if p.name == notebook_name), None) or max(paths, key=lambda p: p.lstat().st_mtime)
-        note = ""
-        if len(paths) > 1:
-            others = ", ".join(p.name for p in paths if p != chosen)
-            note = f"{len(paths)} notebooks handed in; graded {chosen.name}, ignored {others}"
+        warnings = (f"the id {_safe_name(raw)!r} was taken; {raw!r} is graded as {student!r}",) if number > 1 else ()
+        chosen, note = _choose(paths, notebook_name)
         found.append(Submission(student, chosen, note, _refusal(chosen), warnings))
     return found
+
+
+def _choose(paths: list[Path], notebook_name: str) -> tuple[Path, str]:
+    """Of one student's notebooks, the one called `notebook_name`, else the newest; and a note when there were several."""
+    chosen = next((p for p in paths if p.name == notebook_name), None) or max(paths, key=lambda p: p.lstat().st_mtime)
+    others = ", ".join(literal(p.name, 80) for p in paths if p != chosen)
+    return chosen, f"{len(paths)} notebooks handed in; graded {literal(chosen.name, 80)}, ignored {others}" if others else ""
 
 
 def discover_one(folder: Path, student: str, notebook_name: str = "tiny_unet.ipynb") -> Submission:
@@ -86,16 +94,14 @@ def discover_one(folder: Path, student: str, notebook_name: str = "tiny_unet.ipy
               for p in sorted(d.iterdir()) if p.name.endswith(".ipynb") and not _real_dir(p)]
     if not paths:
         raise FileNotFoundError(f"no .ipynb file in {folder}: hand in the notebook (tiny_unet.ipynb)")
-    chosen = next((p for p in paths if p.name == notebook_name), None) or max(paths, key=lambda p: p.lstat().st_mtime)
-    others = ", ".join(p.name for p in paths if p != chosen)
-    note = f"{len(paths)} notebooks handed in; graded {chosen.name}, ignored {others}" if others else ""
+    chosen, note = _choose(paths, notebook_name)
     return Submission(student, chosen, note, _refusal(chosen))
 
 
 def _refusal(path: Path) -> str:
     info = path.lstat()
     if stat.S_ISLNK(info.st_mode):
-        return "the notebook is a symbolic link; hand in the notebook file itself"
+        return "the notebook (or its folder) is a symbolic link; hand in the notebook file itself"
     if not stat.S_ISREG(info.st_mode):
         return "the notebook is not a regular file"
     if info.st_size > MAX_BYTES:
@@ -113,6 +119,7 @@ def load(path: Path) -> nbformat.NotebookNode:
         if len(text) > MAX_BYTES:
             raise ValueError(f"larger than {MAX_BYTES >> 20} MB")
         nb = nbformat.reads(text.decode("utf-8"), as_version=4)
+        nbformat.validate(nb)
     except Exception as error:
         raise ValueError(f"not a readable notebook ({type(error).__name__}: {str(error)[:200]})") from error
     if not any(cell.cell_type == "code" for cell in nb.cells):

@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import stat
+import subprocess
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -39,6 +41,7 @@ class UidSlot:
         raise RuntimeError(f"all {UID_SLOTS} sandbox uids are in use")
 
     def release(self) -> None:
+        """Let another sandbox have this uid."""
         os.close(self._descriptor)
 
 
@@ -67,3 +70,30 @@ def kill_uids(uids: Collection[int]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
+
+
+SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def remove_leftovers(uid: int) -> None:
+    """What a uid left where every user may write (the `user` backend has no private /tmp): files and folders in
+    SHARED_FOLDERS, and System V shared memory, semaphores and message queues."""
+    for top in SHARED_FOLDERS:
+        for folder, dirs, files in os.walk(top):
+            for name in [*dirs, *files]:
+                path = os.path.join(folder, name)
+                with contextlib.suppress(OSError):
+                    if os.lstat(path).st_uid == uid:
+                        if name in dirs:
+                            dirs.remove(name)
+                            shutil.rmtree(path, ignore_errors=True)
+                        else:
+                            os.unlink(path)
+    for kind, flag in (("shm", "-m"), ("sem", "-s"), ("msg", "-q")):
+        with contextlib.suppress(OSError):
+            header, *rows = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+            columns = header.split()
+            for row in rows:
+                fields = row.split()
+                if int(fields[columns.index("uid")]) == uid:
+                    subprocess.run(["ipcrm", flag, fields[1]], capture_output=True, check=False)

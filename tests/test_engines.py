@@ -84,7 +84,7 @@ def test_gradescope_zip_grades_the_solution_and_the_release(smoke_zip: Path, tmp
     _submit(root, {"tiny_unet.ipynb": SOLUTION, "scratch.ipynb": RELEASE})  # the scratch copy is newer: the rule still picks tiny_unet.ipynb
     solved = _run_autograder(root, env)
     assert solved["score"] == MAX_POINTS and solved["output"].startswith("Run status: ok.")
-    assert "graded tiny_unet.ipynb, ignored scratch.ipynb" in solved["output"]
+    assert "graded `tiny_unet.ipynb`, ignored `scratch.ipynb`" in solved["output"]
     assert solved["leaderboard"][0]["name"] == "Foreground IoU" and 0.6 <= solved["leaderboard"][0]["value"] <= 1
     assert {t["visibility"] for t in solved["tests"]} == {"visible", "hidden"}
     assert json.loads((root / "grading" / "submission" / "run.json").read_text())["data"]["path"] == str(root / "source" / "data" / "tfds")

@@ -54,7 +54,7 @@ def test_solution_gets_full_marks_under_smoke(smoke_batch: tuple) -> None:
     assert 0.6 <= results["leaderboard"][0]["value"] <= 1
     iou = next(t for t in results["tests"] if "foreground IoU on the test split" in t["name"])
     assert "foreground_iou: 0." in iou["output"] and "threshold: 0.6" in iou["output"]
-    assert "graded tiny_unet.ipynb, ignored tiny_unet-Copy1.ipynb" in (out / "solution" / "feedback.md").read_text()
+    assert "graded `tiny_unet.ipynb`, ignored `tiny_unet-Copy1.ipynb`" in (out / "solution" / "feedback.md").read_text()
 
 
 def test_check_points_add_up_to_the_seed(smoke_batch: tuple) -> None:
@@ -164,7 +164,7 @@ def test_regrading_gives_the_same_iou(smoke_batch: tuple) -> None:
 def test_refused_notebooks_get_a_clear_status_and_a_row(smoke_batch: tuple) -> None:
     out, _, _ = smoke_batch
     rows = _rows(out)
-    assert rows["broken_symlink"]["status"] == "refused: the notebook is a symbolic link; hand in the notebook file itself"
+    assert rows["broken_symlink"]["status"] == "refused: the notebook (or its folder) is a symbolic link; hand in the notebook file itself"
     assert rows["broken_oversize"]["status"].startswith("refused: the notebook is 21 MB, over the 20 MB limit")
     assert rows["broken_symlink"]["total"] == rows["broken_oversize"]["total"] == "0"
 

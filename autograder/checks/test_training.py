@@ -68,9 +68,9 @@ def test_binary_crossentropy_loss(trained: dict) -> None:
 
 
 @POINTS("training", 2)
-def test_trained_for_epochs(trained: dict, training: dict, parameters: dict) -> None:
+def test_trained_for_epochs(trained: dict, training: dict, evaluation: dict, parameters: dict) -> None:
     """model.fit ran EPOCHS epochs over the training split"""
-    _require_learning(training.get("evaluation", {}))
+    _require_learning(evaluation)
     steps, expected = trained["iterations"], training["expected_steps"]
     per_epoch = expected // parameters["EPOCHS"]
     assert steps == expected, (

@@ -41,6 +41,9 @@ class Options:
     gradebook: Path | None = None
 
 
+STUDENTS = "students.txt"  # OUT/slurm/students.txt
+
+
 def time_limit(profile: Profile) -> str:
     """The notebook's total limit, the probe's, and a margin, as Slurm's H:MM:SS."""
     seconds = profile.total_timeout + profile.probe_timeout + MARGIN_SECONDS
@@ -83,9 +86,11 @@ def write(submissions: Path, profile: Profile, out: Path, options: Options, only
     grade = folder / "grade.sbatch"
     grade.write_text(_render("grade.sbatch", {
         **common, "SCRIPT": str(grade), "ARRAY": array_spec(indices, options.max_parallel), "TIME": time_limit(profile),
-        "MEM": f"{profile.limits.memory_mib}M", "CPUS": str(options.cpus_per_task), "EXTRA": "\n".join(extra + gres),
+        "MEM": f"{profile.limits.memory_mib + profile.limits.grader_mib}M",  # the notebook's sandbox and the grader's worker
+        "CPUS": str(options.cpus_per_task), "EXTRA": "\n".join(extra + gres),
         "STUDENTS": " ".join(map(shlex.quote, students)), "DATA": shlex.quote(str(run_data.path)),
         "SUBMISSIONS": shlex.quote(str(submissions.resolve())), "PROFILE": profile.name, "FLAGS": shlex.join(options.grade_flags)}))
+    (folder / STUDENTS).write_text("".join(f"{student}\n" for student in students))  # the merge gives a row to each, graded or not
     merge = folder / "merge.sbatch"
     merge.write_text(_render("merge.sbatch", {
         **common, "EXTRA": "\n".join(extra), "GRADEBOOK": shlex.join(["--gradebook", str(options.gradebook.resolve())]) if options.gradebook else ""}))

@@ -70,7 +70,7 @@ class Prober:
         """The student's `name`, called while its helpers resolve to the grader's blocks."""
         function, namespace = self.namespace[name], self.namespace
 
-        def call(*args, **kwargs):
+        def with_helpers(*args, **kwargs):
             saved = {helper: namespace.get(helper) for helper in self.reference}
             namespace.update(self.reference)
             try:
@@ -78,7 +78,7 @@ class Prober:
             finally:
                 namespace.update(saved)
 
-        return call
+        return with_helpers
 
     def config(self, inputs, outputs) -> bytes:
         outputs = list(outputs) if isinstance(outputs, tuple | list) else [outputs]
@@ -175,7 +175,7 @@ def _collect(pid: int, pipe: int, deadline: float) -> dict:
         chunks.append(chunk)
     os.close(pipe)
     timed_out = time.monotonic() >= deadline
-    if timed_out:
+    with contextlib.suppress(ProcessLookupError):  # done or not (it may have closed its pipe and kept running): it ends here
         os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     try:

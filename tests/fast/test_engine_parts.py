@@ -120,7 +120,7 @@ def test_sbatch_array_has_one_task_per_submission(batch: Path, tmp_path: Path) -
     grade, merge = slurm.write(batch, PROFILES["smoke"], tmp_path / "out", slurm.Options(max_parallel=2, grade_flags=("--sandbox", "auto")))
     assert grade == tmp_path / "out" / "slurm" / "grade.sbatch" and (tmp_path / "out" / "slurm" / "logs").is_dir()
     directives = _directives(grade)
-    assert directives["array"] == "0-2%2" and directives["mem"] == "6144M" and directives["time"] == "0:35:00"
+    assert directives["array"] == "0-2%2" and directives["mem"] == "10240M" and directives["time"] == "0:35:00"
     assert "gres" not in directives and "partition" not in directives
     assert "STUDENTS=(ann bob cy)" in grade.read_text()
     assert f"--profile smoke --out {tmp_path / 'out'} --only \"$STUDENT\" --sandbox auto" in grade.read_text()
@@ -134,7 +134,7 @@ def test_sbatch_full_profile_asks_for_gpus_and_the_cluster(batch: Path, tmp_path
     grade, merge = slurm.write(batch, PROFILES["full"], tmp_path / "out", options)
     directives = _directives(grade)
     assert (directives["gres"], directives["partition"], directives["account"], directives["array"]) == ("gpu:2", "gpu", "course42", "0-2")
-    assert directives["time"] == "5:25:00" and directives["mem"] == "49152M"
+    assert directives["time"] == "5:25:00" and directives["mem"] == "65536M"
     assert "gres" not in _directives(merge) and _directives(merge)["account"] == "course42"
     assert f"--gradebook {tmp_path / 'gb.db'}" in merge.read_text()
 

@@ -100,3 +100,20 @@ def test_export_saves_model_and_history_the_grader_can_measure(tmp_path: Path) -
     (tmp_path / "none").mkdir()
     export.export({"model": "not a model", "history": None}, str(tmp_path / "none"))  # nothing to save is not an error
     assert list((tmp_path / "none").iterdir()) == []
+
+
+def test_a_child_that_closes_its_pipe_and_runs_on_is_killed() -> None:
+    import os
+    import time
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.close(write)
+        time.sleep(600)
+        os._exit(0)
+    os.close(write)
+    started = time.monotonic()
+    result = calls._collect(pid, read, time.monotonic() + 60)
+    assert time.monotonic() - started < 30 and not result["ok"] and "without an answer" in result["error"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
 from autograder import grade, report
-from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome
+from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, cap
 
 SECRET_TRACEBACK = 'Traceback (most recent call last):\n  File "/work/main/autograder/checks/test_unet.py"'
 
@@ -83,3 +83,13 @@ def test_student_text_cannot_pose_as_the_grader_or_a_formula(tmp_path: Path) -> 
     assert "`ValueError: **Score: 100 / 100** 'x'`" in report.feedback_markdown(outcome)
     report.write_csv([outcome], tmp_path / "grades.csv")
     assert (tmp_path / "grades.csv").read_text().splitlines()[1].startswith("'=cmd,")
+
+
+def test_text_no_encoder_can_write_does_not_stop_the_reports(tmp_path: Path) -> None:
+    """A student's exception message with a lone surrogate once made the batch die while writing feedback.md."""
+    bad = "ValueError: \ud800 \x1b[31mred"
+    outcome = Outcome("ann", checks=[_check("preprocess", 10, CheckStatus.FAILED, cap(bad))],
+                      failures=[CellFailure(0, FailureKind.ERROR, bad, "raise")], diagnostics=[bad])
+    report.write_student(outcome, tmp_path)
+    for name in ("feedback.md", "grader.log", "results.json"):
+        assert "\x1b" not in (tmp_path / name).read_text(errors="strict")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from assignment.profiles import Limits
-from autograder import sandbox, seccomp, uids
+from autograder import permissions, sandbox, seccomp, uids
 from autograder.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -166,15 +167,30 @@ def test_private_data_is_named_before_grading(tmp_path: Path) -> None:
     (data_dir / "oxford_iiit_pet" / "info.json").write_text("{}")
     data_dir.chmod(0o755)
     (data_dir / "oxford_iiit_pet").chmod(0o700)
-    assert sandbox.unreadable("bwrap", [], [data_dir]) == [f"{data_dir / 'oxford_iiit_pet'} is not readable by other users"]
+    assert permissions.unreadable("bwrap", [], [data_dir]) == [f"{data_dir / 'oxford_iiit_pet'} is not readable by other users"]
     (data_dir / "oxford_iiit_pet").chmod(0o755)
-    assert sandbox.unreadable("bwrap", [], [data_dir]) == []
-    assert sandbox.unreadable("user", [], [data_dir]) != [], "the user backend also needs every parent folder (pytest's are private)"
+    assert permissions.unreadable("bwrap", [], [data_dir]) == []
+    assert permissions.unreadable("user", [], [data_dir]) != [], "the user backend also needs every parent folder (pytest's are private)"
 
 
 def test_protect_hides_grader_folders_from_other_users(tmp_path: Path) -> None:
     visible, hidden = tmp_path / "checks", tmp_path / "already-private"
     visible.mkdir(mode=0o755)
     hidden.mkdir(mode=0o700)
-    assert sandbox.protect([visible, hidden, tmp_path / "missing"]) == [str(visible)]
+    assert permissions.protect([visible, hidden, tmp_path / "missing"]) == [str(visible)]
     assert visible.stat().st_mode & 0o777 == 0o750 and hidden.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_sandbox_running_as_the_graders_own_user_is_still_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without root (a Slurm job) there is no dedicated uid to kill by: the sandbox kills the bwrap it started."""
+    _bwrap()
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)  # built as a normal user would build it: user namespace, no uid slot
+    box = Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test")
+    monkeypatch.undo()
+    try:
+        process = subprocess.Popen(box.command([sys.executable, "-c", "import time; time.sleep(600)"]))
+        time.sleep(2)
+        box.kill()
+        assert process.wait(timeout=30) != 0
+    finally:
+        box.close()

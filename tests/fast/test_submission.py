@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def test_several_notebooks_grade_the_assignments_one_and_say_so(tmp_path: Path) 
     _notebook(tmp_path / "ann" / "tiny_unet" / "tiny_unet.ipynb")
     _notebook(tmp_path / "ann" / "tiny_unet" / "scratch.ipynb")
     only = discover(tmp_path)[0]
-    assert only.path.name == "tiny_unet.ipynb" and "graded tiny_unet.ipynb, ignored scratch.ipynb" in only.note
+    assert only.path.name == "tiny_unet.ipynb" and "graded `tiny_unet.ipynb`, ignored `scratch.ipynb`" in only.note
 
 
 def test_colliding_ids_both_graded_with_a_warning(tmp_path: Path) -> None:
@@ -45,16 +46,17 @@ def test_symlinked_notebook_is_refused_and_never_read(tmp_path: Path) -> None:
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "mallory.ipynb").symlink_to(outside)
     found = discover(tmp_path / "subs")
-    assert found[0].refused.startswith("the notebook is a symbolic link")
+    assert found[0].refused.startswith("the notebook (or its folder) is a symbolic link")
     with pytest.raises(ValueError, match="not a readable notebook"):
         load(tmp_path / "subs" / "mallory.ipynb")
 
 
-def test_symlinked_student_folder_is_not_followed(tmp_path: Path) -> None:
+def test_symlinked_student_folder_is_not_followed_but_gets_a_row(tmp_path: Path) -> None:
     _notebook(tmp_path / "outside" / "tiny_unet" / "tiny_unet.ipynb")
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "eve").symlink_to(tmp_path / "outside")
-    assert discover(tmp_path / "subs") == []
+    [eve] = discover(tmp_path / "subs")
+    assert eve.student == "eve" and eve.refused.startswith("the notebook (or its folder) is a symbolic link")
 
 
 def test_oversize_notebook_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,7 +90,21 @@ def test_one_students_folder_any_name_same_choice_rule(tmp_path: Path) -> None:
     assert discover_one(tmp_path, "submission").path.name == "my work.ipynb"
     _notebook(tmp_path / "nested" / "tiny_unet.ipynb")
     chosen = discover_one(tmp_path, "submission")
-    assert chosen.path.name == "tiny_unet.ipynb" and chosen.student == "submission" and "ignored my work.ipynb" in chosen.note
+    assert chosen.path.name == "tiny_unet.ipynb" and chosen.student == "submission" and "ignored `my work.ipynb`" in chosen.note
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"no \.ipynb file"):
         discover_one(tmp_path / "empty", "x")
+
+
+def test_ids_that_name_the_batchs_own_files_are_moved_aside(tmp_path: Path) -> None:
+    for name in ("slurm", "grades.csv"):
+        _notebook(tmp_path / f"{name}.ipynb")
+    assert sorted(s.student for s in discover(tmp_path)) == ["grades.csv-2", "slurm-2"]
+
+
+def test_notebooks_that_break_the_format_are_refused_with_a_reason(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nb.cells[0]["source"] = 12
+    (tmp_path / "odd.ipynb").write_text(json.dumps(nb))
+    with pytest.raises(ValueError, match="not a readable notebook"):
+        load(tmp_path / "odd.ipynb")
