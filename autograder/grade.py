@@ -32,8 +32,9 @@ PRIVATE = [ROOT / name for name in ("autograder", "tests", "solution", "benchmar
 
 
 def _limit_memory(mib: int) -> None:
-    """In a grading worker: bound the grader's own memory, so a hostile model config fails there, not the machine."""
-    resource.setrlimit(resource.RLIMIT_DATA, (mib << 20, mib << 20))
+    """In a grading worker: bound the grader's own memory, so a hostile model config fails there, not the machine.
+    Only the soft limit: the sandboxes it starts set their own (a lower hard limit could not be raised for them)."""
+    resource.setrlimit(resource.RLIMIT_DATA, (mib << 20, resource.getrlimit(resource.RLIMIT_DATA)[1]))
 
 
 def _crashed(submission: Submission, job: pipeline.Job, why: str) -> Outcome:

@@ -134,6 +134,8 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
         training = measure.training_facts(result.exported, job.profile, job.data, own_test)
         if box.violation:
             outcome.problem = f"stopped: {box.violation}"
+        elif not result.started:
+            outcome.problem = "grader error: the sandbox could not start the notebook's kernel (your instructor has the details)"
     nbformat.write(result.notebook, folder / "executed.ipynb")
     outcome.failures, outcome.notes = result.failures, outcome.notes + [cap(n) for n in result.notes]
     outcome.diagnostics += result.diagnostics

@@ -47,6 +47,7 @@ class RunResult:
     failures: list[CellFailure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # student-visible
     diagnostics: list[str] = field(default_factory=list)  # instructor-only
+    started: bool = False  # whether a kernel ever answered (if not, the sandbox could not start one: a grader problem)
     exported: Path | None = None  # the folder holding the kernel's export, when it ran
     seconds: float = 0.0
 
@@ -193,6 +194,7 @@ def execute(nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox) -> Ru
         dead_at = None
         try:
             with (session.specs / "stderr").open("wb") as stderr, session.client.setup_kernel(stdout=stderr, stderr=stderr):
+                result.started = True
                 for index, cell in enumerate(nb.cells):
                     if index in skip or cell.cell_type != "code":
                         continue
@@ -210,7 +212,7 @@ def execute(nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox) -> Ru
                 result.exported = sandbox.scratch / "out"
         except (DeadKernelError, _Unresponsive, RuntimeError) as error:
             result.diagnostics.append(f"kernel attempt {attempt + 1}: {type(error).__name__}: {error}\n{session.stderr_tail()}".strip())
-            if dead_at is None:
+            if dead_at is None and result.started:
                 result.notes.append("the kernel stopped while the grader exported the trained model")
         finally:
             session.close()

@@ -1022,6 +1022,36 @@ def _check_stolen(folder: Path, _context: Context) -> list[str]:
             if found.get(name, {}).get("ok") and found[name].get("cases")]
 
 
+_UNWRITABLE_TEXT = r'''
+# Exception messages no encoder can write (a lone surrogate) and terminal escapes, from the kernel and from the
+# probe: writing them into feedback.md once raised in the grader and stopped the whole batch.
+def preprocess(example):
+    raise ValueError("\ud800 \x1b[2J\x1b[31m **Score: 100 / 100**")
+
+
+def double_conv_block(x, num_f):
+    raise ValueError("\udfff\x07")
+
+
+print("ATTEMPT [kernel] raising text with a lone surrogate", flush=True)
+raise RuntimeError("\ud800\x1b[31m")
+'''
+
+
+def _check_clean_text(folder: Path, _context: Context) -> list[str]:
+    """The reports exist, decode as UTF-8, and hold no terminal escape."""
+    problems = []
+    for name in ("feedback.md", "grader.log", "results.json"):
+        try:
+            text = (folder / name).read_text(encoding="utf-8", errors="strict")
+        except (OSError, UnicodeDecodeError) as error:
+            problems.append(f"{name}: {error}")
+            continue
+        if "\x1b" in text or "\x07" in text:
+            problems.append(f"{name} holds a control character from student code")
+    return problems
+
+
 ATTACKS = [
     Attack("why1_checks_append", "append to the grader's autograder/checks/*.py (a pytest hook passing every check), from a cell and at definition time",
            "release", [("apply_config", _CHECKS)], why="appending lines to autograder/checks/*.py", order=10),
@@ -1082,4 +1112,6 @@ ATTACKS = [
     Attack("decompression_bombs", "a trained.keras whose config.json unpacks to 64 MiB and, from the probe, a preprocess.npz whose array "
            "unpacks to 64 MiB (each a few hundred kB on disk)", "release", [("apply_config", _BOMBS), ("end", _BOMBS_KERNEL)],
            check=_check_bombs, order=27),
+    Attack("unwritable_text", "exceptions whose messages hold a lone surrogate and terminal escapes, in the kernel and in the probe",
+           "release", [("preprocess", _UNWRITABLE_TEXT)], check=_check_clean_text, order=31),
 ]

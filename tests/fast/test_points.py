@@ -33,3 +33,11 @@ def test_notebook_points_table_matches() -> None:
     intro = nbformat.read(RELEASE, as_version=4).cells[0].source
     rows = [int(points) for points in re.findall(r"^\|[^|]+\|\s*(\d+)\s*\|$", intro, re.M)]
     assert rows == [points for _, points in SECTIONS.values()]
+
+
+def test_readme_points_table_matches() -> None:
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| (.+?) \| (\d+) \| (.+?) \|$", text, re.M)
+    assert [(title, int(points)) for title, points, _ in rows] == [(title, points) for title, points in SECTIONS.values()]
+    cells = {grade_id: int(points) for *_, spec in rows for grade_id, points in re.findall(r"`(\w+)` \((\d+)\)", spec)}
+    assert cells == {grade_id: points for grade_id, (_, points) in SELF_CHECKS.items()}

@@ -194,3 +194,15 @@ def test_a_sandbox_running_as_the_graders_own_user_is_still_killed(monkeypatch: 
         assert process.wait(timeout=30) != 0
     finally:
         box.close()
+
+
+def test_sandboxes_start_from_a_grading_worker_with_less_memory_than_they_get() -> None:
+    """The worker's own memory limit is below the sandbox's: the sandbox must still be able to set its own."""
+    _bwrap()
+    code = ("import resource, sys\nfrom autograder import grade\nfrom autograder.sandbox import Sandbox\nfrom assignment.profiles import Limits\n"
+            "from pathlib import Path\nimport os\ngrade._limit_memory(512)\n"
+            "paths = [Path(os.path.realpath(sys.base_prefix)), Path(sys.prefix)]\n"
+            "with Sandbox('bwrap', Limits(2048, 64, 8, 64), paths, {}, 'test') as box:\n"
+            "    print(box.run([sys.executable, '-c', 'print(6 * 7)'], 60).stdout)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert "42" in done.stdout, done.stdout + done.stderr
