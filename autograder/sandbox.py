@@ -170,7 +170,7 @@ class Sandbox:
             self.seccomp.write_bytes(seccomp.program())
         self.violation: str | None = None
         self._stop = threading.Event()
-        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name=f"watch {self.scratch.name}", daemon=True)
         self._watcher.start()
 
     def give(self, *paths: Path) -> None:
@@ -257,8 +257,10 @@ class Sandbox:
                     shutil.rmtree(path, ignore_errors=True)
 
     def close(self) -> None:
-        """Kill every process the sandbox started and delete its scratch folder."""
+        """Kill every process the sandbox started and delete its scratch folder. The watchdog stops first: a kill
+        of its still running once the uid is released would hit the next sandbox given that uid."""
         self._stop.set()
+        self._watcher.join()
         self.kill()
         if self.backend == "user":  # no private /tmp, IPC or keyrings here: remove what the next user of this uid would find
             keyctl = seccomp.BLOCKED["keyctl"][0 if platform.machine() == "x86_64" else 1]

@@ -111,6 +111,7 @@ def test_scratch_quota_kills_the_sandbox() -> None:
         assert time.monotonic() - started < 60 and box.violation and "scratch limit of 64 MiB" in box.violation
         scratch = box.scratch
     assert not scratch.exists()
+    assert f"watch {scratch.name}" not in [thread.name for thread in threading.enumerate()], "the watchdog outlived its sandbox"
 
 
 def test_seccomp_refuses_namespaces_keyrings_and_ptrace_but_not_threads() -> None:
