@@ -57,7 +57,7 @@ test-fast: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests/fast -q -p no:cacheprovider
-	$(BIN)/python -m pytest tests --ignore=tests/fast
+	$(BIN)/python -m pytest tests --ignore=tests/fast --durations=8
 
 lint: setup
 	$(BIN)/ruff check .
