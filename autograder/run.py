@@ -15,6 +15,7 @@ import json
 import shutil
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,6 +176,9 @@ class _Session:
     def close(self) -> None:
         if self.client.kc is not None:
             self.client.kc.stop_channels()
+        process = getattr(self.km.provisioner, "process", None)
+        if process is not None and process.poll() is not None:  # reaped: its process-group id may be another's by now
+            self.km.provisioner.pgid = None
         if self.km.has_kernel:
             with contextlib.suppress(Exception):  # a kernel that is already gone is fine
                 run_sync(self.km.shutdown_kernel)(now=True)
@@ -210,8 +214,10 @@ def execute(nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox) -> Ru
                 if problem:
                     result.notes.append(f"the trained model could not be exported: {literal(problem, 200)}")
                 result.exported = sandbox.scratch / "out"
-        except (DeadKernelError, _Unresponsive, RuntimeError) as error:
-            result.diagnostics.append(f"kernel attempt {attempt + 1}: {type(error).__name__}: {error}\n{session.stderr_tail()}".strip())
+        except Exception as error:  # noqa: BLE001 - dead, unresponsive, or sending what breaks the client: the kernel failed
+            known = isinstance(error, (DeadKernelError, _Unresponsive, RuntimeError))
+            detail = f"{type(error).__name__}: {error}" if known else traceback.format_exc(limit=-4)
+            result.diagnostics.append(f"kernel attempt {attempt + 1}: {detail}\n{session.stderr_tail()}".strip())
             if dead_at is None and result.started:
                 result.notes.append("the kernel stopped while the grader exported the trained model")
         finally:

@@ -35,7 +35,7 @@ from assignment.profiles import Limits
 from autograder import seccomp
 from autograder.cgroup import Cgroup
 from autograder.permissions import ancestors
-from autograder.uids import UidSlot, kill_uids, remove_leftovers
+from autograder.uids import UidSlot, hidden_bytes, kill_uids, remove_leftovers
 
 BACKENDS = ("bwrap", "user", "none")
 ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "ssl", "ca-certificates",
@@ -152,14 +152,14 @@ class Sandbox:
     def __init__(self, backend: str, limits: Limits, readonly: list[Path], env: dict[str, str], label: str = "sbx"):
         self.backend, self.limits = backend, limits
         self.readonly = [Path(p) for p in dict.fromkeys(readonly)]
-        self.slot = UidSlot() if backend in ("bwrap", "user") and os.geteuid() == 0 else None
-        self.uid = self.slot.uid if self.slot else os.geteuid()
         self.private = Path(tempfile.mkdtemp(prefix="tu-grader-", dir=_short_tmp()))
         self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=_short_tmp()))
         self.scratch.chmod(0o711)  # other sandboxes' uids may pass through (user backend, shared /tmp) but not list it
         for sub in ("home", "work", "out", "tmp"):
             (self.scratch / sub).mkdir(mode=0o700)
-            self.give(self.scratch / sub)
+        self.slot = UidSlot() if backend in ("bwrap", "user") and os.geteuid() == 0 else None  # last: nothing after fails
+        self.uid = self.slot.uid if self.slot else os.geteuid()
+        self.give(*(self.scratch / sub for sub in ("home", "work", "out", "tmp")))
         self.env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.scratch / "home"),
                     "LANG": "C.UTF-8", "TMPDIR": "/tmp" if backend == "bwrap" else str(self.scratch / "tmp"),
                     "MPLCONFIGDIR": str(self.scratch / "home" / ".matplotlib"),
@@ -169,6 +169,8 @@ class Sandbox:
         if self.seccomp:
             self.seccomp.write_bytes(seccomp.program())
         self.violation: str | None = None
+        self._runs = threading.Condition()  # guards `_running`: the runs not returned yet, from any thread
+        self._running = 0
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name=f"watch {self.scratch.name}", daemon=True)
         self._watcher.start()
@@ -219,7 +221,17 @@ class Sandbox:
     def run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
         """Run `argv` inside the sandbox to completion (killed at `timeout` seconds), then kill whatever it left
         running; its output is capped."""
-        log = self.private / "run.log"
+        with self._runs:
+            self._running += 1
+        try:
+            return self._run(argv, timeout)
+        finally:
+            with self._runs:
+                self._running -= 1
+                self._runs.notify_all()
+
+    def _run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+        log = self.private / f"run{threading.get_ident()}.log"
         with log.open("w+b") as out:
             process = subprocess.Popen(self.command(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        cwd=self.scratch / "work", start_new_session=True)
@@ -236,20 +248,21 @@ class Sandbox:
         log.unlink()
         return subprocess.CompletedProcess(argv, code, text, "")
 
-    def kill(self) -> None:
+    def kill(self) -> bool:
         """Kill everything running in the sandbox: its uid's processes, and the processes it was started as (with
-        bwrap's --die-with-parent and PID namespace, that takes everything inside along when the uid is the grader's)."""
-        if self.slot or self.backend == "user":
-            kill_uids({self.uid})
+        bwrap's --die-with-parent and PID namespace, that takes everything inside along when the uid is the grader's).
+        True unless some process of its uid is left."""
+        gone = kill_uids({self.uid}) if self.slot or self.backend == "user" else True
         pids = self.private / "pids"
         for pid in pids.read_text().split() if pids.is_file() else []:
             with contextlib.suppress(OSError):  # gone already; a reused pid is not ours: it does not name our scratch folder
                 if str(self.scratch).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                     os.kill(int(pid), signal.SIGKILL)
+        return gone
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_SECONDS):
-            used = folder_size(self.scratch)
+            used = folder_size(self.scratch) + (hidden_bytes(self.uid, self.scratch.stat().st_dev, self.backend == "user") if self.slot else 0)
             if used > self.limits.scratch_mib << 20:
                 self.violation = f"scratch limit of {self.limits.scratch_mib} MiB exceeded"
                 self.kill()
@@ -261,7 +274,11 @@ class Sandbox:
         of its still running once the uid is released would hit the next sandbox given that uid."""
         self._stop.set()
         self._watcher.join()
-        self.kill()
+        gone = self.kill()
+        with self._runs:  # a run in another thread (the probe's) kills once more as it returns: let it, before the uid goes
+            while self._running:
+                self._runs.wait(1)
+                gone = self.kill()
         if self.backend == "user":  # no private /tmp, IPC or keyrings here: remove what the next user of this uid would find
             keyctl = seccomp.BLOCKED["keyctl"][0 if platform.machine() == "x86_64" else 1]
             subprocess.run([*_setpriv(self.uid), sys.executable, "-I", "-S", "-c", f"import ctypes; ctypes.CDLL(None).syscall({keyctl}, 7, -4)"],
@@ -271,7 +288,7 @@ class Sandbox:
             self.cgroup.remove()
         shutil.rmtree(self.scratch, ignore_errors=True)
         shutil.rmtree(self.private, ignore_errors=True)
-        if self.slot:
+        if self.slot and gone:  # else the uid stays reserved: the next sandbox must not share it with a survivor
             self.slot.release()
 
     def __enter__(self) -> Sandbox:

@@ -60,19 +60,51 @@ def processes_of(uids: Collection[int]) -> list[int]:
     return found
 
 
-def kill_uids(uids: Collection[int]) -> None:
-    """SIGKILL every process of `uids`, again until none is left (a fork bomb races the first pass)."""
+def kill_uids(uids: Collection[int]) -> bool:
+    """SIGKILL every process of `uids`, again until none is left; True when none is. A sandbox uid's processes
+    are first killed by a process of that uid calling kill(-1): one call, which a process forking to ever new
+    pids cannot outrun (it can outrun a list of pids, even hide from one)."""
     for _ in range(50):
+        for uid in set(uids) & set(SANDBOX_UIDS) if os.geteuid() == 0 else ():
+            subprocess.run(["/bin/sh", "-c", "kill -9 -1"], user=uid, group=uid, extra_groups=[], cwd="/", env={},  # the shell's builtin
+                           capture_output=True, check=False, timeout=30)
         pids = processes_of(uids)
         if not pids:
-            return
+            return True
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
+    return not processes_of(uids)
 
 
-SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
+
+
+def hidden_bytes(uid: int, device: int, shared: bool) -> int:
+    """Disk a uid uses outside its scratch folder's listing: files on `device` deleted but still open by its
+    processes, and (`shared`: the `user` backend, with no private /tmp) what it owns in SHARED_FOLDERS, in any
+    folder it may write."""
+    seen, total = set(), 0
+    for pid in processes_of({uid}):
+        with contextlib.suppress(OSError), os.scandir(f"/proc/{pid}/fd") as descriptors:
+            for descriptor in descriptors:
+                with contextlib.suppress(OSError):
+                    info = os.stat(descriptor.path)
+                    if info.st_nlink == 0 and info.st_dev == device and stat.S_ISREG(info.st_mode) and info.st_ino not in seen:
+                        seen.add(info.st_ino)
+                        total += info.st_blocks * 512
+    stack = list(SHARED_FOLDERS) if shared else []
+    while stack:
+        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    info = entry.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(info.st_mode) and (info.st_uid == uid or info.st_mode & 0o002):
+                        stack.append(entry.path)
+                    elif info.st_uid == uid:
+                        total += info.st_blocks * 512
+    return total
 
 
 def remove_leftovers(uid: int) -> None:

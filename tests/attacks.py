@@ -828,7 +828,9 @@ if _available_mib() < 11 << 10:
     print("AGGREGATE_MEMORY_MIB skipped: too little memory on this machine", flush=True)
 else:
     _children = [subprocess.Popen([sys.executable, "-c", _HOLD], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(3)]
-    _held = sum(2300 for _child in _children if _child.stdout.readline().strip() == "HELD")
+    _ready = [_child.stdout.readline().strip() == "HELD" for _child in _children]
+    time.sleep(1)  # every allocation is over: a child the memory cgroup killed after it said HELD is gone by now
+    _held = sum(2300 for _child, _said in zip(_children, _ready) if _said and _child.poll() is None)
     for _child in _children:
         _child.kill()
         _child.wait()
@@ -1052,6 +1054,24 @@ def _check_clean_text(folder: Path, _context: Context) -> list[str]:
     return problems
 
 
+_CLIENT_CRASH = r'''
+# A message the grader's notebook client cannot process (a list where a dict belongs): it once raised out of
+# the run, which closed the probe's sandbox under the thread still using it.
+_kernel = get_ipython().kernel
+_kernel.session.send(_kernel.iopub_socket, "stream", {"name": "stdout", "text": "x", "transient": ["not a dict"]},
+                     parent=_kernel.get_parent())
+'''
+
+
+def _check_client_crash(folder: Path, _context: Context) -> list[str]:
+    """The broken message costs its cell (a kernel failure), not the run: the rest ran and was graded."""
+    outcome = json.loads((folder / "outcome.json").read_text())
+    problems = [f"graded as: {outcome.get('problem')}"] if (outcome.get("problem") or "").startswith("grader error") else []
+    if not facts(folder).get("training", {}).get("model"):
+        problems.append("the notebook did not run to its end after the broken message")
+    return problems
+
+
 ATTACKS = [
     Attack("why1_checks_append", "append to the grader's autograder/checks/*.py (a pytest hook passing every check), from a cell and at definition time",
            "release", [("apply_config", _CHECKS)], why="appending lines to autograder/checks/*.py", order=10),
@@ -1112,6 +1132,8 @@ ATTACKS = [
     Attack("decompression_bombs", "a trained.keras whose config.json unpacks to 64 MiB and, from the probe, a preprocess.npz whose array "
            "unpacks to 64 MiB (each a few hundred kB on disk)", "release", [("apply_config", _BOMBS), ("end", _BOMBS_KERNEL)],
            check=_check_bombs, order=27),
+    Attack("client_crash", "a message the notebook client cannot process, sent from a cell of the solution", "solution",
+           [("preprocess", _CLIENT_CRASH)], check=_check_client_crash, order=32),
     Attack("unwritable_text", "exceptions whose messages hold a lone surrogate and terminal escapes, in the kernel and in the probe",
            "release", [("preprocess", _UNWRITABLE_TEXT)], check=_check_clean_text, order=31),
 ]

@@ -114,6 +114,35 @@ def test_scratch_quota_kills_the_sandbox() -> None:
     assert f"watch {scratch.name}" not in [thread.name for thread in threading.enumerate()], "the watchdog outlived its sandbox"
 
 
+HIDDEN_WRITES = """
+import os, sys, time
+kept = []
+for i in range(20):  # 20 x 4 MiB (the file limit is 8), over the 64 MiB scratch limit, none of it listed in the scratch folder
+    path = os.path.join(sys.argv[1], f"hidden{os.getpid()}-{i}")
+    kept.append(open(path, "wb"))
+    kept[-1].write(b"x" * (4 << 20))
+    kept[-1].flush()
+    if sys.argv[2] == "unlink":
+        os.unlink(path)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(("backend", "where", "how"), [("bwrap", "work", "unlink"), ("user", "/tmp", "keep"), ("user", "work", "unlink")])
+def test_scratch_limit_counts_deleted_open_files_and_shared_tmp(backend: str, where: str, how: str) -> None:
+    if backend == "bwrap":
+        _bwrap()
+    elif os.geteuid() != 0 or not shutil.which("setpriv") or not Path("/usr/bin/python3").is_file():
+        pytest.skip("the user backend needs root, setpriv and a /usr/bin/python3 other users can run")
+    with Sandbox(backend, LIMITS, PYTHON_PATHS if backend == "bwrap" else [], {}, "test") as box:
+        folder = str(box.scratch / "work") if where == "work" else where
+        started = time.monotonic()
+        box.run([sys.executable if backend == "bwrap" else "/usr/bin/python3", "-c", HIDDEN_WRITES, folder, how], 120)
+        assert time.monotonic() - started < 60 and box.violation and "scratch limit" in box.violation
+        uid = box.uid
+    assert not [name for name in os.listdir("/tmp") if name.startswith("hidden") and os.lstat(f"/tmp/{name}").st_uid == uid]
+
+
 def test_seccomp_refuses_namespaces_keyrings_and_ptrace_but_not_threads() -> None:
     _bwrap()
     code = ("import ctypes, subprocess, threading\nlibc = ctypes.CDLL(None, use_errno=True)\n"
@@ -154,6 +183,81 @@ def test_user_backend_drops_to_an_unprivileged_uid(tmp_path: Path) -> None:
         uid = box.uid
     assert "read PermissionError" in out and f"uid {uid}" in out and uid >= uids.UID_BASE
     assert uids.processes_of({uid}) == []
+
+
+HOPPER = """
+import os, sys, time
+if os.fork():
+    os._exit(0)
+end, last = time.time() + 40, 0.0
+while time.time() < end:  # a new pid every few microseconds: a list of pids is stale before it is used
+    try:
+        if os.fork():
+            os._exit(0)
+    except OSError:
+        continue
+    if time.time() - last > 0.1:
+        last = time.time()
+        with open(sys.argv[1], "a") as beat:
+            beat.write("x")
+"""
+
+REAPER = """
+import ctypes, os, sys, threading, time
+from pathlib import Path
+sys.path.insert(0, os.getcwd())
+from assignment.profiles import Limits
+from autograder.sandbox import Sandbox
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # a subreaper that reaps at once, as systemd or tini would: the hopper runs at full speed
+def reap():
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            time.sleep(0.01)
+threading.Thread(target=reap, daemon=True).start()
+box = Sandbox("user", Limits(512, 64, 8, 64), [], {}, "test")
+beat = box.scratch / "tmp" / "beat"
+import subprocess
+subprocess.Popen(box.command(["/usr/bin/python3", "-c", sys.argv[1], str(beat)]), cwd=box.scratch / "work")
+time.sleep(2)
+size = lambda: beat.stat().st_size if beat.exists() else -1
+print("running", size() > 0, "killed", box.kill())
+before = size()
+time.sleep(1)
+print("still beating", size() > before)
+box.close()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="the user backend needs root and setpriv")
+def test_a_process_hopping_pids_is_killed_in_the_user_backend() -> None:
+    if not Path("/usr/bin/python3").is_file():
+        pytest.skip("no /usr/bin/python3 reachable by an unprivileged user")
+    done = subprocess.run([sys.executable, "-c", REAPER, HOPPER], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert "running True killed True" in done.stdout and "still beating False" in done.stdout, done.stdout + done.stderr
+
+
+def test_close_waits_for_a_run_in_another_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe's thread is still in `run` when the notebook side closes the sandbox: its last kill must come
+    before the uid goes to the next sandbox (here that thread is slow to wake once its process is killed)."""
+    _bwrap()
+    wait = subprocess.Popen.wait
+
+    def slow_wait(process: subprocess.Popen, timeout: float | None = None) -> int:
+        code = wait(process, timeout)
+        if threading.current_thread().name == "probe":
+            time.sleep(1)
+        return code
+
+    monkeypatch.setattr(subprocess.Popen, "wait", slow_wait)
+    box = Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test")
+    worker = threading.Thread(target=box.run, args=([sys.executable, "-c", "import time; time.sleep(60)"], 120), name="probe")
+    worker.start()
+    time.sleep(1)
+    box.close()
+    assert not worker.is_alive(), "close() returned while a run of its sandbox was still going"
+    worker.join()
 
 
 def test_none_backend_only_when_asked() -> None:
