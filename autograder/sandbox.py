@@ -159,6 +159,8 @@ class Sandbox:
             (self.scratch / sub).mkdir(mode=0o700)
         self.slot = UidSlot() if backend in ("bwrap", "user") and os.geteuid() == 0 else None  # last: nothing after fails
         self.uid = self.slot.uid if self.slot else os.geteuid()
+        if self.slot and backend == "user":  # what a crashed grader's sandbox of this uid left in /tmp is not for this one
+            remove_leftovers(self.uid)
         self.give(*(self.scratch / sub for sub in ("home", "work", "out", "tmp")))
         self.env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.scratch / "home"),
                     "LANG": "C.UTF-8", "TMPDIR": "/tmp" if backend == "bwrap" else str(self.scratch / "tmp"),

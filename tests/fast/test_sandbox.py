@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -258,6 +259,25 @@ def test_close_waits_for_a_run_in_another_thread(monkeypatch: pytest.MonkeyPatch
     box.close()
     assert not worker.is_alive(), "close() returned while a run of its sandbox was still going"
     worker.join()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="the user backend needs root and setpriv")
+def test_user_backend_starts_without_what_an_earlier_holder_of_its_uid_left(tmp_path: Path) -> None:
+    """A grader that crashed left its sandbox's files (the student's work) in /tmp: the uid's next sandbox must not find them."""
+    with Sandbox("user", LIMITS, [], {}, "test") as box:
+        uid = box.uid
+    left = Path(tempfile.mkdtemp(prefix="tu-crashed-")) / "work"
+    left.mkdir()
+    (left / "student_work.py").write_text("secret")
+    for path in (left, left / "student_work.py"):
+        os.chown(path, uid, uid)
+    try:
+        with Sandbox("user", LIMITS, [], {}, "test") as box:
+            if box.uid != uid:
+                pytest.skip("another sandbox holds the uid")
+            assert not left.exists()
+    finally:
+        shutil.rmtree(left.parent, ignore_errors=True)
 
 
 def test_none_backend_only_when_asked() -> None:
