@@ -151,9 +151,14 @@ def sandbox_processes() -> list[str]:
 
 
 def kill_sandbox_uids() -> None:
-    """Teardown: SIGKILL whatever a sandbox uid still runs (bounds a fork bomb even if the grader failed to)."""
+    """Teardown: SIGKILL whatever a sandbox uid still runs (bounds a fork bomb even if the grader failed to); only
+    the uids seen running, since killing a uid starts a process as that uid."""
     if os.geteuid() == 0:
-        uids.kill_uids(uids.SANDBOX_UIDS)
+        owners = set()
+        for pid in uids.processes_of(uids.SANDBOX_UIDS):
+            with contextlib.suppress(OSError):
+                owners.add(Path(f"/proc/{pid}").stat().st_uid)
+        uids.kill_uids(owners)
 
 
 def uid_slots() -> dict[str, str]:
