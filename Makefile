@@ -52,11 +52,11 @@ demo: setup data
 
 # Unit tests of every stage on committed facts: no notebook runs, well under a minute.
 test-fast: setup
-	$(BIN)/python -m pytest tests/fast -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/fast -q -p no:cacheprovider -n 2
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests/fast -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/fast -q -p no:cacheprovider -n 2
 	$(BIN)/python -m pytest tests --ignore=tests/fast --durations=8
 
 lint: setup

@@ -160,8 +160,11 @@ def test_seccomp_refuses_namespaces_keyrings_and_ptrace_but_not_threads() -> Non
 
 def test_memory_cgroup_caps_all_processes_together() -> None:
     _bwrap()
-    code = ("import subprocess, sys\nchildren = [subprocess.Popen([sys.executable, '-c', 'import time; b = bytearray(700 << 20); "
-            "b[::4096] = b\"x\" * len(b[::4096]); time.sleep(5)']) for _ in range(2)]\nprint('codes', sorted(c.wait() for c in children))\n")
+    code = ("import subprocess, sys, time\n"  # each child holds 700 MiB until both have tried, or one was killed
+            "children = [subprocess.Popen([sys.executable, '-c', 'import sys; b = bytearray(700 << 20); "
+            "b[::4096] = b\"x\" * len(b[::4096]); sys.stdin.read()'], stdin=subprocess.PIPE) for _ in range(2)]\n"
+            "end = time.time() + 60\nwhile all(c.poll() is None for c in children) and time.time() < end:\n    time.sleep(0.05)\n"
+            "for c in children:\n    c.stdin.close()\nprint('codes', sorted(c.wait() for c in children))\n")
     with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test") as box:
         if not box.cgroup.folders:
             pytest.skip("the grader cannot make memory cgroups on this machine (rlimits only)")
