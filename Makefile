@@ -61,7 +61,6 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 bench: setup
 	$(BIN)/python benchmarks/grading_speed.py

@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell-timeout", type=int, help="seconds per cell, instead of the profile's")
     parser.add_argument("--gradebook", type=Path, metavar="DB", help="also record the points in this nbgrader gradebook (sqlite)")
     args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the grader's own TensorFlow (measuring) prints no C++ notices
     if args.merge:
         outcomes = merge(args.merge)
         if args.gradebook:
@@ -157,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     if not submissions:
         print(f"make grade: error: no matching .ipynb files found in {args.submissions}", file=sys.stderr)
         return 2
+    swept = sandbox.sweep_orphans()
+    if swept:
+        print(f"removed {len(swept)} folders left by the sandboxes of a grader that was killed", file=sys.stderr)
     data_run = data.resolve(profile.wants_sample, dict(os.environ))
     print(f"profile {profile.name}: {profile.description}\ndata: {data_run.origin}\nsandbox: {backend}", file=sys.stderr)
     job = pipeline.Job(profile, data_run, backend, args.out.resolve())

@@ -19,7 +19,9 @@ process it started is killed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import json
 import os
 import platform
 import shlex
@@ -32,39 +34,24 @@ import threading
 from pathlib import Path
 
 from assignment.profiles import Limits
-from autograder import seccomp
+from autograder import bwrap, seccomp
 from autograder.cgroup import Cgroup
-from autograder.permissions import ancestors
-from autograder.uids import UidSlot, hidden_bytes, kill_uids, remove_leftovers
+from autograder.uids import UidSlot, hidden_bytes, kill_uids, reclaim, remove_leftovers
 
 BACKENDS = ("bwrap", "user", "none")
-ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "ssl", "ca-certificates",
-               "localtime", "timezone", "hosts", "nsswitch.conf", "passwd", "group", "mime.types", "os-release", "matplotlibrc")
 ENV_PASSED = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 WATCH_SECONDS = 1.0
-TMP_MIB = 256  # the sandbox's own /tmp and /dev/shm (memory)
-GPU_SYS = ("/sys/bus/pci", "/sys/devices", "/sys/module/nvidia", "/sys/module/nvidia_uvm")  # where CUDA looks for its devices
 
 
 class SandboxUnavailable(Exception):
     """No backend can run here; the message says what to install or which flag to pass."""
 
 
-@functools.cache
-def _bwrap_problem() -> str | None:
-    """None when bubblewrap can build a sandbox here, else why not."""
-    if not shutil.which("bwrap"):
-        return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    probe = [*_bwrap_prefix(readonly=[], scratch=None, as_root=os.geteuid() == 0), "/bin/true"]
-    done = subprocess.run(probe, capture_output=True, text=True, check=False)
-    return None if done.returncode == 0 else f"bubblewrap cannot create namespaces here: {done.stderr.strip()[:300]}"
-
-
 def detect(requested: str = "auto") -> str:
     """The backend to use: `requested`, or the best one available for "auto"."""
     if requested == "none":
         return "none"
-    bwrap_problem = _bwrap_problem() if requested in ("auto", "bwrap") else "not requested"
+    bwrap_problem = bwrap.problem() if requested in ("auto", "bwrap") else "not requested"
     if bwrap_problem is None:
         return "bwrap"
     user_problem = None if os.geteuid() == 0 and shutil.which("setpriv") else "it needs root and setpriv (util-linux)"
@@ -80,42 +67,6 @@ def detect(requested: str = "auto") -> str:
 @functools.cache
 def _net_unshare_works() -> bool:
     return bool(shutil.which("unshare")) and subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False).returncode == 0
-
-
-def _bwrap_prefix(readonly: list[Path], scratch: Path | None, as_root: bool) -> list[str]:
-    """bwrap's arguments up to the command: run by root (the command then drops to a sandbox uid), or else in a
-    user namespace as the caller."""
-    args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-    if not as_root:
-        args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
-    for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    args += ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev"]
-    args += [arg for name in ETC_ALLOWED for arg in ("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")]
-    args += ["--perms", "1777", "--size", str(TMP_MIB << 20), "--tmpfs", "/tmp"]
-    args += ["--perms", "1777", "--size", str(TMP_MIB << 20), "--tmpfs", "/dev/shm"]
-    devices = _gpu_devices()
-    args += [arg for device in devices for arg in ("--dev-bind", device, device)]
-    args += [arg for path in (GPU_SYS if devices else ()) for arg in ("--ro-bind-try", path, path)]
-    made: set[Path] = set()
-    for path in [*readonly, *([scratch] if scratch else [])]:
-        for parent in ancestors(path):
-            if parent not in made and not str(parent).startswith(("/usr", "/proc", "/dev")):
-                made.add(parent)
-                args += ["--perms", "0755", "--dir", str(parent)]
-        args += ["--bind" if path == scratch else "--ro-bind", str(path), str(path)]
-    if scratch:
-        args += ["--chdir", str(scratch / "work")]
-    return [*args, "--remount-ro", "/"]
-
-
-def _gpu_devices() -> list[str]:
-    """NVIDIA device nodes to pass through on a GPU machine (with the parts of /sys where CUDA enumerates them); none here."""
-    return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device())
 
 
 def _setpriv(uid: int) -> list[str]:
@@ -153,6 +104,8 @@ class Sandbox:
         self.backend, self.limits = backend, limits
         self.readonly = [Path(p) for p in dict.fromkeys(readonly)]
         self.private = Path(tempfile.mkdtemp(prefix="tu-grader-", dir=_short_tmp()))
+        self._alive = os.open(self.private / "alive", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fcntl.flock(self._alive, fcntl.LOCK_EX)  # held while this grader lives: `sweep_orphans` leaves its folders alone
         self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=_short_tmp()))
         self.scratch.chmod(0o711)  # other sandboxes' uids may pass through (user backend, shared /tmp) but not list it
         for sub in ("home", "work", "out", "tmp"):
@@ -161,6 +114,7 @@ class Sandbox:
         self.uid = self.slot.uid if self.slot else os.geteuid()
         if self.slot and backend == "user":  # what a crashed grader's sandbox of this uid left in /tmp is not for this one
             remove_leftovers(self.uid)
+        (self.private / "state.json").write_text(json.dumps({"scratch": str(self.scratch), "uid": self.slot and self.uid, "backend": backend}))
         self.give(*(self.scratch / sub for sub in ("home", "work", "out", "tmp")))
         self.env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.scratch / "home"),
                     "LANG": "C.UTF-8", "TMPDIR": "/tmp" if backend == "bwrap" else str(self.scratch / "tmp"),
@@ -194,7 +148,7 @@ class Sandbox:
                   f"--nofile={self.limits.open_files}", "--core=0", f"--nproc={self.limits.tasks}", "--"]
         environment = [arg for key, value in sorted(self.env.items()) for arg in ("--setenv", key, value)]
         if self.backend == "bwrap":
-            prefix = [*_bwrap_prefix(self.readonly, self.scratch, as_root=bool(self.slot)), *(["--seccomp", "3"] if self.seccomp else [])]
+            prefix = [*bwrap.prefix(self.readonly, self.scratch, as_root=bool(self.slot)), *(["--seccomp", "3"] if self.seccomp else [])]
             return self._started([*limits, *prefix, "--clearenv", *environment, "--", *(_setpriv(self.uid) if self.slot else []), *argv])
         env = ["env", "-i", *(f"{k}={v}" for k, v in sorted(self.env.items()))]
         if self.backend == "user":
@@ -292,12 +246,40 @@ class Sandbox:
         shutil.rmtree(self.private, ignore_errors=True)
         if self.slot and gone:  # else the uid stays reserved: the next sandbox must not share it with a survivor
             self.slot.release()
+        os.close(self._alive)
 
     def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def sweep_orphans() -> list[str]:
+    """Remove what the sandboxes of a grader that was killed left (a live one holds its flock): scratch and private
+    folders, control groups, and processes or shared files of its uid unless another sandbox holds that uid now.
+    Returns the folders removed."""
+    removed = []
+    for private in Path(_short_tmp()).glob("tu-grader-*"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # alive (BlockingIOError), foreign or half made
+            if private.is_symlink() or private.stat().st_uid != os.geteuid():
+                continue
+            alive = os.open(private / "alive", os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                fcntl.flock(alive, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                state = json.loads((private / "state.json").read_text()) if (private / "state.json").is_file() else {}
+                scratch = Path(state.get("scratch", private))
+                if scratch.parent == private.parent and scratch.name.startswith("tu-") and not scratch.is_symlink() and scratch != private:
+                    if state.get("uid"):
+                        reclaim(int(state["uid"]), shared=state.get("backend") == "user")
+                    Cgroup.remove_named(scratch.name)
+                    shutil.rmtree(scratch, ignore_errors=True)
+                    removed.append(str(scratch))
+                shutil.rmtree(private, ignore_errors=True)
+                removed.append(str(private))
+            finally:
+                os.close(alive)
+    return removed
 
 
 def _short_tmp() -> str:

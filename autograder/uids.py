@@ -45,6 +45,24 @@ class UidSlot:
         os.close(self._descriptor)
 
 
+def reclaim(uid: int, shared: bool) -> None:
+    """Kill what a dead grader's sandbox left running under `uid` (and, `shared`, its files in shared folders), unless
+    a live sandbox holds that uid now."""
+    if uid not in SANDBOX_UIDS or os.geteuid() != 0:
+        return
+    SLOT_FOLDER.mkdir(mode=0o700, exist_ok=True)
+    descriptor = os.open(SLOT_FOLDER / str(uid - UID_BASE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        kill_uids({uid})
+        if shared:
+            remove_leftovers(uid)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
 def processes_of(uids: Collection[int]) -> list[int]:
     """PIDs whose real uid is one of `uids`."""
     found = []

@@ -334,3 +334,32 @@ def test_sandboxes_start_from_a_grading_worker_with_less_memory_than_they_get() 
             "    print(box.run([sys.executable, '-c', 'print(6 * 7)'], 60).stdout)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert "42" in done.stdout, done.stdout + done.stderr
+
+
+KILLED_GRADER = """
+import os, signal, subprocess, sys, time
+sys.path.insert(0, os.getcwd())
+from assignment.profiles import Limits
+from autograder.sandbox import Sandbox
+box = Sandbox("user", Limits(512, 64, 8, 64), [], {}, "test")
+(box.scratch / "work" / "student_work.py").write_text("x")
+subprocess.Popen(box.command(["/usr/bin/python3", "-c", "import subprocess; subprocess.Popen(['sleep', '600'], start_new_session=True)"]),
+                 cwd=box.scratch / "work", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).wait()
+print(box.scratch, box.private, box.uid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="the user backend needs root and setpriv")
+def test_a_killed_graders_sandboxes_are_swept_and_live_ones_kept() -> None:
+    if not Path("/usr/bin/python3").is_file():
+        pytest.skip("no /usr/bin/python3 reachable by an unprivileged user")
+    done = subprocess.run([sys.executable, "-c", KILLED_GRADER], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == -9, done.stdout + done.stderr
+    scratch, private, uid = done.stdout.split()
+    assert Path(scratch, "work", "student_work.py").is_file() and uids.processes_of({int(uid)}), "the killed grader left nothing to sweep"
+    with Sandbox("user", LIMITS, [], {}, "test") as live:
+        removed = sandbox.sweep_orphans()
+        assert live.scratch.is_dir() and live.private.is_dir(), "a live sandbox was swept"
+    assert {scratch, private} <= set(removed) and not Path(scratch).exists() and not Path(private).exists()
+    assert uids.processes_of({int(uid)}) == [], "a process the killed grader's sandbox started is still running"
