@@ -54,19 +54,26 @@ class Cgroup:
     @staticmethod
     def remove_named(name: str) -> None:
         """Remove the control group `name` left by a grader that was killed (its processes killed already)."""
-        for folder in _layout(name) if os.geteuid() == 0 else {}:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        folders: list[Path] = []
+        with contextlib.suppress(OSError):  # a read-only /sys/fs/cgroup, say
+            folders = list(_layout(name)) if os.geteuid() == 0 else []
+        for folder in folders:
+            _rmdir(folder)
 
     def remove(self) -> None:
         """Remove the (emptied) control group; its processes must be gone already."""
         for folder in self.folders:
-            for _ in range(40):  # a killed process may linger for a moment
-                try:
-                    folder.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            _rmdir(folder)
         self.folders = []
+
+
+def _rmdir(folder: Path) -> None:
+    """Remove an emptied cgroup folder: a killed process may linger in it for a moment."""
+    for _ in range(40):
+        try:
+            folder.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from assignment import data
 from assignment.profiles import PROFILES
-from autograder import permissions, pipeline, report, sandbox
+from autograder import leftovers, permissions, pipeline, report, sandbox
 from autograder.engines import gradebook
 from autograder.results import Outcome, cap
 from autograder.submission import Submission, discover, discover_one
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if not submissions:
         print(f"make grade: error: no matching .ipynb files found in {args.submissions}", file=sys.stderr)
         return 2
-    swept = sandbox.sweep_orphans()
+    swept = leftovers.sweep()
     if swept:
         print(f"removed {len(swept)} folders left by the sandboxes of a grader that was killed", file=sys.stderr)
     data_run = data.resolve(profile.wants_sample, dict(os.environ))

@@ -19,9 +19,7 @@ process it started is killed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
-import json
 import os
 import platform
 import shlex
@@ -34,9 +32,9 @@ import threading
 from pathlib import Path
 
 from assignment.profiles import Limits
-from autograder import bwrap, seccomp
+from autograder import bwrap, leftovers, seccomp
 from autograder.cgroup import Cgroup
-from autograder.uids import UidSlot, hidden_bytes, kill_uids, reclaim, remove_leftovers
+from autograder.uids import UidSlot, hidden_bytes, kill_uids, remove_leftovers
 
 BACKENDS = ("bwrap", "user", "none")
 ENV_PASSED = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
@@ -103,27 +101,36 @@ class Sandbox:
     def __init__(self, backend: str, limits: Limits, readonly: list[Path], env: dict[str, str], label: str = "sbx"):
         self.backend, self.limits = backend, limits
         self.readonly = [Path(p) for p in dict.fromkeys(readonly)]
-        self.private = Path(tempfile.mkdtemp(prefix="tu-grader-", dir=_short_tmp()))
-        self._alive = os.open(self.private / "alive", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        fcntl.flock(self._alive, fcntl.LOCK_EX)  # held while this grader lives: `sweep_orphans` leaves its folders alone
-        self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=_short_tmp()))
-        self.scratch.chmod(0o711)  # other sandboxes' uids may pass through (user backend, shared /tmp) but not list it
-        for sub in ("home", "work", "out", "tmp"):
-            (self.scratch / sub).mkdir(mode=0o700)
-        self.slot = UidSlot() if backend in ("bwrap", "user") and os.geteuid() == 0 else None  # last: nothing after fails
-        self.uid = self.slot.uid if self.slot else os.geteuid()
-        if self.slot and backend == "user":  # what a crashed grader's sandbox of this uid left in /tmp is not for this one
-            remove_leftovers(self.uid)
-        (self.private / "state.json").write_text(json.dumps({"scratch": str(self.scratch), "uid": self.slot and self.uid, "backend": backend}))
-        self.give(*(self.scratch / sub for sub in ("home", "work", "out", "tmp")))
-        self.env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.scratch / "home"),
-                    "LANG": "C.UTF-8", "TMPDIR": "/tmp" if backend == "bwrap" else str(self.scratch / "tmp"),
-                    "MPLCONFIGDIR": str(self.scratch / "home" / ".matplotlib"),
-                    **{k: os.environ[k] for k in ENV_PASSED if k in os.environ}, **env}
-        self.cgroup = Cgroup(self.scratch.name, limits.memory_mib << 20, limits.tasks) if backend != "none" else None
-        self.seccomp = self.private / "seccomp.bpf" if backend == "bwrap" and seccomp.program() else None
-        if self.seccomp:
-            self.seccomp.write_bytes(seccomp.program())
+        self.private = Path(tempfile.mkdtemp(prefix="tu-grader-", dir=leftovers.scratch_root()))
+        with contextlib.ExitStack() as undo:  # a failure part way leaves nothing behind
+            undo.callback(shutil.rmtree, self.private, True)
+            self._alive = leftovers.hold(self.private)  # while this grader lives, no sweep touches this sandbox
+            undo.callback(os.close, self._alive)
+            self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=leftovers.scratch_root()))
+            undo.callback(shutil.rmtree, self.scratch, True)
+            leftovers.record(self.private, self.scratch, None, backend)
+            self.scratch.chmod(0o711)  # other sandboxes' uids may pass through (user backend, shared /tmp) but not list it
+            for sub in ("home", "work", "out", "tmp"):
+                (self.scratch / sub).mkdir(mode=0o700)
+            self.slot = UidSlot() if backend in ("bwrap", "user") and os.geteuid() == 0 else None
+            self.uid = self.slot.uid if self.slot else os.geteuid()
+            if self.slot:
+                undo.callback(self.slot.release)
+                leftovers.record(self.private, self.scratch, self.uid, backend)
+            if self.slot and backend == "user":  # what a crashed grader's sandbox of this uid left in /tmp is not for this one
+                remove_leftovers(self.uid)
+            self.give(*(self.scratch / sub for sub in ("home", "work", "out", "tmp")))
+            self.env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.scratch / "home"),
+                        "LANG": "C.UTF-8", "TMPDIR": "/tmp" if backend == "bwrap" else str(self.scratch / "tmp"),
+                        "MPLCONFIGDIR": str(self.scratch / "home" / ".matplotlib"),
+                        **{k: os.environ[k] for k in ENV_PASSED if k in os.environ}, **env}
+            self.cgroup = Cgroup(self.scratch.name, limits.memory_mib << 20, limits.tasks) if backend != "none" else None
+            if self.cgroup:
+                undo.callback(self.cgroup.remove)
+            self.seccomp = self.private / "seccomp.bpf" if backend == "bwrap" and seccomp.program() else None
+            if self.seccomp:
+                self.seccomp.write_bytes(seccomp.program())
+            undo.pop_all()  # made: close() undoes it from now on
         self.violation: str | None = None
         self._runs = threading.Condition()  # guards `_running`: the runs not returned yet, from any thread
         self._running = 0
@@ -254,35 +261,3 @@ class Sandbox:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-
-def sweep_orphans() -> list[str]:
-    """Remove what the sandboxes of a grader that was killed left (a live one holds its flock): scratch and private
-    folders, control groups, and processes or shared files of its uid unless another sandbox holds that uid now.
-    Returns the folders removed."""
-    removed = []
-    for private in Path(_short_tmp()).glob("tu-grader-*"):
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # alive (BlockingIOError), foreign or half made
-            if private.is_symlink() or private.stat().st_uid != os.geteuid():
-                continue
-            alive = os.open(private / "alive", os.O_RDONLY | os.O_NOFOLLOW)
-            try:
-                fcntl.flock(alive, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                state = json.loads((private / "state.json").read_text()) if (private / "state.json").is_file() else {}
-                scratch = Path(state.get("scratch", private))
-                if scratch.parent == private.parent and scratch.name.startswith("tu-") and not scratch.is_symlink() and scratch != private:
-                    if state.get("uid"):
-                        reclaim(int(state["uid"]), shared=state.get("backend") == "user")
-                    Cgroup.remove_named(scratch.name)
-                    shutil.rmtree(scratch, ignore_errors=True)
-                    removed.append(str(scratch))
-                shutil.rmtree(private, ignore_errors=True)
-                removed.append(str(private))
-            finally:
-                os.close(alive)
-    return removed
-
-
-def _short_tmp() -> str:
-    """A temp folder whose paths stay short enough for unix sockets (ipc kernels)."""
-    base = tempfile.gettempdir()
-    return base if len(base) <= 40 else "/tmp"

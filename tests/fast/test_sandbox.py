@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from assignment.profiles import Limits
-from autograder import permissions, sandbox, seccomp, uids
+from autograder import cgroup, leftovers, permissions, sandbox, seccomp, uids
 from autograder.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -354,12 +354,26 @@ os.kill(os.getpid(), signal.SIGKILL)
 def test_a_killed_graders_sandboxes_are_swept_and_live_ones_kept() -> None:
     if not Path("/usr/bin/python3").is_file():
         pytest.skip("no /usr/bin/python3 reachable by an unprivileged user")
-    done = subprocess.run([sys.executable, "-c", KILLED_GRADER], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == -9, done.stdout + done.stderr
-    scratch, private, uid = done.stdout.split()
-    assert Path(scratch, "work", "student_work.py").is_file() and uids.processes_of({int(uid)}), "the killed grader left nothing to sweep"
-    with Sandbox("user", LIMITS, [], {}, "test") as live:
-        removed = sandbox.sweep_orphans()
+    with Sandbox("user", LIMITS, [], {}, "test") as live:  # made first: the killed grader's sandbox gets another uid
+        done = subprocess.run([sys.executable, "-c", KILLED_GRADER], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == -9, done.stdout + done.stderr
+        scratch, private, uid = done.stdout.split()
+        groups = [folder for folder in cgroup._layout(Path(scratch).name) if folder.is_dir()]
+        assert Path(scratch, "work", "student_work.py").is_file() and uids.processes_of({int(uid)}), "the killed grader left nothing to sweep"
+        removed = leftovers.sweep()
         assert live.scratch.is_dir() and live.private.is_dir(), "a live sandbox was swept"
     assert {scratch, private} <= set(removed) and not Path(scratch).exists() and not Path(private).exists()
     assert uids.processes_of({int(uid)}) == [], "a process the killed grader's sandbox started is still running"
+    assert groups == [] or not any(folder.exists() for folder in groups), "its control group is left"
+
+
+def test_a_sandbox_that_fails_to_start_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    made, released = [], []
+    mkdtemp, release = tempfile.mkdtemp, uids.UidSlot.release
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: made.append(mkdtemp(**kw)) or made[-1])
+    monkeypatch.setattr(uids.UidSlot, "release", lambda slot: released.append(slot.uid) or release(slot))
+    monkeypatch.setattr(Sandbox, "give", lambda *_: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        Sandbox("user" if os.geteuid() == 0 else "none", LIMITS, [], {}, "test")
+    assert len(made) == 2 and not any(Path(folder).exists() for folder in made), "a folder of the failed sandbox is left"
+    assert len(released) == (1 if os.geteuid() == 0 else 0), "its uid stays reserved"

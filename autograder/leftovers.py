@@ -1,0 +1,78 @@
+"""What the sandboxes of a grader that was killed leave behind, and its removal by the next batch.
+
+Each sandbox's private folder holds `alive`, locked (flock) while its grader lives, and `state.json`, naming its
+scratch folder, uid and backend. A lock that is free means the grader is gone: `sweep` removes its folders, its
+control group, and the processes and shared files of its uid unless a live sandbox holds that uid now.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from autograder.cgroup import Cgroup
+from autograder.uids import reclaim
+
+
+def scratch_root() -> str:
+    """Where sandbox folders go: a temp folder whose paths stay short enough for unix sockets (ipc kernels)."""
+    base = tempfile.gettempdir()
+    return base if len(base) <= 40 else "/tmp"
+
+
+def hold(private: Path) -> int:
+    """A descriptor locking `private`/alive while this grader lives; the file is locked before it takes that name,
+    so a sweep never finds it unlocked."""
+    descriptor = os.open(private / "alive.new", os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    os.rename(private / "alive.new", private / "alive")
+    return descriptor
+
+
+def record(private: Path, scratch: Path, uid: int | None, backend: str) -> None:
+    """Write (atomically) what a sweep needs to clean up after this sandbox."""
+    (private / "state.new").write_text(json.dumps({"scratch": str(scratch), "uid": uid, "backend": backend}))
+    os.replace(private / "state.new", private / "state.json")
+
+
+def sweep() -> list[str]:
+    """Remove what the sandboxes of killed graders left; returns the folders removed."""
+    removed = []
+    for private in Path(scratch_root()).glob("tu-grader-*"):
+        try:
+            if private.is_symlink() or private.stat().st_uid != os.geteuid():
+                continue  # not this grader user's
+            alive = os.open(private / "alive", os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # not a sandbox's folder, or one being made
+        try:
+            fcntl.flock(alive, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            removed += _remove(private)
+        except BlockingIOError:
+            pass  # its grader is alive
+        finally:
+            os.close(alive)
+    return removed
+
+
+def _remove(private: Path) -> list[str]:
+    state: dict = {}
+    with contextlib.suppress(OSError, ValueError):
+        state = json.loads((private / "state.json").read_text())
+    scratch = Path(str(state.get("scratch", private)))
+    removed = []
+    if scratch.parent == private.parent and scratch.name.startswith("tu-") and scratch != private and not scratch.is_symlink():
+        if isinstance(state.get("uid"), int):
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                reclaim(state["uid"], shared=state.get("backend") == "user")
+        Cgroup.remove_named(scratch.name)
+        shutil.rmtree(scratch, ignore_errors=True)
+        removed.append(str(scratch))
+    shutil.rmtree(private, ignore_errors=True)
+    return [*removed, str(private)]
