@@ -65,11 +65,11 @@ def _remove(private: Path) -> list[str]:
     state: dict = {}
     with contextlib.suppress(OSError, ValueError):
         state = json.loads((private / "state.json").read_text())
-    scratch = Path(str(state.get("scratch", private)))
+    scratch = Path(state["scratch"]) if isinstance(state.get("scratch"), str) else None
     removed = []
-    if scratch.parent == private.parent and scratch.name.startswith("tu-") and scratch != private and not scratch.is_symlink():
+    if scratch and scratch.parent == private.parent and scratch.name.startswith("tu-") and not scratch.is_symlink():
         if isinstance(state.get("uid"), int):
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
+            with contextlib.suppress(OSError, subprocess.SubprocessError, RuntimeError):  # RuntimeError: a slot folder not the grader's
                 reclaim(state["uid"], shared=state.get("backend") == "user")
         Cgroup.remove_named(scratch.name)
         shutil.rmtree(scratch, ignore_errors=True)

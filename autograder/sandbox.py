@@ -106,17 +106,16 @@ class Sandbox:
             undo.callback(shutil.rmtree, self.private, True)
             self._alive = leftovers.hold(self.private)  # while this grader lives, no sweep touches this sandbox
             undo.callback(os.close, self._alive)
-            self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=leftovers.scratch_root()))
-            undo.callback(shutil.rmtree, self.scratch, True)
-            leftovers.record(self.private, self.scratch, None, backend)
-            self.scratch.chmod(0o711)  # other sandboxes' uids may pass through (user backend, shared /tmp) but not list it
-            for sub in ("home", "work", "out", "tmp"):
-                (self.scratch / sub).mkdir(mode=0o700)
             self.slot = UidSlot() if backend in ("bwrap", "user") and os.geteuid() == 0 else None
             self.uid = self.slot.uid if self.slot else os.geteuid()
             if self.slot:
                 undo.callback(self.slot.release)
-                leftovers.record(self.private, self.scratch, self.uid, backend)
+            self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=leftovers.scratch_root()))
+            undo.callback(shutil.rmtree, self.scratch, True)
+            leftovers.record(self.private, self.scratch, self.uid if self.slot else None, backend)
+            self.scratch.chmod(0o711)  # other sandboxes' uids may pass through (user backend, shared /tmp) but not list it
+            for sub in ("home", "work", "out", "tmp"):
+                (self.scratch / sub).mkdir(mode=0o700)
             if self.slot and backend == "user":  # what a crashed grader's sandbox of this uid left in /tmp is not for this one
                 remove_leftovers(self.uid)
             self.give(*(self.scratch / sub for sub in ("home", "work", "out", "tmp")))

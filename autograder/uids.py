@@ -24,20 +24,13 @@ class UidSlot:
     """An unprivileged uid reserved for one sandbox by an flock, across processes and batches."""
 
     def __init__(self) -> None:
-        SLOT_FOLDER.mkdir(mode=0o700, exist_ok=True)
-        info = SLOT_FOLDER.lstat()
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            raise RuntimeError(f"{SLOT_FOLDER} is not a private folder of the grader's user: remove it")
+        folder = _slot_folder()
         for slot in range(UID_SLOTS):
-            descriptor = os.open(SLOT_FOLDER / str(slot), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(descriptor)
-                continue
-            self.uid, self._descriptor = UID_BASE + slot, descriptor
-            kill_uids({self.uid})  # left over from a grader that crashed
-            return
+            descriptor = _lock(folder, slot)
+            if descriptor is not None:
+                self.uid, self._descriptor = UID_BASE + slot, descriptor
+                kill_uids({self.uid})  # left over from a grader that crashed
+                return
         raise RuntimeError(f"all {UID_SLOTS} sandbox uids are in use")
 
     def release(self) -> None:
@@ -50,17 +43,35 @@ def reclaim(uid: int, shared: bool) -> None:
     a live sandbox holds that uid now."""
     if uid not in SANDBOX_UIDS or os.geteuid() != 0:
         return
-    SLOT_FOLDER.mkdir(mode=0o700, exist_ok=True)
-    descriptor = os.open(SLOT_FOLDER / str(uid - UID_BASE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    descriptor = _lock(_slot_folder(), uid - UID_BASE)
+    if descriptor is None:
+        return  # a live sandbox has it
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         kill_uids({uid})
         if shared:
             remove_leftovers(uid)
-    except BlockingIOError:
-        pass
     finally:
         os.close(descriptor)
+
+
+def _slot_folder() -> Path:
+    """SLOT_FOLDER, made where missing, once checked to be the grader's alone."""
+    SLOT_FOLDER.mkdir(mode=0o700, exist_ok=True)
+    info = SLOT_FOLDER.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"{SLOT_FOLDER} is not a private folder of the grader's user: remove it")
+    return SLOT_FOLDER
+
+
+def _lock(folder: Path, slot: int) -> int | None:
+    """A descriptor holding `slot`'s flock, or None when another process holds it."""
+    descriptor = os.open(folder / str(slot), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    return descriptor
 
 
 def processes_of(uids: Collection[int]) -> list[int]:
