@@ -58,6 +58,22 @@ def test_every_seed_section_has_its_points() -> None:
     assert answers == ["preprocess", "double_conv_block", "encoder_block", "decoder_block", "make_unet", "compile", "fit"]
 
 
+SELF_CHECKS = ("check_preprocess", "check_double_conv_block", "check_encoder_block", "check_decoder_block", "check_make_unet", "check_training")
+
+
+def test_self_checks_show_their_message_not_their_code() -> None:
+    """Each self-check's code is folded: `jupyter.source_hidden` for JupyterLab and Notebook 7, Colab's form view with a title."""
+    for path in (SOLUTION, RELEASE):
+        checks = {_grade_id(c): c for c in _cells(path) if _grade_id(c) in SELF_CHECKS}
+        assert sorted(checks) == sorted(SELF_CHECKS), path
+        for grade_id, cell in checks.items():
+            where = f"{grade_id} in {path.relative_to(ROOT)}"
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"{where}: its code is not folded in Jupyter"
+            assert cell.metadata.get("cellView") == "form", f"{where}: Colab shows its code (no cellView: form)"
+            first = cell.source.split("\n", 1)[0]
+            assert re.fullmatch(r"#@title Self-check: \S.*\S", first), f"{where}: its first line is not a `#@title Self-check: ...` title: {first!r}"
+
+
 def test_parameters_cell_holds_the_seed_settings() -> None:
     for path in (SOLUTION, RELEASE):
         tagged = [c for c in _cells(path) if "parameters" in c.metadata.get("tags", [])]

@@ -6,8 +6,11 @@ which also starts JupyterLab. Steps, with a screenshot after each in OUT:
 1. open the notebook and wait for the kernel;
 2. check that the markdown rendered: the points table and the IoU / Dice formulas (MathJax);
 3. type the answer into the `preprocess` cell (replacing the stub);
-4. run every cell from the top down to the first self-check with Shift+Enter and wait for its message;
-5. count the error and stderr outputs (Jupyter's red boxes) of the notebook; then, to show that this
+4. check that every self-check cell shows its input folded (JupyterLab's input placeholder, with the
+   cell's `#@title` line, instead of an editor), and that a click unfolds one and its collapser folds it again;
+5. run every cell from the top down to the first self-check with Shift+Enter and wait for its message,
+   which must show below the still folded input;
+6. count the error and stderr outputs (Jupyter's red boxes) of the notebook; then, to show that this
    count would see one, run a scratch cell that writes to stderr and count again.
 
 Every finding goes to OUT/results.json; the calling test asserts on it. Only 127.0.0.1 is contacted:
@@ -28,12 +31,22 @@ from playwright.sync_api import Page, sync_playwright
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 RED_BOXES = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
-CHECK_MARK = "# Self-check: preprocess"
+CHECK_TITLE = "#@title Self-check:"  # the first line of every self-check cell, shown on its folded input
+CHECK_MARK = CHECK_TITLE + " preprocess"
+FOLDED = ".jp-InputPlaceholder"  # what JupyterLab puts in place of the editor of a cell with jupyter.source_hidden
 PASSED = "preprocess: self-checks passed."
 
 
 def cell_with(page: Page, selector: str, text: str):
     return page.locator(selector).filter(has_text=text).first
+
+
+def folded_input(cell) -> dict:
+    """How a code cell's input looks: folded (placeholder text) or not, and whether an editor shows."""
+    placeholder = cell.locator(f".jp-Cell-inputWrapper {FOLDED}")
+    return {"folded": placeholder.count() == 1 and placeholder.first.is_visible(),
+            "text": placeholder.first.inner_text().strip() if placeholder.count() else "",
+            "editors": cell.locator(".jp-InputArea .cm-editor").count()}
 
 
 def kernel_idle(page: Page, wait_ms: float) -> None:
@@ -108,8 +121,26 @@ def main(argv: list[str] | None = None) -> int:
             code.screenshot(path=str(args.out / "4-answer.png"))
             step("answered")
 
-            # 4. run the cells from the top down to the first self-check
-            texts = [cell.inner_text() for cell in page.locator(".jp-Notebook .jp-Cell").all()]
+            # 4. the self-checks' inputs are folded: a placeholder with their title, no editor
+            cells = page.locator(".jp-Notebook .jp-Cell").all()
+            results["folded_cells"] = [dict(folded_input(cell), index=i) for i, cell in enumerate(cells) if cell.locator(FOLDED).count()]
+            titled = [i for i, cell in enumerate(cells) if CHECK_TITLE in cell.inner_text()]
+            results["self_check_inputs"] = [dict(folded_input(cells[i]), index=i) for i in titled]
+            second = cells[titled[1]]  # double_conv_block's, not run in this test
+            second.scroll_into_view_if_needed(timeout=wait_ms)
+            second.screenshot(path=str(args.out / "5-folded-self-check.png"))
+            last_check = cells[titled[-1]]  # a click on the placeholder unfolds the code, the collapser bar folds it again
+            last_check.locator(FOLDED).click()
+            last_check.locator(".jp-InputArea .cm-editor").wait_for(timeout=wait_ms)
+            results["unfolded"] = {"editors": last_check.locator(".jp-InputArea .cm-editor").count(),
+                                   "code": last_check.locator(".cm-content").inner_text()[:2000]}
+            last_check.locator(".jp-Cell-inputCollapser").click()
+            last_check.locator(FOLDED).wait_for(timeout=wait_ms)
+            results["refolded"] = folded_input(last_check)
+            step("folded")
+
+            # 5. run the cells from the top down to the first self-check
+            texts = [cell.inner_text() for cell in cells]
             last = next(i for i, text in enumerate(texts) if CHECK_MARK in text)
             results["cells_run"] = last + 1
             page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputPrompt").first.click()
@@ -121,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
             check.locator(".jp-OutputArea").filter(has_text=PASSED).wait_for(timeout=wait_ms)
             kernel_idle(page, wait_ms)
             results["check_output"] = check.locator(".jp-OutputArea").inner_text()
+            results["check_after_run"] = folded_input(check)
             results["executed_prompts"] = [p.inner_text() for p in page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").all()][:12]
             check.scroll_into_view_if_needed(timeout=wait_ms)
-            check.screenshot(path=str(args.out / "5-self-check.png"))
-            page.screenshot(path=str(args.out / "6-lab.png"))
+            check.screenshot(path=str(args.out / "6-self-check-passed.png"))
+            page.screenshot(path=str(args.out / "7-lab.png"))
             step("ran")
 
-            # 5. red boxes: none now; one after a scratch cell that writes to stderr
+            # 6. red boxes: none now; one after a scratch cell that writes to stderr
             results["red_boxes"] = [box.inner_text()[:300] for box in page.locator(RED_BOXES).all()]
             page.keyboard.press("Escape")
             page.keyboard.press("b")  # a new cell below the selected one

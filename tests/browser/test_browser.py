@@ -1,8 +1,9 @@
 """The student notebook in a real browser: JupyterLab on 127.0.0.1, driven by headless Chromium.
 
 JupyterLab (from the kit's .venv) serves a copy of the release notebook; tests/browser/drive_lab.py, in
-its own environment with Playwright, opens it in Debian's Chromium, checks the rendered markdown, types
-the `preprocess` answer, runs the cells down to the first self-check and counts red boxes. Screenshots
+its own environment with Playwright, opens it in Debian's Chromium, checks the rendered markdown and that
+the self-checks' code is folded, types the `preprocess` answer, runs the cells down to the first
+self-check (its message must show under its folded code) and counts red boxes. Screenshots
 and the driver's findings are left in build/browser/.
 """
 
@@ -39,6 +40,12 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _self_check_titles() -> list[str]:
+    """The first lines of the release's self-check cells, in order: what JupyterLab shows on their folded input."""
+    cells = nbformat.read(RELEASE, as_version=4).cells
+    return [c.source.split("\n", 1)[0] for c in cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("check_")]
 
 
 def _preprocess_answer() -> str:
@@ -109,13 +116,26 @@ def test_student_notebook_in_jupyterlab(jupyterlab: str) -> None:
     assert results["formulas"] >= 4, f"only {results['formulas']} formulas rendered in the IoU / Dice cell"
     assert "\\cap" not in results["metrics_text"] and "$" not in results["metrics_text"], "raw TeX is visible in the IoU / Dice cell"
 
+    titles = _self_check_titles()
+    assert len(titles) == 6 and all(t.startswith("#@title Self-check:") for t in titles), titles
+    inputs = results["self_check_inputs"]
+    assert [i["text"] for i in inputs] == titles, f"the self-checks' folded inputs do not show their titles: {inputs}"
+    assert all(i["folded"] and i["editors"] == 0 for i in inputs), f"a self-check's code shows in JupyterLab: {inputs}"
+    folded = results["folded_cells"]
+    assert [c["index"] for c in folded] == [i["index"] for i in inputs], f"cells other than the self-checks are folded: {folded}"
+    unfolded, refolded = results["unfolded"], results["refolded"]
+    assert unfolded["editors"] == 1 and "model.optimizer" in unfolded["code"], f"a click did not unfold a self-check's code: {unfolded}"
+    assert refolded["folded"] and refolded["editors"] == 0, f"the collapser did not fold the self-check again: {refolded}"
+
     assert "Python 3 (ipykernel)" in results["kernel"], f"no Python kernel started: {results['kernel']}"
     assert "raise NotImplementedError" not in results["answer_in_editor"] and 'method="nearest"' in results["answer_in_editor"]
     assert "self-checks passed" in results["check_output"], results["check_output"]
+    after = results["check_after_run"]
+    assert after["folded"] and after["editors"] == 0 and after["text"] == titles[0], f"the preprocess self-check unfolded when it ran: {after}"
     assert not results["red_boxes"], f"red boxes (errors or stderr) up to the first self-check: {results['red_boxes']}"
     assert results["red_boxes_after_probe"] == 1, "the red-box count does not see a cell that writes to stderr"
     assert not results["blocked_requests"], f"the page tried to reach other hosts: {results['blocked_requests'][:5]}"
     screenshots = sorted(p.name for p in OUT.glob("*.png"))
-    assert len(screenshots) >= 6, screenshots
-    SUMMARY.append(f"JupyterLab + Chromium: table and {results['formulas']} formulas rendered, {results['cells_run']} cells run, "
-                   f"self-check passed, no red box; screenshots in {OUT.relative_to(ROOT)}/")
+    assert len(screenshots) >= 7 and "5-folded-self-check.png" in screenshots, screenshots
+    SUMMARY.append(f"JupyterLab + Chromium: table and {results['formulas']} formulas rendered, {len(inputs)} self-checks folded, "
+                   f"{results['cells_run']} cells run, self-check passed under its folded code, no red box; screenshots in {OUT.relative_to(ROOT)}/")
