@@ -12,6 +12,7 @@ OUT ?= grades
 JOBS ?= 1
 SANDBOX ?= auto
 UNSANDBOXED ?=
+REGRADE ?=
 ASSIGNMENT := tiny_unet
 
 .PHONY: setup data release grade demo test test-fast lint bench clean
@@ -40,8 +41,9 @@ release: setup
 	cd $(CURDIR) && $(BIN)/nbgrader generate_assignment $(ASSIGNMENT) --force --log-level=WARN
 
 grade: setup
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir> [PROFILE=smoke|ci|full] [OUT=grades] [JOBS=1] [SANDBOX=auto|bwrap|user] [UNSANDBOXED=1] [GRADEBOOK=gradebook.db]"; exit 2; }
-	$(BIN)/python -m autograder.grade "$(SUBMISSIONS)" --profile $(PROFILE) --out "$(OUT)" --jobs $(JOBS) --sandbox $(SANDBOX) $(if $(filter 1,$(UNSANDBOXED)),--unsandboxed) $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)")
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir> [PROFILE=smoke|ci|full] [OUT=grades] [JOBS=1] [REGRADE=1] [ONLY=a,b] [SANDBOX=auto|bwrap|user] [UNSANDBOXED=1] [GRADEBOOK=gradebook.db]"; exit 2; }
+	$(BIN)/python -m autograder.grade "$(SUBMISSIONS)" --profile $(PROFILE) --out "$(OUT)" --jobs $(JOBS) --sandbox $(SANDBOX) \
+	  $(if $(filter 1,$(UNSANDBOXED)),--unsandboxed) $(if $(filter 1,$(REGRADE)),--regrade) $(if $(ONLY),--only "$(ONLY)") $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)")
 
 # The main job on the embedded synthetic data: grade the solution and the unfilled release.
 demo: setup data
@@ -64,6 +66,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/grading_speed.py
+	$(BIN)/python benchmarks/batch_speed.py
 
 # ---- Where courses grade: Gradescope, Slurm, nbgrader's gradebook (autograder/engines/) ----
 GRADEBOOK ?=
@@ -76,7 +79,7 @@ MAX_PARALLEL ?=
 ONLY ?=
 SUBMIT ?= 0
 
-.PHONY: gradescope test-gradescope slurm grade-merge
+.PHONY: gradescope test-gradescope slurm grade-merge report
 
 # build/gradescope/autograder.zip for PROFILE=smoke|ci [DATA_SRC=<official archives>] [VISIBILITY=visible|after_published]
 gradescope: setup
@@ -98,6 +101,10 @@ slurm: setup
 # OUT/grades.csv from whatever OUT/<student>/ holds (after Slurm tasks, or a rerun of some).
 grade-merge: setup
 	$(BIN)/python -m autograder.grade --merge "$(OUT)" $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)")
+
+# OUT/report.html (the batch at a glance, for the instructor) and OUT/similarity.csv from OUT/*/outcome.json.
+report: setup
+	$(BIN)/python -m autograder.dashboard "$(OUT)"
 
 clean:
 	rm -rf build grades gradebook.db

@@ -69,13 +69,17 @@ def _file_digest(paths: list[Path]) -> str:
 def _listed_names(annotations: Path) -> list[str]:
     names = []
     for list_file in ("trainval.txt", "test.txt"):
-        lines = [(n, line) for n, line in enumerate((annotations / list_file).read_text().splitlines(), 1) if line.strip()]
+        lines = [
+            (n, line) for n, line in enumerate((annotations / list_file).read_text().splitlines(), 1) if line.strip()
+        ]
         if not lines:
             raise DataError(f"{annotations / list_file} lists no images; each split needs at least one.")
         for number, line in lines:
             fields = line.split()
             if len(fields) != 4:
-                raise DataError(f"{annotations / list_file}:{number}: expected '<name> <class> <species> <breed>', got {line!r}")
+                raise DataError(
+                    f"{annotations / list_file}:{number}: expected '<name> <class> <species> <breed>', got {line!r}"
+                )
             names.append(fields[0])
     return names
 
@@ -105,7 +109,9 @@ def check_extracted(root: Path) -> list[str]:
 def find_source(path: Path | None) -> Source:
     """Classify DATA_SRC (or its absence) and fingerprint it."""
     if path is None:
-        return Source("synthetic", None, f"synthetic:{synthetic.TRAIN_COUNT}:{synthetic.TEST_COUNT}:{synthetic.SEED}:v1")
+        return Source(
+            "synthetic", None, f"synthetic:{synthetic.TRAIN_COUNT}:{synthetic.TEST_COUNT}:{synthetic.SEED}:v1"
+        )
     path = path.resolve()
     if not path.is_dir():
         raise DataError(f"DATA_SRC={path} does not exist or is not a folder.")
@@ -114,7 +120,9 @@ def find_source(path: Path | None) -> Source:
         return Source("archives", path, "archives:" + _file_digest(archives))
     names = check_extracted(path)
     files = [path / "annotations" / f for f in ("trainval.txt", "test.txt")]
-    files += [path / "images" / f"{n}.jpg" for n in names] + [path / "annotations" / "trimaps" / f"{n}.png" for n in names]
+    files += [path / "images" / f"{n}.jpg" for n in names] + [
+        path / "annotations" / "trimaps" / f"{n}.png" for n in names
+    ]
     return Source("extracted", path, f"extracted:{path}:" + _file_digest(files))
 
 
@@ -198,11 +206,15 @@ def _build(data_dir: Path, source: Source, checksums: dict[str, tuple[int, str]]
                 builder.download_and_prepare(download_dir=str(scratch_dir / "downloads"), download_config=config)
         except (ExtractError, tarfile.TarError, EOFError, OSError) as error:
             if source.kind == "archives":
-                raise DataError(f"could not extract the archives in {source.path}: {error}. Download them again.") from error
+                raise DataError(
+                    f"could not extract the archives in {source.path}: {error}. Download them again."
+                ) from error
             raise
 
 
-def prepare(data_dir: Path, source_path: Path | None, checksums: dict[str, tuple[int, str]] | None = None) -> tuple[Source, bool]:
+def prepare(
+    data_dir: Path, source_path: Path | None, checksums: dict[str, tuple[int, str]] | None = None
+) -> tuple[Source, bool]:
     """Make `tfds.load(DATASET, data_dir=data_dir)` work offline; return the source and whether work was done."""
     source = find_source(source_path)
     target = _dataset_dir(data_dir)
@@ -215,11 +227,15 @@ def prepare(data_dir: Path, source_path: Path | None, checksums: dict[str, tuple
             "It is usable as it is; delete that folder first to replace it."
         )
     data_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=data_dir))  # the old dataset stays until the new one is complete
+    staging = Path(
+        tempfile.mkdtemp(prefix=".staging-", dir=data_dir)
+    )  # the old dataset stays until the new one is complete
     try:
         _build(staging, source, checksums)
         built = _dataset_dir(staging)
-        (built / STAMP).write_text(json.dumps({"kind": source.kind, "path": str(source.path or ""), "fingerprint": source.fingerprint}))
+        (built / STAMP).write_text(
+            json.dumps({"kind": source.kind, "path": str(source.path or ""), "fingerprint": source.fingerprint})
+        )
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -270,8 +286,12 @@ def split_sizes(data_dir: Path) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=None, help="official archives or extracted folder (default: synthetic)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or data/tfds)")
+    parser.add_argument(
+        "--source", type=Path, default=None, help="official archives or extracted folder (default: synthetic)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="TFDS data dir (default: $TFDS_DATA_DIR or data/tfds)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     data_dir = (args.data_dir or data_dir_from_env()).resolve()

@@ -7,6 +7,8 @@ carry the split below, and tests compare both and the README's tables with these
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 SECTIONS: dict[str, tuple[str, int]] = {
     "preprocess": ("Dataset & preprocessing", 10),
     "encoder": ("Encoder: double_conv_block and encoder_block", 30),
@@ -25,3 +27,23 @@ SELF_CHECKS: dict[str, tuple[str, int]] = {
     "check_make_unet": ("unet", 30),
     "check_training": ("training", 10),
 }
+
+
+@dataclass(frozen=True)
+class Graded:
+    """A function the student writes: its section, and the blocks it calls (the grader gives it its own versions)."""
+
+    name: str
+    section: str
+    helpers: tuple[str, ...] = ()
+
+
+# The graded functions, in the order the probe calls them. A function is probed only with the reference versions
+# of functions that come before it, so no probe ever holds the reference of the function it grades.
+GRADED: tuple[Graded, ...] = (
+    Graded("preprocess", "preprocess"),
+    Graded("double_conv_block", "encoder"),
+    Graded("encoder_block", "encoder", ("double_conv_block",)),
+    Graded("decoder_block", "decoder", ("double_conv_block",)),
+    Graded("make_unet", "unet", ("double_conv_block", "encoder_block", "decoder_block")),
+)

@@ -7,18 +7,38 @@ uses is decided by `assignment.data.resolve`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The notebook's global settings a profile injects (the notebook names them in capitals)."""
+
+    img_size: int
+    batch_size: int
+    epochs: int
+    base_filters: int
+    learning_rate: float
+    train_split: str
+    test_split: str
+    mixed_precision: str
+    seed: int | None = None  # the notebook's own default when None
+
+    def notebook(self) -> dict[str, object]:
+        """The values as the notebook's globals, e.g. {"IMG_SIZE": 32, ...}."""
+        return {key.upper(): value for key, value in asdict(self).items() if value is not None}
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one sandbox may use (see autograder/sandbox.py)."""
+    """What one submission's sandboxes may use (see autograder/sandbox.py)."""
 
-    memory_mib: int  # data segment of each process (RLIMIT_DATA), and of the whole sandbox where it gets a cgroup
-    tasks: int  # processes and threads of the sandbox's user
+    memory_mib: int  # RAM of all the submission's sandboxes together (kernel, probe, measurer), in its control group
+    address_mib: int  # data segment of each sandboxed process (RLIMIT_DATA): TensorFlow maps far more than it uses
+    tasks: int  # processes and threads of one sandbox
     file_mib: int  # largest file
-    scratch_mib: int  # everything in the scratch folder together
-    grader_mib: int = 4096  # data segment of the grader's own worker, which measures what the sandboxes saved
+    scratch_mib: int  # everything in one sandbox's scratch folder together
+    grader_mib: int = 1024  # RAM of the grader's own worker for the submission (it runs no TensorFlow)
     open_files: int = 4096
 
 
@@ -28,59 +48,109 @@ class Profile:
 
     name: str
     description: str
-    parameters: dict[str, object]
+    parameters: Parameters
     iou_thresholds: dict[str, float]  # by data kind: "real" (Oxford-IIIT Pet) or "synthetic"
     calibration: dict[str, str]  # what the solution measured, the basis of each threshold
     cell_timeout: int  # seconds per notebook cell
     total_timeout: int  # seconds for the whole notebook
     probe_timeout: int  # seconds for the process that calls the student's functions
+    measure_timeout: int  # seconds for the process that measures what the notebook and the probe left
     limits: Limits
     wants_sample: bool = False  # prefer the real sample from ../shared over synthetic data
     needs_gpu: bool = False  # checks that need a GPU stay pending without one
+    # By data kind: below this test/train cross-entropy ratio a model is flagged to the instructor as possibly trained
+    # on the test split (points never change: see flag_calibration). Only where the weights show it.
+    flag_test_fit: dict[str, float] = field(default_factory=dict)
+    flag_calibration: str = ""
     details_visibility: str = "visible"  # Gradescope: "visible" or "after_published"
+
+    @property
+    def deadline(self) -> int:
+        """Seconds after which a submission's grading is stopped, whatever it is doing."""
+        return self.total_timeout + self.measure_timeout + 120
 
 
 PROFILES = {
     "full": Profile(
         name="full",
         description="the seed's recipe: 256 px, batch 16, 10 epochs, lr 1e-4, full splits (a GPU job)",
-        parameters={"IMG_SIZE": 256, "BATCH_SIZE": 16, "EPOCHS": 10, "BASE_FILTERS": 32, "LEARNING_RATE": 1e-4,
-                    "TRAIN_SPLIT": "train", "TEST_SPLIT": "test", "MIXED_PRECISION": "off"},
+        parameters=Parameters(
+            img_size=256,
+            batch_size=16,
+            epochs=10,
+            base_filters=32,
+            learning_rate=1e-4,
+            train_split="train",
+            test_split="test",
+            mixed_precision="off",
+        ),
         iou_thresholds={"real": 0.70, "synthetic": 0.80},
-        calibration={"real": "not measured here (no GPU); the seed's GPU run ends at val_loss 0.22",
-                     "synthetic": "not measured here (no GPU)"},
+        calibration={
+            "real": "not measured here (no GPU); the seed's GPU run ends at val_loss 0.22",
+            "synthetic": "not measured here (no GPU)",
+        },
         cell_timeout=4 * 3600,
         total_timeout=5 * 3600,
         probe_timeout=600,
+        measure_timeout=1800,
         # The training cache alone is 3.6 GiB at 256 px; CUDA maps much address space, hence the data limit.
-        limits=Limits(memory_mib=48 * 1024, tasks=4096, file_mib=2048, scratch_mib=4096, grader_mib=16 * 1024),
+        limits=Limits(memory_mib=40 * 1024, address_mib=64 * 1024, tasks=4096, file_mib=2048, scratch_mib=4096),
         needs_gpu=True,
     ),
     "ci": Profile(
         name="ci",
         description="CPU-sized: 64 px, base 16, 12 epochs, lr 1e-3 on the real 400-image sample (or synthetic)",
-        parameters={"IMG_SIZE": 64, "BATCH_SIZE": 16, "EPOCHS": 12, "BASE_FILTERS": 16, "LEARNING_RATE": 1e-3,
-                    "TRAIN_SPLIT": "train", "TEST_SPLIT": "test", "MIXED_PRECISION": "auto"},
+        parameters=Parameters(
+            img_size=64,
+            batch_size=16,
+            epochs=12,
+            base_filters=16,
+            learning_rate=1e-3,
+            train_split="train",
+            test_split="test",
+            mixed_precision="auto",
+        ),
         iou_thresholds={"real": 0.50, "synthetic": 0.80},
-        calibration={"real": "solution on the 400-image sample, seeds 1-3: 0.590 / 0.601 / 0.606 (min / mean / max); all-pet baseline 0.415",
-                     "synthetic": "solution on the synthetic set, seeds 1-3: 0.965 / 0.967 / 0.970 (min / mean / max)"},
+        calibration={
+            "real": "solution on the 400-image sample, seeds 1-3: 0.590 / 0.601 / 0.606 (min / mean / max); "
+            "all-pet baseline 0.415",
+            "synthetic": "solution on the synthetic set, seeds 1-3: 0.965 / 0.967 / 0.970 (min / mean / max)",
+        },
         cell_timeout=900,
         total_timeout=1800,
         probe_timeout=300,
-        limits=Limits(memory_mib=8 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
+        measure_timeout=300,
+        limits=Limits(memory_mib=4096, address_mib=8 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
         wants_sample=True,
+        flag_test_fit={"real": 1.03},
+        flag_calibration="on the 400-image sample, 6 honest models measured 1.064..1.090 (mean 1.072, sd 0.009); models "
+        "trained on the test split alone 0.963..1.006, on train and test together 1.017..1.039 (not flagged). On smoke "
+        "sizes and on synthetic data honest and test-trained models overlap, so nothing is flagged there.",
     ),
     "smoke": Profile(
         name="smoke",
-        description="seconds: 32 px, base 8, 4 epochs, lr 3e-3 on at most 200/100 examples (synthetic by default), for structure grading",
-        parameters={"IMG_SIZE": 32, "BATCH_SIZE": 8, "EPOCHS": 4, "BASE_FILTERS": 8, "LEARNING_RATE": 3e-3,
-                    "TRAIN_SPLIT": "train[:200]", "TEST_SPLIT": "test[:100]", "MIXED_PRECISION": "off"},
+        description="seconds: 32 px, base 8, 4 epochs, lr 3e-3 on at most 200/100 examples (synthetic by default), "
+        "for structure grading",
+        parameters=Parameters(
+            img_size=32,
+            batch_size=8,
+            epochs=4,
+            base_filters=8,
+            learning_rate=3e-3,
+            train_split="train[:200]",
+            test_split="test[:100]",
+            mixed_precision="off",
+        ),
         iou_thresholds={"real": 0.45, "synthetic": 0.60},
-        calibration={"real": "solution on the 400-image sample, seeds 1-3: 0.503 / 0.520 / 0.543 (min / mean / max); all-pet baseline 0.415",
-                     "synthetic": "solution on the synthetic set, seeds 1-5: 0.851 / 0.897 / 0.923 (min / mean / max)"},
+        calibration={
+            "real": "solution on the 400-image sample, seeds 1-3: 0.503 / 0.520 / 0.543 (min / mean / max); "
+            "all-pet baseline 0.415",
+            "synthetic": "solution on the synthetic set, seeds 1-5: 0.851 / 0.897 / 0.923 (min / mean / max)",
+        },
         cell_timeout=180,
         total_timeout=900,
         probe_timeout=300,
-        limits=Limits(memory_mib=6 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
+        measure_timeout=180,
+        limits=Limits(memory_mib=3072, address_mib=6 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
     ),
 }

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from assignment.points import GRADED
+from autograder.reference import stages
+
 PROBE_IMG_SIZES = (32, 48, 64, 80, 96)  # IMG_SIZE while preprocess is probed: never the profile's own
 
 
@@ -47,7 +50,7 @@ def _trimap(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 def draw(seed: int | None = None) -> Challenge:
     """A new challenge; `seed` makes it repeatable (tests), else it is drawn from the OS."""
-    seed = secrets.randbits(63) if seed is None else seed
+    seed = secrets.randbits(52) if seed is None else seed
     rng = np.random.default_rng(seed)
 
     def size(low: int, high: int, step: int = 1) -> int:
@@ -66,15 +69,27 @@ def draw(seed: int | None = None) -> Challenge:
         double_conv=[(size(5, 40), size(5, 40), size(1, 12), size(2, 24)) for _ in range(3)],
         encoder=[(size(8, 64, 2), size(8, 64, 2), size(1, 12), size(2, 24)) for _ in range(2)],
         decoder=[(size(2, 16), size(2, 16), size(4, 48), size(2, 24), size(2, 24)) for _ in range(2)],
-        unet=[(size(32, 64, 16), size(32, 64, 16), 3, 32), (size(32, 96, 16), size(32, 96, 16), size(1, 4), size(4, 12))],
+        unet=[
+            (size(32, 64, 16), size(32, 64, 16), 3, 32),
+            (size(32, 96, 16), size(32, 96, 16), size(1, 4), size(4, 12)),
+        ],
     )
 
 
 def write(challenge: Challenge, folder: Path, test_split: tuple[str, int] | None = None) -> None:
     """What the probe process gets: challenge.json (sizes) and inputs.npz (examples). With `test_split`
     (split, IMG_SIZE) it also preprocesses that split with the submission's preprocess."""
-    cases = {"img_size": challenge.img_size, "examples": len(challenge.images), "double_conv_block": challenge.double_conv,
-             "encoder_block": challenge.encoder, "decoder_block": challenge.decoder, "make_unet": challenge.unet, "test_split": test_split}
+    cases = {
+        "img_size": challenge.img_size,
+        "examples": len(challenge.images),
+        "double_conv_block": challenge.double_conv,
+        "encoder_block": challenge.encoder,
+        "decoder_block": challenge.decoder,
+        "make_unet": challenge.unet,
+        "test_split": test_split,
+        "stages": stages(),
+        "helpers": {graded.name: list(graded.helpers) for graded in GRADED},
+    }
     (folder / "challenge.json").write_text(json.dumps(cases))
     arrays = {f"image{i}": image for i, image in enumerate(challenge.images)}
     arrays.update({f"trimap{i}": trimap for i, trimap in enumerate(challenge.trimaps)})

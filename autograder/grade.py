@@ -1,183 +1,225 @@
 """`make grade`: grade a folder of submissions under a profile, each in its own sandboxed pipeline.
 
-    python -m autograder.grade SUBMISSIONS [--profile ci] [--out grades] [--jobs 1] [--sandbox auto|bwrap|user] [--unsandboxed]
-    python -m autograder.grade SUBMISSIONS --task I ...    grade only the I-th submission (a Slurm array task); no CSV
-    python -m autograder.grade --merge OUT                 write OUT/grades.csv from whatever OUT/<student>/ holds
+    python -m autograder.grade SUBMISSIONS [--profile ci] [--out grades] [--jobs 1] [--sandbox auto|bwrap|user]
+                               [--unsandboxed] [--only a,b] [--regrade] [--gradebook DB]
+    python -m autograder.grade --merge OUT       write OUT/grades.csv from whatever OUT/<student>/ holds
+
+A student whose outcome in OUT was graded from the same notebook, profile, data, sandbox and grader is kept, not
+graded again (--regrade grades everyone); grades.csv is always written from every outcome in OUT.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import resource
 import sys
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from assignment import data
-from assignment.profiles import PROFILES
-from autograder import leftovers, permissions, pipeline, report, sandbox
+from assignment.profiles import PROFILES, Profile
+from autograder import backends, batch, dashboard, leftovers, measure, permissions, pipeline, report
+from autograder.backends import Backend, SandboxUnavailable
+from autograder.cgroup import machine_memory_mib
 from autograder.engines import gradebook
-from autograder.results import Outcome, cap
+from autograder.results import Outcome
 from autograder.submission import Submission, discover, discover_one
+from autograder.workers import grade_all
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIVATE = [ROOT / name for name in ("autograder", "tests", "solution", "benchmarks", ".git")]
 
 
-def _limit_memory(mib: int) -> None:
-    """In a grading worker: bound the grader's own memory, so a hostile model config fails there, not the machine.
-    Only the soft limit: the sandboxes it starts set their own (a lower hard limit could not be raised for them)."""
-    resource.setrlimit(resource.RLIMIT_DATA, (mib << 20, resource.getrlimit(resource.RLIMIT_DATA)[1]))
+class Refusal(Exception):
+    """The batch cannot start; the message says what to change."""
 
 
-def _crashed(submission: Submission, job: pipeline.Job, why: str) -> Outcome:
-    """The row of a notebook the grader could not finish: it keeps its place in the batch, the instructor learns why."""
-    outcome = Outcome(submission.student, problem="grader error (your instructor has the details)", diagnostics=[why])
-    report.write_student(outcome, job.out / submission.student, job.profile.details_visibility)
-    return outcome
+def _backend(args: argparse.Namespace) -> Backend:
+    if args.unsandboxed:
+        print(
+            "WARNING: --unsandboxed: student code runs as the grader's own user, with the grader's files; every report "
+            "says so.",
+            file=sys.stderr,
+        )
+        return backends.REGISTRY["none"]()
+    backend = backends.detect(args.sandbox)
+    if backend.shared_tmp:  # it sees the host's files: the grader's must be closed to it
+        args.out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        changed = permissions.protect([*PRIVATE, args.out.resolve(), args.submissions.resolve()])
+        reason = "as asked" if args.sandbox == backend.name else "bubblewrap is unavailable here"
+        hidden = f" (made unreadable to them: {', '.join(changed)})" if changed else ""
+        print(f"sandbox: {reason}; student code runs as unprivileged users{hidden}", file=sys.stderr)
+    return backend
 
 
-def _run(submissions: list[Submission], job: pipeline.Job, jobs: int, done: Callable[[Outcome], None], grade: Callable) -> list[Submission]:
-    """Grade in workers forked from a clean server process (never from this one, which may run TensorFlow's threads),
-    at most `jobs` at a time; return the submissions that were being graded when a worker died."""
-    queue, running = list(submissions), {}
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["autograder.pipeline"])
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_limit_memory,
-                             initargs=(job.profile.limits.grader_mib,)) as pool:
-        while queue or running:
-            while queue and len(running) < jobs:
-                submission = queue.pop(0)
-                running[pool.submit(grade, submission, job)] = submission
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                submission = running.pop(future)
-                try:
-                    done(future.result())
-                except BrokenProcessPool:
-                    return [submission, *running.values()]
-                except Exception as error:  # noqa: BLE001 - a grader bug costs this notebook's row, not the batch
-                    done(_crashed(submission, job, f"the grader failed on this notebook: {type(error).__name__}: {cap(str(error))}"))
-    return []
+def check_memory(profile: Profile, jobs: int, available: int) -> None:
+    """Refuse a batch whose submissions, graded `jobs` at a time, would be promised more RAM than there is."""
+    each = profile.limits.memory_mib + profile.limits.grader_mib
+    if jobs * each > available:
+        fits = available // each
+        advice = f"use JOBS={fits}" if fits else f"give the grader at least {each} MiB of RAM"
+        raise Refusal(
+            f"JOBS={jobs} grades {jobs} submissions at once, each promised {profile.limits.memory_mib} MiB for "
+            f"its sandboxes and {profile.limits.grader_mib} MiB for its worker ({jobs * each} MiB in all), but "
+            f"this machine has {available} MiB: {advice}."
+        )
 
 
-def grade_all(submissions: list[Submission], job: pipeline.Job, jobs: int, grade: Callable = pipeline.grade) -> list[Outcome]:
-    """Grade a batch with a progress bar, `jobs` at a time. A worker that dies costs only the notebooks it held:
-    they are graded again one by one, and one that kills its worker again gets a grader-error row."""
-    job.out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(submissions), desc=f"grading ({job.profile.name})", unit="notebook", file=sys.stderr)
+def _threads(jobs: int) -> int:
+    """TensorFlow threads per sandbox: the cores shared out between the submissions graded at once."""
+    return max(1, len(os.sched_getaffinity(0)) // max(1, jobs))
+
+
+def _todo(submissions: list[Submission], job: pipeline.Job, regrade: bool) -> tuple[list[tuple[Submission, str]], int]:
+    """The submissions to grade with their keys, and how many are kept as graded."""
+    settings = {
+        "profile": asdict(job.profile),
+        "data": batch.data_fingerprint(job.data.path),
+        "sandbox": job.backend.name,
+    }
+    todo = [(s, batch.key(s, settings)) for s in submissions]
+    left = [(s, key) for s, key in todo if regrade or not batch.unchanged(job.out, s, key)]
+    return left, len(todo) - len(left)
+
+
+def _grade(todo: list[tuple[Submission, str]], kept: int, job: pipeline.Job, jobs: int) -> list[Outcome]:
+    """Grade `todo` with a progress bar that shows what is kept, done and left, with an estimate of the time left."""
+    if kept:
+        print(
+            f"kept {kept} outcomes graded from the same notebook, profile, data and grader (--regrade / REGRADE=1 "
+            "grades them again)",
+            file=sys.stderr,
+        )
+    bar = tqdm(total=len(todo), desc=f"grading ({job.profile.name})", unit="notebook", file=sys.stderr)
     outcomes: list[Outcome] = []
 
     def done(outcome: Outcome) -> None:
         outcomes.append(outcome)
-        bar.set_postfix_str(f"{outcome.student}: {outcome.total:g}")
+        bar.set_postfix_str(f"kept {kept}, last {outcome.student}: {outcome.total:g}")
         bar.update()
 
-    left = submissions
-    while left:
-        suspects = _run(left, job, max(1, jobs), done, grade)
-        graded = {o.student for o in outcomes}
-        left = [s for s in left if s.student not in graded and s not in suspects]
-        for suspect in suspects:
-            if _run([suspect], job, 1, done, grade):
-                done(_crashed(suspect, job, "the grader's worker process died while grading this notebook, twice (memory, or a crash in native code)"))
+    grade_all(todo, job, jobs, done, pipeline.grade)
     bar.close()
     return outcomes
 
 
-def merge(out: Path) -> list[Outcome]:
-    """Outcomes of every student graded into `out`, and grades.csv from them. Students a Slurm batch listed
-    (OUT/slurm/students.txt) whose task left nothing get a row saying so."""
-    outcomes = [Outcome.load(path) for path in sorted(out.glob("*/outcome.json"))]
-    listed = out / "slurm" / "students.txt"
-    graded = {outcome.student for outcome in outcomes}
-    for student in listed.read_text().split() if listed.is_file() else []:
-        if student not in graded:
-            outcomes.append(Outcome(student, problem=f"not graded: its grading task left no result; rerun it with make slurm ... ONLY={student}"))
-    report.write_csv(outcomes, out / "grades.csv")
-    return outcomes
+def _submissions(args: argparse.Namespace) -> list[Submission]:
+    """The batch's submissions: with --only, as OUT's manifest names them when it lists them all (so an engine's
+    ids hold, e.g. a Slurm task's); else found anew, and the manifest written."""
+    if args.single:
+        return [discover_one(args.submissions, args.single)]
+    listed = batch.read_manifest(args.out)
+    wanted = set(args.only.split(",")) if args.only else set()
+    if wanted and wanted <= {s.student for s in listed}:
+        return listed
+    found = discover(args.submissions)
+    batch.write_manifest(args.out, found, args.submissions.resolve())
+    return found
 
 
-def _backend(args: argparse.Namespace) -> str:
-    if args.unsandboxed:
-        print("WARNING: --unsandboxed: student code runs as the grader's own user, with the grader's files; every report says so.",
-              file=sys.stderr)
-        return "none"
-    backend = sandbox.detect(args.sandbox)
-    if backend == "user":
-        args.out.mkdir(mode=0o700, parents=True, exist_ok=True)
-        changed = permissions.protect([*PRIVATE, args.out.resolve(), args.submissions.resolve()])
-        reason = "as asked" if args.sandbox == "user" else "bubblewrap is unavailable here"
-        print(f"sandbox: {reason}; student code runs as unprivileged users"
-              + (f" (made unreadable to them: {', '.join(changed)})" if changed else ""), file=sys.stderr)
-    return backend
+def _job(args: argparse.Namespace, profile: Profile, backend: Backend) -> pipeline.Job:
+    run_data = data.resolve(profile.wants_sample, dict(os.environ))
+    args.out.mkdir(parents=True, exist_ok=True)
+    examples, reference = measure.prepare(profile, run_data.path, args.out.resolve())
+    print(
+        f"profile {profile.name}: {profile.description}\ndata: {run_data.origin}\nsandbox: {backend.name}",
+        file=sys.stderr,
+    )
+    job = pipeline.Job(profile, run_data, backend, args.out.resolve(), examples, _threads(args.jobs), reference)
+    problems = permissions.unreadable(backend.name, job.readonly(), [run_data.path])
+    if problems:
+        raise Refusal(
+            f"student code runs as an unprivileged user, who cannot read what it needs: {'; '.join(problems)}. "
+            f"Make it readable (e.g. chmod -R o+rX {run_data.path}) or use data and a Python installation "
+            "outside private folders."
+        )
+    return job
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Grade Tiny U-Net submissions.")
-    parser.add_argument("submissions", type=Path, nargs="?", help="nbgrader submitted/ layout or a folder of <student>.ipynb")
+    parser.add_argument(
+        "submissions", type=Path, nargs="?", help="nbgrader submitted/ layout or a folder of <student>.ipynb"
+    )
     parser.add_argument("--profile", default="ci", choices=sorted(PROFILES))
     parser.add_argument("--out", type=Path, default=Path("grades"))
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--task", type=int, help="grade only the submission with this index (0-based, sorted by student)")
-    parser.add_argument("--only", help="grade only this student")
-    parser.add_argument("--single", metavar="STUDENT", help="SUBMISSIONS holds one student's notebook(s) (Gradescope); grade it as STUDENT")
+    parser.add_argument("--only", help="grade only these students (comma-separated ids)")
+    parser.add_argument(
+        "--regrade", action="store_true", help="grade again even what OUT holds graded from the same inputs"
+    )
+    parser.add_argument(
+        "--single", metavar="STUDENT", help="SUBMISSIONS holds one student's notebook(s): grade it as STUDENT"
+    )
     parser.add_argument("--merge", type=Path, metavar="OUT", help="write OUT/grades.csv from OUT/<student>/ and stop")
-    parser.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "user"])
-    parser.add_argument("--unsandboxed", action="store_true", help="run student code without a sandbox (reports say so)")
+    parser.add_argument("--sandbox", default="auto", choices=backends.choices())
+    parser.add_argument(
+        "--unsandboxed", action="store_true", help="run student code without a sandbox (reports say so)"
+    )
     parser.add_argument("--cell-timeout", type=int, help="seconds per cell, instead of the profile's")
-    parser.add_argument("--gradebook", type=Path, metavar="DB", help="also record the points in this nbgrader gradebook (sqlite)")
+    parser.add_argument(
+        "--gradebook", type=Path, metavar="DB", help="also record the points in this nbgrader gradebook"
+    )
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the grader's own TensorFlow (measuring) prints no C++ notices
-    if args.merge:
-        outcomes = merge(args.merge)
-        if args.gradebook:
-            gradebook.record(outcomes, args.gradebook)
-        print(report.table(outcomes))
-        return 0
-    if args.submissions is None:
+    if args.merge is None and args.submissions is None:
         parser.error("SUBMISSIONS is required")
+    return args
+
+
+def _finish(out: Path, gradebook_path: Path | None, backend_name: str) -> list[Outcome]:
+    """grades.csv, report.html and similarity.csv from every outcome in OUT; the gradebook; the table."""
+    outcomes = batch.merge(out)
+    dashboard.build(out)
+    if gradebook_path:
+        gradebook.record(outcomes, gradebook_path)
+    print(report.table(outcomes))
+    print(f"\nsandbox: {next((o.sandbox for o in outcomes if o.sandbox), backend_name)}")
+    print(
+        f"reports: {out / 'grades.csv'}, {out / 'report.html'}, {out / 'similarity.csv'} and "
+        f"{out}/<student>/feedback.html, feedback.md, results.json, grader.log"
+    )
+    return outcomes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.merge:
+        _finish(args.merge, args.gradebook, "see each student's grader.log")
+        return 0
     profile = PROFILES[args.profile]
     if args.cell_timeout:
         profile = replace(profile, cell_timeout=args.cell_timeout)
+    started = time.monotonic()
     try:
-        submissions = [discover_one(args.submissions, args.single)] if args.single else discover(args.submissions)
+        check_memory(profile, args.jobs, machine_memory_mib())
+        submissions = _submissions(args)
         backend = _backend(args)
-    except (FileNotFoundError, sandbox.SandboxUnavailable) as error:
+        if args.only:
+            wanted = set(args.only.split(","))
+            unknown = wanted - {s.student for s in submissions}
+            if unknown:
+                raise Refusal(f"no submission for {', '.join(sorted(unknown))} in {args.submissions}")
+            submissions = [s for s in submissions if s.student in wanted]
+        if not submissions:
+            raise Refusal(f"no .ipynb files found in {args.submissions}")
+        if swept := leftovers.sweep():
+            print(f"removed {len(swept)} folders left by the sandboxes of a grader that was killed", file=sys.stderr)
+        job = _job(args, profile, backend)
+    except (FileNotFoundError, SandboxUnavailable, Refusal, data.DataError) as error:
         print(f"make grade: error: {error}", file=sys.stderr)
         return 2
-    if args.task is not None or args.only:
-        submissions = [s for i, s in enumerate(submissions) if i == args.task or s.student == args.only]
-    if not submissions:
-        print(f"make grade: error: no matching .ipynb files found in {args.submissions}", file=sys.stderr)
-        return 2
-    swept = leftovers.sweep()
-    if swept:
-        print(f"removed {len(swept)} folders left by the sandboxes of a grader that was killed", file=sys.stderr)
-    data_run = data.resolve(profile.wants_sample, dict(os.environ))
-    print(f"profile {profile.name}: {profile.description}\ndata: {data_run.origin}\nsandbox: {backend}", file=sys.stderr)
-    job = pipeline.Job(profile, data_run, backend, args.out.resolve())
-    problems = permissions.unreadable(backend, job.readonly(), [data_run.path])
-    if problems:
-        print(f"make grade: error: student code runs as an unprivileged user, who cannot read what it needs: {'; '.join(problems)}. "
-              f"Make it readable (e.g. chmod -R o+rX {data_run.path}) or use data and a Python installation outside private folders.",
-              file=sys.stderr)
-        return 2
-    outcomes = grade_all(submissions, job, args.jobs)
-    if args.task is None and not args.only:
-        report.write_csv(outcomes, job.out / "grades.csv")
-    if args.gradebook:
-        gradebook.record(outcomes, args.gradebook)
-    print(report.table(outcomes))
-    print(f"\nsandbox: {outcomes[0].sandbox or backend}")
-    print(f"reports: {args.out / 'grades.csv'} and {args.out}/<student>/results.json, feedback.md, grader.log")
+    todo, kept = _todo(submissions, job, args.regrade)
+    try:
+        _grade(todo, kept, job, args.jobs)
+    finally:
+        if job.reference:
+            job.reference.unlink(missing_ok=True)
+    _finish(job.out, args.gradebook, backend.name)
+    print(f"graded {len(todo)}, kept {kept}, in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 0
 
 

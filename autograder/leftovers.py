@@ -16,7 +16,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from autograder.cgroup import Cgroup
+from autograder.backends import REGISTRY
+from autograder.cgroup import Group
 from autograder.uids import reclaim
 
 
@@ -35,9 +36,10 @@ def hold(private: Path) -> int:
     return descriptor
 
 
-def record(private: Path, scratch: Path, uid: int | None, backend: str) -> None:
+def record(private: Path, scratch: Path, uid: int | None, backend: str, group: str) -> None:
     """Write (atomically) what a sweep needs to clean up after this sandbox."""
-    (private / "state.new").write_text(json.dumps({"scratch": str(scratch), "uid": uid, "backend": backend}))
+    state = {"scratch": str(scratch), "uid": uid, "backend": backend, "group": group}
+    (private / "state.new").write_text(json.dumps(state))
     os.replace(private / "state.new", private / "state.json")
 
 
@@ -69,9 +71,14 @@ def _remove(private: Path) -> list[str]:
     removed = []
     if scratch and scratch.parent == private.parent and scratch.name.startswith("tu-") and not scratch.is_symlink():
         if isinstance(state.get("uid"), int):
-            with contextlib.suppress(OSError, subprocess.SubprocessError, RuntimeError):  # RuntimeError: a slot folder not the grader's
-                reclaim(state["uid"], shared=state.get("backend") == "user")
-        Cgroup.remove_named(scratch.name)
+            with contextlib.suppress(
+                OSError, subprocess.SubprocessError, RuntimeError
+            ):  # RuntimeError: a slot folder not the grader's
+                backend = REGISTRY.get(str(state.get("backend")))
+                reclaim(state["uid"], shared=bool(backend and backend.shared_tmp))
+        group = state.get("group")
+        if isinstance(group, str) and all(part.startswith(("tu-", "sub-")) for part in Path(group).parts):
+            Group.remove_path(group)
         shutil.rmtree(scratch, ignore_errors=True)
         removed.append(str(scratch))
     shutil.rmtree(private, ignore_errors=True)

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
 
 import nbformat
 from nbgrader.utils import compute_checksum, is_locked
 
 RELEASE = Path(__file__).resolve().parent.parent / "release" / "tiny_unet" / "tiny_unet.ipynb"
+
+
+def _unchanged(cell: nbformat.NotebookNode, checksum: str) -> bool:
+    """Whether `cell` still has its release checksum, also after Colab's rewriting of `#@title` as `# @title`."""
+    try:
+        if compute_checksum(cell) == checksum:
+            return True
+        colab = copy.deepcopy(cell)
+        colab.source = re.sub(r"^# @title", "#@title", colab.source)
+        return compute_checksum(colab) == checksum
+    except (KeyError, TypeError, AttributeError):
+        return False
 
 
 def changed_locked_cells(nb: nbformat.NotebookNode, release: Path = RELEASE) -> list[str]:
@@ -30,10 +44,6 @@ def changed_locked_cells(nb: nbformat.NotebookNode, release: Path = RELEASE) -> 
         if theirs is None:
             found.append(f"locked cell `{grade_id}` was deleted (or its nbgrader metadata removed)")
             continue
-        try:
-            same = compute_checksum(theirs) == cell.metadata.nbgrader["checksum"]
-        except (KeyError, TypeError, AttributeError):
-            same = False
-        if not same:
+        if not _unchanged(theirs, cell.metadata.nbgrader["checksum"]):
             found.append(f"locked cell `{grade_id}` was edited")
     return found

@@ -25,8 +25,9 @@ def unreadable(backend: str, top: list[Path], trees: list[Path]) -> list[str]:
             problems.append(f"{blocked} is not readable by other users")
     for tree in trees:
         for folder, dirs, files in os.walk(tree):
-            bad = next((Path(folder, n) for n in dirs if Path(folder, n).stat().st_mode & 0o005 != 0o005), None) or next(
-                (Path(folder, n) for n in files if not Path(folder, n).stat().st_mode & stat.S_IROTH), None)
+            bad = next(
+                (Path(folder, n) for n in dirs if Path(folder, n).stat().st_mode & 0o005 != 0o005), None
+            ) or next((Path(folder, n) for n in files if not Path(folder, n).stat().st_mode & stat.S_IROTH), None)
             if bad:
                 problems.append(f"{bad} is not readable by other users")
                 break

@@ -1,19 +1,23 @@
-"""One submission, start to end: read -> run and probe (two sandboxes, side by side) -> measure -> check -> report.
+"""One submission, start to end: read -> run and probe (two sandboxes, side by side) -> measure (a third) -> check
+-> report.
 
-Trust boundary: the notebook's kernel and the probe process run student code, each in its own
-sandbox; what they leave behind is only measured here (`autograder.measure`), and the hidden
-checks judge the grader's own measurements.
+Trust boundary: the notebook's kernel and the probe process run student code, each in its own sandbox; what they
+leave is measured in a third sandbox that runs no student code, and only its typed facts reach the hidden checks.
+The three share one control group: the submission's memory, and the same CPU weight as every other submission.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
+import secrets
 import shutil
 import sys
 import threading
 import time
 import traceback
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,16 +25,22 @@ import nbformat
 
 from assignment.data import RunData
 from assignment.profiles import Profile
-from autograder import challenge, checks, extract, locked, measure, report, run
-from autograder.evaluation import split_size
+from autograder import challenge, checks, extract, locked, measure, reference, report, run
+from autograder.backends import Backend
+from autograder.cgroup import Group
+from autograder.measuring import facts
 from autograder.results import Outcome, cap, clean
 from autograder.sandbox import Sandbox
 from autograder.submission import Submission, load
 
 CALLS = Path(__file__).resolve().parent / "probe" / "calls.py"
-OWN_SPLIT_LIMIT = 64 << 20  # bytes: up to this size the probe also preprocesses the test split the submission's way
-KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0", "PYTHONWARNINGS": "ignore",
-              "TF_FORCE_GPU_ALLOW_GROWTH": "true"}  # kernels graded side by side (JOBS > 1) share one GPU
+KERNEL_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "PYTHONHASHSEED": "0",
+    "PYTHONWARNINGS": "ignore",
+    "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+}  # kernels graded side by side (JOBS > 1) share one GPU
+PROBE_MARGIN = 60  # seconds the probe may take past its own limit before the grader stops waiting
 
 
 @dataclass(frozen=True)
@@ -39,110 +49,196 @@ class Job:
 
     profile: Profile
     data: RunData
-    backend: str
+    backend: Backend
     out: Path
+    examples: dict[str, int]  # examples in the profile's train and test splits
+    threads: int = 0  # TensorFlow threads per sandbox (0: TensorFlow's own choice)
+    reference: Path | None = None  # the splits as the reference preprocesses them, once for the batch
 
     def readonly(self) -> list[Path]:
         """What a sandbox sees read-only: the Python install, the kit's venv, the data."""
         paths = [Path(os.path.realpath(sys.base_prefix)), Path(sys.prefix), self.data.path]
         return [p for p in paths if not str(p).startswith("/usr/")]
 
-    def sandbox(self, label: str) -> Sandbox:
-        return Sandbox(self.backend, self.profile.limits, self.readonly(), {**KERNEL_ENV, "TFDS_DATA_DIR": str(self.data.path)}, label)
+    def sandbox(self, label: str, group: Group | None = None) -> Sandbox:
+        env = {**KERNEL_ENV, "TFDS_DATA_DIR": str(self.data.path)}
+        if self.threads:
+            env.update(
+                {
+                    "TF_NUM_INTRAOP_THREADS": str(self.threads),
+                    "TF_NUM_INTEROP_THREADS": "1",
+                    "OMP_NUM_THREADS": str(self.threads),
+                }
+            )
+        path = group.path if group and group.folders else None
+        return Sandbox(self.backend, self.profile.limits, self.readonly(), env, label, path)
 
     def run_config(self) -> dict:
         """The run config handed to the checks: effective profile, data, threshold."""
-        return {"profile": asdict(self.profile), "data": {"path": str(self.data.path), "kind": self.data.kind, "origin": self.data.origin},
-                "iou_threshold": self.profile.iou_thresholds[self.data.kind], "sandbox": self.backend}
+        return {
+            "profile": asdict(self.profile),
+            "data": {"path": str(self.data.path), "kind": self.data.kind, "origin": self.data.origin},
+            "iou_threshold": self.profile.iou_thresholds[self.data.kind],
+            "sandbox": self.backend.name,
+        }
 
 
 class _Probe:
-    """The student's functions called in their own sandbox, side by side with the notebook run.
+    """The student's functions called in their own sandbox, side by side with the notebook run; a thread only waits
+    for the sandboxed process. The reference blocks go to its stdin, stage by stage (autograder/reference.py)."""
 
-    A thread only waits for the sandboxed process; everything that loads TensorFlow in the grader
-    (measuring) runs afterwards in the main thread, since TensorFlow's lazy imports can deadlock
-    between threads.
-    """
-
-    def __init__(self, job: Job, box: Sandbox, definitions: extract.Definitions, drawn: challenge.Challenge):
+    def __init__(self, job: Job, box: Sandbox, definitions: extract.Definitions, drawn: challenge.Challenge) -> None:
         p = job.profile.parameters
-        self.box, self.drawn, self.size = box, drawn, int(p["IMG_SIZE"])
-        self.examples = split_size(job.data.path, str(p["TEST_SPLIT"]))
-        own_split = (str(p["TEST_SPLIT"]), self.size) if self.examples * self.size**2 * 16 <= OWN_SPLIT_LIMIT else None
+        self.box, self.limit = box, job.profile.probe_timeout
+        examples = job.examples[p.test_split]
+        own_split = (p.test_split, p.img_size) if examples * p.img_size**2 * 16 <= measure.OWN_SPLIT_LIMIT else None
         (box.scratch / "definitions.json").write_text(json.dumps(definitions.statements))
         challenge.write(drawn, box.scratch, own_split)
         shutil.copyfile(CALLS, box.scratch / "calls.py")
         box.give(*(box.scratch / name for name in ("definitions.json", "challenge.json", "inputs.npz", "calls.py")))
-        argv = [sys.executable, str(box.scratch / "calls.py"), str(box.scratch), *(["--kill-others"] if box.backend != "none" else [])]
+        argv = [sys.executable, "-I", str(box.scratch / "calls.py"), str(box.scratch)]
+        argv += ["--kill-others"] if box.backend.name != "none" else []
+        answers = tuple(f"{json.dumps(stage)}\n".encode() for stage in reference.references())
         self.done: list = []
-        self.thread = threading.Thread(target=lambda: self.done.append(box.run(argv, job.profile.probe_timeout)), daemon=True)
+        self.thread = threading.Thread(target=lambda: self.done.append(box.run(argv, self.limit, answers)), daemon=True)
         self.thread.start()
 
-    def measure(self, diagnostics: list[str]) -> tuple[dict, tuple | None]:
-        """Wait for the process, then measure what it saved: (facts, the test split as the submission preprocesses it)."""
-        self.thread.join()
-        done, out = self.done[0] if self.done else None, self.box.scratch / "out"
+    def wait(self, diagnostics: list[str]) -> None:
+        """Wait for the process (bounded); note for the instructor how it ended when not cleanly."""
+        self.thread.join(self.limit + PROBE_MARGIN)
+        done = self.done[0] if self.done else None
         if done is None or done.returncode or self.box.violation:
-            status = f"exit {done.returncode}" if done else "did not run"
-            diagnostics.append(f"probe process: {status}; {self.box.violation or ''}\n{done.stdout[-3000:] if done else ''}")
-        facts = measure.probe_facts(self.drawn, out)
-        diagnostics += [f"defining for the probe: {problem}" for problem in facts["definitions"]["problems"]]
-        diagnostics += [f"probe {name}: {found['traceback']}" for name, found in facts.items() if isinstance(found, dict) and found.get("traceback")]
-        return facts, measure.own_test_split(out, self.size, self.examples, OWN_SPLIT_LIMIT)
+            status = f"exit {done.returncode}" if done else "did not finish"
+            diagnostics.append(
+                f"probe process: {status}; {self.box.violation or ''}\n{done.stdout[-3000:] if done else ''}"
+            )
 
 
-def grade(submission: Submission, job: Job) -> Outcome:
-    """Grade one submission into OUT/<student>/; whatever it does, return an outcome."""
+def grade(submission: Submission, job: Job, key: str = "") -> Outcome:
+    """Grade one submission into OUT/<student>/; whatever it does, return an outcome (`key`: what it is graded from)."""
     folder = job.out / submission.student
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     started = time.monotonic()
-    outcome = Outcome(submission.student, notes=[submission.note] if submission.note else [], diagnostics=list(submission.warnings))
-    if job.backend == "none":
+    outcome = Outcome(
+        submission.student,
+        notes=[submission.note] if submission.note else [],
+        diagnostics=list(submission.warnings),
+        key=key,
+    )
+    if job.backend.name == "none":
         outcome.notes.append("graded WITHOUT a sandbox (--unsandboxed)")
+    measured = None
     try:
         if submission.refused:
             outcome.problem = f"refused: {submission.refused}"
         else:
-            _grade_notebook(submission, job, folder, outcome)
+            measured = _grade_notebook(submission, job, folder, outcome)
         outcome.seconds = time.monotonic() - started
-        report.write_student(outcome, folder, job.profile.details_visibility)
+        worker = resource.getrusage(resource.RUSAGE_SELF)
+        outcome.diagnostics.append(f"grader worker CPU seconds before the reports: {worker.ru_utime + worker.ru_stime:.1f}")
+        report.write_student(outcome, folder, job.profile.details_visibility, measured, job.run_config())
     except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
-        outcome = Outcome(submission.student, problem="grader error (your instructor has the details)", sandbox=outcome.sandbox,
-                          diagnostics=[clean(traceback.format_exc(limit=-6))[-20_000:]], seconds=time.monotonic() - started)
+        outcome = Outcome(
+            submission.student,
+            problem="grader error (your instructor has the details)",
+            sandbox=outcome.sandbox,
+            diagnostics=[clean(traceback.format_exc(limit=-6))[-20_000:]],
+            seconds=time.monotonic() - started,
+            key=key,
+        )
         print(f"grader error on {submission.student}: {cap(f'{type(error).__name__}: {error}')}", file=sys.stderr)
         report.write_student(outcome, folder, job.profile.details_visibility)
     return outcome
 
 
-def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Outcome) -> None:
+def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Outcome) -> facts.Facts | None:
     try:
         nb = load(submission.path)
     except ValueError as error:
         outcome.problem = f"invalid notebook: {error}"
-        return
-    outcome.diagnostics += locked.changed_locked_cells(nb)
-    nb, notes = run.parameterize(nb, job.profile.parameters)
+        return None
+    outcome.edited = locked.changed_locked_cells(nb)
+    outcome.diagnostics += outcome.edited
+    run.clear_outputs(nb)
+    nb, notes = run.parameterize(nb, job.profile.parameters.notebook())
     outcome.notes += notes
     drawn = challenge.draw()
     outcome.diagnostics.append(f"probe challenge seed {drawn.seed}")
-    with job.sandbox("probe") as probe_box, job.sandbox("nb") as box:
+    with ExitStack() as stack:
+        group = (
+            Group(f"sub-{secrets.token_hex(6)}", job.profile.limits.memory_mib << 20)
+            if job.backend.name != "none"
+            else None
+        )
+        if group:
+            stack.callback(group.remove)
+        probe_box = stack.enter_context(job.sandbox("probe", group))
+        box = stack.enter_context(job.sandbox("nb", group))
         probe = _Probe(job, probe_box, extract.extract(nb), drawn)
         outcome.sandbox = box.describe()
+        started = time.monotonic()
         result = run.execute(nb, job.profile, box)
-        probed, own_test = probe.measure(outcome.diagnostics)
-        training = measure.training_facts(result.exported, job.profile, job.data, own_test)
+        probe.wait(outcome.diagnostics)
+        ran = time.monotonic()
+        for done in (box, probe_box):  # nothing of the student's runs while their files are measured
+            done.kill()
+        with job.sandbox("measure", group) as meter:
+            measured = measure.measure(
+                meter,
+                job.profile,
+                job.data.path,
+                job.examples,
+                drawn,
+                probe_box.scratch / "out",
+                result.exported,
+                job.reference,
+            )
+            used = {
+                name: done.group.cpu_seconds()
+                for name, done in (("notebook", box), ("probe", probe_box), ("measuring", meter))
+            }
+        outcome.diagnostics.append(
+            f"seconds: notebook {result.seconds:.1f}, probe waited for {ran - started - result.seconds:.1f}, "
+            f"measuring {time.monotonic() - ran:.1f}; CPU seconds: "
+            + ", ".join(f"{name} {value:.1f}" for name, value in used.items() if value is not None)
+        )
         if box.violation:
             outcome.problem = f"stopped: {box.violation}"
         elif not result.started:
-            outcome.problem = "grader error: the sandbox could not start the notebook's kernel (your instructor has the details)"
+            outcome.problem = (
+                "grader error: the sandbox could not start the notebook's kernel (your instructor has the details)"
+            )
+        elif measured.facts.problem:
+            outcome.problem = measured.facts.problem
+        if group and (peak := group.peak_memory()):
+            outcome.diagnostics.append(
+                f"submission memory peak: {peak >> 20} MiB of {job.profile.limits.memory_mib} MiB"
+            )
     nbformat.write(result.notebook, folder / "executed.ipynb")
-    outcome.failures, outcome.notes = result.failures, outcome.notes + [cap(n) for n in result.notes]
-    outcome.diagnostics += result.diagnostics
-    facts = {**probed, "training": training}
-    (folder / "facts.json").write_text(json.dumps(facts, indent=1))
+    outcome.failures = result.failures
+    outcome.notes += [cap(n) for n in result.notes]
+    outcome.diagnostics += result.diagnostics + ([measured.diagnostic] if measured.diagnostic else [])
+    outcome.diagnostics += [
+        f"probe {name}: {block.call.traceback}" for name, block in measured.facts.blocks.items() if block.call.traceback
+    ]
+    (folder / "facts.json").write_text(facts.dumps(measured.facts))
     (folder / "run.json").write_text(json.dumps(job.run_config(), indent=1))
+    outcome.flags += _flags(measured.facts, job)
     outcome.checks, problem = checks.run(folder / "facts.json", folder / "run.json")
     if problem:
         outcome.problem = "grader error (your instructor has the details)"
         outcome.diagnostics.append(problem)
+    return measured.facts
+
+
+def _flags(measured: facts.Facts, job: Job) -> list[str]:
+    """What the instructor may want to look at; never points. A model that fits the test split about as well as the
+    training split, where honest models measurably do not (the profile's calibration)."""
+    ratio, below = measured.training.evaluation.bce_ratio, job.profile.flag_test_fit.get(job.data.kind)
+    if ratio is None or below is None or ratio >= below:
+        return []
+    return [
+        f"possibly trained on the test split: its test/train cross-entropy ratio is {ratio:.3f}, below the {below} "
+        "every honest model measured above (grade unchanged)"
+    ]

@@ -1,20 +1,24 @@
-"""Reports: results.json (Gradescope's format), feedback.md and grader.log per student; grades.csv per batch.
+"""Reports: results.json (Gradescope's format), feedback.md, feedback.html and grader.log per student; grades.csv.
 
-Students see results.json's visible parts and feedback.md: the score per section, the cause of every
-lost point, short notes. Tracebacks, grader errors and sandbox diagnostics go only to grader.log and
-to a hidden test in results.json.
+Students see results.json's visible parts, feedback.md and feedback.html: the score per section, the cause of
+every lost point, short notes, and (in HTML) figures of their training. Tracebacks, grader errors and sandbox
+diagnostics go only to grader.log and to a hidden test in results.json.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import json
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
+from autograder import feedback, markup
+from autograder.measuring.facts import Facts, parse
 from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, cap, clean, literal
 
 DIAGNOSTICS_LIMIT = 20_000  # characters of instructor diagnostics in results.json
+RESULTS_LIMIT = 1_000_000  # bytes of results.json: its figures are drawn smaller, then left out, to stay within it
 
 
 def describe_failure(failure: CellFailure) -> str:
@@ -55,70 +59,152 @@ def _in_section_order(checks: list[CheckResult]) -> list[CheckResult]:
 
 def _test_entry(check: CheckResult, number: str, visibility: str) -> dict:
     title = SECTIONS[check.section][0]
+    entry = {
+        "name": f"{title}: {check.name}",
+        "number": number,
+        "score": check.score,
+        "max_score": check.max_score,
+        "status": check.status.value,
+        "output_format": "html",
+        "visibility": visibility,
+    }
     if check.status is CheckStatus.PENDING:
-        return {"name": f"{title}: {check.name} (pending)", "number": number, "score": 0, "max_score": 0,
-                "output": f"Not graded here, neither earned nor lost: {check.message}", "visibility": visibility}
-    output = check.message or "passed"
+        output = f"<p>Not graded here, neither earned nor lost: {feedback.text(cap(check.message))}</p>"
+        return {**entry, "name": f"{entry['name']} (pending)", "score": 0, "max_score": 0, "output": output}
+    output = f"<p>{feedback.text(cap(check.message)) if check.message else 'passed'}</p>"
     if check.values:
-        output += " (" + ", ".join(f"{key}: {value:.4g}" for key, value in check.values.items()) + ")"
-    return {"name": f"{title}: {check.name}", "number": number, "score": check.score, "max_score": check.max_score,
-            "status": check.status.value, "output": output, "visibility": visibility}
+        output += "<p>" + html.escape(", ".join(f"{key}: {value:.4g}" for key, value in check.values.items())) + "</p>"
+    return {**entry, "output": output}
 
 
-def results_json(outcome: Outcome, visibility: str = "visible") -> dict:
-    """Gradescope's autograder results format."""
+def _feedback(outcome: Outcome, measured: Facts | None, run_config: dict | None) -> feedback.Feedback:
+    return feedback.Feedback(
+        outcome, status(outcome), [describe_failure(f) for f in outcome.failures], measured, run_config
+    )
+
+
+def results_json(
+    outcome: Outcome,
+    visibility: str = "visible",
+    measured: Facts | None = None,
+    run_config: dict | None = None,
+    shared: feedback.Feedback | None = None,
+) -> dict:
+    """Gradescope's autograder results format, in HTML: the feedback page's content on top (figures of `measured`
+    included while the file stays within RESULTS_LIMIT), one test per check (`shared`: the page's own figures)."""
+    page = shared or _feedback(outcome, measured, run_config)
     counters = dict.fromkeys(SECTIONS, 0)
     tests = []
     for check in _in_section_order(outcome.checks):
         counters[check.section] += 1
-        tests.append(_test_entry(check, f"{list(SECTIONS).index(check.section) + 1}.{counters[check.section]}", visibility))
-    diagnostics = "\n\n".join([f"sandbox: {outcome.sandbox or 'none (the notebook was not run)'}", *outcome.diagnostics])
-    tests.append({"name": "Grader diagnostics (instructor only)", "score": 0, "max_score": 0, "output": diagnostics[-DIAGNOSTICS_LIMIT:],
-                  "visibility": "hidden"})
+        number = f"{list(SECTIONS).index(check.section) + 1}.{counters[check.section]}"
+        tests.append(_test_entry(check, number, visibility))
+    sandbox = f"sandbox: {outcome.sandbox or 'none (the notebook was not run)'}"
+    diagnostics = "\n\n".join([sandbox, *outcome.diagnostics])[-DIAGNOSTICS_LIMIT:]
+    tests.append(
+        {
+            "name": "Grader diagnostics (instructor only)",
+            "score": 0,
+            "max_score": 0,
+            "output_format": "html",
+            "output": f"<pre>{html.escape(diagnostics, quote=False)}</pre>",
+            "visibility": "hidden",
+        }
+    )
     result = {
-        "score": outcome.total, "execution_time": round(outcome.seconds, 1),
-        "output": "\n".join([f"Run status: {status(outcome)}.", *(f"Note: {note.rstrip('.')}." for note in student_notes(outcome))]),
-        "output_format": "text", "stdout_visibility": "hidden", "tests": tests,
+        "score": outcome.total,
+        "execution_time": round(outcome.seconds, 1),
+        "output": "",
+        "output_format": "html",
+        "stdout_visibility": "hidden",
+        "tests": tests,
         "extra_data": {"sandbox": outcome.sandbox, "partial": bool(outcome.pending)},
     }
     iou = next((c.values["foreground_iou"] for c in outcome.checks if "foreground_iou" in c.values), None)
     if iou is not None:
         result["leaderboard"] = [{"name": "Foreground IoU", "value": round(iou, 4)}]
+    room = RESULTS_LIMIT - len(json.dumps(result, indent=2).encode())
+    fitted = page.fitted(lambda shown, dropped: json.dumps(feedback.body(page, shown, dropped)), room)
+    result["output"] = json.loads(fitted)
     return result
 
 
+def results_from(folder: Path, visibility: str) -> dict:
+    """results_json of the outcome in OUT/<student>/, with the figures of its facts.json and run.json when readable."""
+    outcome = Outcome.load(folder / "outcome.json")
+    try:
+        measured = parse(Facts, json.loads((folder / "facts.json").read_text()))
+        run_config = json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError):
+        measured, run_config = None, None
+    return results_json(outcome, visibility, measured, run_config)
+
+
 def feedback_markdown(outcome: Outcome) -> str:
-    """A student-facing summary naming the cause of every lost point."""
-    lines = [f"# Feedback for {outcome.student}", "", f"**Score: {outcome.total:g} / {MAX_POINTS}**. Run status: {status(outcome)}.", ""]
-    lines += [f"- Note: {note.rstrip('.')}." for note in student_notes(outcome)]
+    """A student-facing summary naming the cause of every lost point; every text a student influenced is inert."""
+    md = markup.markdown
+    lines = [
+        f"# Feedback for {md(outcome.student)}",
+        "",
+        f"**Score: {outcome.total:g} / {MAX_POINTS}**. Run status: {md(status(outcome))}.",
+        "",
+    ]
+    lines += [f"- Note: {md(note.rstrip('.'))}." for note in student_notes(outcome)]
     lines += ["", "| Section | Points |", "|---|---|"]
     points = outcome.section_points()
     lines += [f"| {title} | {points[key]:g} / {maximum} |" for key, (title, maximum) in SECTIONS.items()]
     ordered = _in_section_order(outcome.checks)
     lost = [c for c in ordered if c.status is CheckStatus.FAILED]
-    heading = "## Points lost" if lost else "## No points lost" if outcome.checks else "## No checks ran (see the run status)"
+    heading = (
+        "## Points lost" if lost else "## No points lost" if outcome.checks else "## No checks ran (see the run status)"
+    )
     lines += ["", heading, ""]
-    lines += [f"- **{SECTIONS[c.section][0]}**, {c.name} (-{c.max_score:g}): {c.message}" for c in lost]
+    lines += [f"- **{SECTIONS[c.section][0]}**, {md(c.name)} (-{c.max_score:g}): {md(c.message)}" for c in lost]
     pending = [c for c in ordered if c.status is CheckStatus.PENDING]
     if pending:
         lines += ["", "## Pending (not graded here, neither earned nor lost)", ""]
-        lines += [f"- **{SECTIONS[c.section][0]}**, {c.name} ({c.max_score:g} points): {c.message}" for c in pending]
+        lines += [
+            f"- **{SECTIONS[c.section][0]}**, {md(c.name)} ({c.max_score:g} points): {md(c.message)}" for c in pending
+        ]
     return "\n".join(lines) + "\n"
 
 
 def grader_log(outcome: Outcome) -> str:
     """Everything the instructor may need: status, sandbox, diagnostics, check details."""
-    lines = [f"student: {outcome.student}", f"status: {status(outcome)}", f"sandbox: {outcome.sandbox}", f"seconds: {outcome.seconds:.1f}", ""]
+    lines = [
+        f"student: {outcome.student}",
+        f"status: {status(outcome)}",
+        f"sandbox: {outcome.sandbox}",
+        f"seconds: {outcome.seconds:.1f}",
+        "",
+    ]
     lines += outcome.diagnostics
-    lines += [f"check {c.id}: {c.status.value} {c.score:g}/{c.max_score:g} {c.values or ''} {c.diagnostic}".rstrip() for c in outcome.checks]
+    lines += [
+        f"check {c.id}: {c.status.value} {c.score:g}/{c.max_score:g} {c.values or ''} {c.diagnostic}".rstrip()
+        for c in outcome.checks
+    ]
     return clean("\n".join(lines)) + "\n"
 
 
-def write_student(outcome: Outcome, folder: Path, visibility: str = "visible") -> None:
-    """results.json, feedback.md, grader.log and outcome.json in `folder`."""
+def write_student(
+    outcome: Outcome,
+    folder: Path,
+    visibility: str = "visible",
+    measured: Facts | None = None,
+    run_config: dict | None = None,
+) -> None:
+    """results.json, feedback.md, feedback.html, grader.log and, last, outcome.json in `folder` (`measured`: the
+    facts behind it, `run_config`: the run's settings, as the checks got them)."""
     folder.mkdir(parents=True, exist_ok=True)
-    texts = {"results.json": json.dumps(results_json(outcome, visibility), indent=2), "feedback.md": feedback_markdown(outcome),
-             "grader.log": grader_log(outcome)}
+    shared = _feedback(outcome, measured, run_config)
+    if not shared.figures(0) and shared.problem:  # drawn first: a figure that failed is noted for the instructor
+        outcome.diagnostics.append(shared.problem)
+    texts = {
+        "results.json": json.dumps(results_json(outcome, visibility, shared=shared), indent=2),
+        "feedback.md": feedback_markdown(outcome),
+        "feedback.html": feedback.page(shared),
+        "grader.log": grader_log(outcome),
+    }
     for name, text in texts.items():
         (folder / name).write_text(text, errors="backslashreplace")
     outcome.save(folder / "outcome.json")
@@ -131,18 +217,33 @@ def _cell(text: str) -> str:
 
 def write_csv(outcomes: list[Outcome], path: Path) -> None:
     """grades.csv: one row per student, points per section, total, max, status."""
-    with path.open("w", newline="") as handle:
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", *SECTIONS, "total", "max", "status"])
         for outcome in sorted(outcomes, key=lambda o: o.student):
             points = outcome.section_points()
-            writer.writerow([_cell(outcome.student), *(f"{points[k]:g}" for k in SECTIONS), f"{outcome.total:g}", MAX_POINTS, _cell(status(outcome))])
+            writer.writerow(
+                [
+                    _cell(outcome.student),
+                    *(f"{points[k]:g}" for k in SECTIONS),
+                    f"{outcome.total:g}",
+                    MAX_POINTS,
+                    _cell(status(outcome)),
+                ]
+            )
+    partial.replace(path)
 
 
 def table(outcomes: list[Outcome]) -> str:
     """A plain-text table of the batch for the terminal."""
     header = ["student", *SECTIONS, "total", "status"]
-    rows = [[o.student, *(f"{o.section_points()[k]:g}" for k in SECTIONS), f"{o.total:g}/{MAX_POINTS}", status(o)]
-            for o in sorted(outcomes, key=lambda o: o.student)]
+    rows = [
+        [o.student, *(f"{o.section_points()[k]:g}" for k in SECTIONS), f"{o.total:g}/{MAX_POINTS}", status(o)]
+        for o in sorted(outcomes, key=lambda o: o.student)
+    ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in [header, *rows])
+    return "\n".join(
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
+        for row in [header, *rows]
+    )

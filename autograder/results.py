@@ -79,6 +79,9 @@ class Outcome:
     diagnostics: list[str] = field(default_factory=list)  # instructor-only
     sandbox: str = ""
     seconds: float = 0.0
+    key: str = ""  # what it was graded from (notebook, profile, data, grader), so an unchanged submission is kept
+    edited: list[str] = field(default_factory=list)  # locked cells the student edited or deleted (instructor-only)
+    flags: list[str] = field(default_factory=list)  # what the instructor may want to look at; never changes points
 
     @property
     def total(self) -> float:
@@ -92,11 +95,18 @@ class Outcome:
         return {key: sum(c.score for c in self.checks if c.section == key) for key in SECTIONS}
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1, default=lambda value: value.value))
+        """Written whole or not at all: a batch killed part way never leaves an outcome that looks complete."""
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(json.dumps(asdict(self), indent=1, default=lambda value: value.value))
+        partial.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> Outcome:
-        raw = json.loads(path.read_text())
-        raw["checks"] = [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in raw["checks"]]
-        raw["failures"] = [CellFailure(**{**f, "kind": FailureKind(f["kind"])}) for f in raw["failures"]]
-        return cls(**raw)
+        """The outcome saved at `path` (the grader's own file); ValueError when it is not one."""
+        try:
+            raw = json.loads(path.read_text())
+            raw["checks"] = [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in raw["checks"]]
+            raw["failures"] = [CellFailure(**{**f, "kind": FailureKind(f["kind"])}) for f in raw["failures"]]
+            return cls(**raw)
+        except (OSError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path} is not an outcome the grader wrote: {error}") from error

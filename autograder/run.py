@@ -29,15 +29,22 @@ from nbclient.exceptions import DeadKernelError
 from papermill.parameterize import parameterize_notebook
 
 from assignment.profiles import Profile
+from autograder.capture import Capture
 from autograder.results import CellFailure, FailureKind, literal
 from autograder.sandbox import Sandbox
 
 MAX_KERNEL_RESTARTS = 2
-RESPONSIVE_SECONDS = 15  # after a timeout, the kernel must answer within this or it is restarted
+RESPONSIVE_SECONDS = (
+    60  # after a timeout, the kernel must answer within this or it is restarted (generous: the machine may be busy)
+)
+IOPUB_SECONDS = (
+    20  # after a cell's reply, how long its last outputs may take to arrive (generous: the machine may be busy)
+)
 OUTPUT_LIMIT = 2_000_000  # characters of output kept per cell
 MESSAGE_LIMIT = 64 << 20  # bytes of one message from the kernel
 NOTEBOOK_LIMIT = 20_000_000  # characters of outputs in the executed notebook
-EXPORT = Path(__file__).resolve().parent / "probe" / "export.py"
+PROBE = Path(__file__).resolve().parent / "probe"
+GRADER_FILES = ("export.py", "recorder.py")  # the grader's code run in the kernel: after the notebook, before it
 
 
 @dataclass
@@ -51,6 +58,15 @@ class RunResult:
     started: bool = False  # whether a kernel ever answered (if not, the sandbox could not start one: a grader problem)
     exported: Path | None = None  # the folder holding the kernel's export, when it ran
     seconds: float = 0.0
+
+
+def clear_outputs(nb: nbformat.NotebookNode) -> None:
+    """Drop what the submitted file says its cells printed: the executed notebook shows only the grader's run."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("widgets", None)
 
 
 def parameterize(nb: nbformat.NotebookNode, parameters: dict[str, object]) -> tuple[nbformat.NotebookNode, list[str]]:
@@ -84,7 +100,11 @@ class _CappedClient(NotebookClient):
         kept = self._kept.get(cell_index, 0)
         if kept + size > OUTPUT_LIMIT or sum(self._kept.values()) + size > NOTEBOOK_LIMIT:
             if kept <= OUTPUT_LIMIT:
-                outs.append(nbformat.v4.new_output("stream", name="stderr", text="[the grader dropped the rest of this cell's output]\n"))
+                outs.append(
+                    nbformat.v4.new_output(
+                        "stream", name="stderr", text="[the grader dropped the rest of this cell's output]\n"
+                    )
+                )
             self._kept[cell_index] = OUTPUT_LIMIT + 1
             return None
         self._kept[cell_index] = kept + size
@@ -98,12 +118,19 @@ class _CappedClient(NotebookClient):
 
 def _trim(nb: nbformat.NotebookNode) -> None:
     """Drop the largest cells' outputs until the executed notebook stays under NOTEBOOK_LIMIT characters."""
-    sizes = sorted(((len(json.dumps(c.get("outputs", []))), i) for i, c in enumerate(nb.cells) if c.cell_type == "code"), reverse=True)
+    sizes = sorted(
+        ((len(json.dumps(c.get("outputs", []))), i) for i, c in enumerate(nb.cells) if c.cell_type == "code"),
+        reverse=True,
+    )
     total = sum(size for size, _ in sizes)
     for size, index in sizes:
         if total <= NOTEBOOK_LIMIT:
             break
-        nb.cells[index].outputs = [nbformat.v4.new_output("stream", name="stderr", text="[the grader dropped this cell's outputs: too large]\n")]
+        nb.cells[index].outputs = [
+            nbformat.v4.new_output(
+                "stream", name="stderr", text="[the grader dropped this cell's outputs: too large]\n"
+            )
+        ]
         total -= size
 
 
@@ -124,35 +151,52 @@ class _Session:
     """One sandboxed kernel running the notebook's cells, recording every cell that fails."""
 
     def __init__(self, nb: nbformat.NotebookNode, sandbox: Sandbox, attempt: int):
-        self.nb, self.sandbox = nb, sandbox
+        self.nb, self.sandbox, self.attempt = nb, sandbox, attempt
         self.specs = sandbox.private / f"spec{attempt}"
-        argv = sandbox.command([sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"])
+        recorder = f"--IPKernelApp.exec_files={sandbox.scratch / 'recorder.py'}"
+        argv = sandbox.command([sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", recorder])
         (self.specs / "sandboxed").mkdir(parents=True)
-        (self.specs / "sandboxed" / "kernel.json").write_text(json.dumps(
-            {"argv": argv, "display_name": "sandboxed", "language": "python", "interrupt_mode": "message"}))
+        (self.specs / "sandboxed" / "kernel.json").write_text(
+            json.dumps({"argv": argv, "display_name": "sandboxed", "language": "python", "interrupt_mode": "message"})
+        )
         sockets = sandbox.fresh_folder()  # made now, by the grader: nothing planted in it
-        self.km = _Manager(kernel_name="sandboxed", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.specs)]),
-                           transport="ipc", connection_file=str(sockets / "kernel.json"))
+        self.km = _Manager(
+            kernel_name="sandboxed",
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.specs)]),
+            transport="ipc",
+            connection_file=str(sockets / "kernel.json"),
+        )
         self.km.write_connection_file()
         sandbox.give(sockets, Path(self.km.connection_file))
         self.client = _CappedClient(
-            nb, km=self.km, allow_errors=True, interrupt_on_timeout=True,
+            nb,
+            km=self.km,
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            iopub_timeout=IOPUB_SECONDS,
             error_on_timeout={"ename": "CellTimeoutError", "evalue": "cell time limit reached", "traceback": []},
-            resources={"metadata": {"path": str(sandbox.scratch / "work")}}, on_cell_error=self._record_error)
+            resources={"metadata": {"path": str(sandbox.scratch / "work")}},
+            on_cell_error=self._record_error,
+        )
         self.failures: list[CellFailure] = []
+        self.output = Capture()  # the kernel's own stdout and stderr, within a bound
 
     def _record_error(self, cell: nbformat.NotebookNode, cell_index: int, execute_reply: dict) -> None:
         content = execute_reply["content"]
         kind = FailureKind.TIMEOUT if content.get("ename") == "CellTimeoutError" else FailureKind.ERROR
         first = next(iter(cell.source.strip().splitlines()), "")
-        self.failures.append(CellFailure(cell_index, kind, f"{content.get('ename')}: {content.get('evalue')}", first[:60]))
+        self.failures.append(
+            CellFailure(cell_index, kind, f"{content.get('ename')}: {content.get('evalue')}", first[:60])
+        )
 
     def run(self, cell: nbformat.NotebookNode, index: int, limit: float) -> None:
         """Run one cell; after a timeout make sure the kernel answers again, else raise _Unresponsive."""
         self.client.timeout = max(1, int(limit))
         before = len(self.failures)
         self.client.execute_cell(cell, index)
-        if any(f.kind is FailureKind.TIMEOUT for f in self.failures[before:]) and self.run_grader_code("pass", RESPONSIVE_SECONDS):
+        if any(f.kind is FailureKind.TIMEOUT for f in self.failures[before:]) and self.run_grader_code(
+            "pass", RESPONSIVE_SECONDS
+        ):
             raise _Unresponsive
 
     def run_grader_code(self, source: str, limit: float) -> str | None:
@@ -169,9 +213,8 @@ class _Session:
         return errors[0].detail if errors else None
 
     def stderr_tail(self) -> str:
-        """The end of what the sandbox and kernel wrote to stderr (instructor-only)."""
-        path = self.specs / "stderr"
-        return path.read_text(errors="replace")[-2000:].strip() if path.is_file() else ""
+        """The end of what the sandbox and kernel wrote to stdout and stderr (instructor-only)."""
+        return self.output.text(wait=0.5)[-2000:]
 
     def close(self) -> None:
         if self.client.kc is not None:
@@ -185,51 +228,67 @@ class _Session:
         self.sandbox.kill()
 
 
-def execute(nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox) -> RunResult:
-    """Run every cell of the (parameterized) `nb` in `sandbox`, then export the trained model."""
+def _attempt(session: _Session, result: RunResult, profile: Profile, skip: set[int], started: float) -> int | None:
+    """Run every cell not in `skip` in a new kernel, then export the trained model; the index of the cell during
+    which the kernel died or stopped answering, or None when it did not."""
+    sandbox, dead_at = session.sandbox, None
+    try:
+        with session.client.setup_kernel(stdout=session.output.fd, stderr=session.output.fd):
+            session.output.started()
+            result.started = True
+            for index, cell in enumerate(result.notebook.cells):
+                if index in skip or cell.cell_type != "code":
+                    continue
+                remaining = profile.total_timeout - (time.monotonic() - started)
+                if remaining <= 0:
+                    session.failures.append(
+                        CellFailure(index, FailureKind.NOT_RUN, "total time limit reached before this cell")
+                    )
+                    continue
+                dead_at = index
+                session.run(cell, index, min(profile.cell_timeout, remaining))
+            dead_at = None
+            script, out = sandbox.scratch / "export.py", sandbox.scratch / "out"
+            code = f"import runpy; runpy.run_path({str(script)!r})['export'](globals(), {str(out)!r})"
+            if problem := session.run_grader_code(code, max(60, profile.cell_timeout // 4)):
+                result.notes.append(f"the trained model could not be exported: {literal(problem, 200)}")
+            result.exported = out
+    except Exception as error:  # noqa: BLE001 - dead, unresponsive, or sending what breaks the client: the kernel failed
+        known = isinstance(error, DeadKernelError | _Unresponsive | RuntimeError)
+        detail = f"{type(error).__name__}: {error}" if known else traceback.format_exc(limit=-4)
+        result.diagnostics.append(f"kernel attempt {session.attempt + 1}: {detail}\n{session.stderr_tail()}".strip())
+        if dead_at is None and result.started:
+            result.notes.append("the kernel stopped while the grader exported the trained model")
+    finally:
+        session.output.started()
+        session.close()
+    return dead_at
+
+
+def execute(
+    nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox, session: type[_Session] = _Session
+) -> RunResult:
+    """Run every cell of the (parameterized) `nb` in `sandbox`, then export the trained model. A kernel that dies or
+    stops answering is started again, the cells before replayed and the fatal cell skipped, at most
+    MAX_KERNEL_RESTARTS times."""
     started = time.monotonic()
     result = RunResult(nb)
     skip: set[int] = set()
-    export = sandbox.scratch / "export.py"
-    shutil.copyfile(EXPORT, export)
-    sandbox.give(export)
+    for name in GRADER_FILES:  # the grader's, read-only to the sandbox: a kernel started again finds them unchanged
+        shutil.copyfile(PROBE / name, sandbox.scratch / name)
+        (sandbox.scratch / name).chmod(0o644)
+    deaths: list[CellFailure] = []
     for attempt in range(MAX_KERNEL_RESTARTS + 1):
-        session = _Session(nb, sandbox, attempt)
-        dead_at = None
-        try:
-            with (session.specs / "stderr").open("wb") as stderr, session.client.setup_kernel(stdout=stderr, stderr=stderr):
-                result.started = True
-                for index, cell in enumerate(nb.cells):
-                    if index in skip or cell.cell_type != "code":
-                        continue
-                    remaining = profile.total_timeout - (time.monotonic() - started)
-                    if remaining <= 0:
-                        session.failures.append(CellFailure(index, FailureKind.NOT_RUN, "total time limit reached before this cell"))
-                        continue
-                    dead_at = index
-                    session.run(cell, index, min(profile.cell_timeout, remaining))
-                dead_at = None
-                problem = session.run_grader_code(f"import runpy; runpy.run_path({str(export)!r})['export'](globals(), {str(sandbox.scratch / 'out')!r})",
-                                        max(60, profile.cell_timeout // 4))
-                if problem:
-                    result.notes.append(f"the trained model could not be exported: {literal(problem, 200)}")
-                result.exported = sandbox.scratch / "out"
-        except Exception as error:  # noqa: BLE001 - dead, unresponsive, or sending what breaks the client: the kernel failed
-            known = isinstance(error, (DeadKernelError, _Unresponsive, RuntimeError))
-            detail = f"{type(error).__name__}: {error}" if known else traceback.format_exc(limit=-4)
-            result.diagnostics.append(f"kernel attempt {attempt + 1}: {detail}\n{session.stderr_tail()}".strip())
-            if dead_at is None and result.started:
-                result.notes.append("the kernel stopped while the grader exported the trained model")
-        finally:
-            session.close()
+        current = session(nb, sandbox, attempt)
+        dead_at = _attempt(current, result, profile, skip, started)
         if dead_at is None or sandbox.violation:
-            result.failures = [f for f in result.failures if f.kind is FailureKind.KERNEL_DIED] + session.failures
             break
         first = next(iter(nb.cells[dead_at].source.strip().splitlines()), "")[:60]
-        result.failures.append(CellFailure(dead_at, FailureKind.KERNEL_DIED, "the kernel died or stopped answering", first))
+        deaths.append(CellFailure(dead_at, FailureKind.KERNEL_DIED, "the kernel died or stopped answering", first))
         skip.add(dead_at)
     else:
         result.notes.append(f"the kernel died {MAX_KERNEL_RESTARTS + 1} times; the run stopped")
+    result.failures = sorted(deaths + current.failures, key=lambda failure: failure.index)
     _trim(result.notebook)
     result.seconds = time.monotonic() - started
     return result

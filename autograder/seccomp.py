@@ -16,13 +16,35 @@ import struct
 
 # system call numbers: (x86-64, aarch64)
 BLOCKED = {
-    "unshare": (272, 97), "setns": (308, 268), "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41),
-    "open_tree": (428, 428), "move_mount": (429, 429), "fsopen": (430, 430), "fsconfig": (431, 431), "fsmount": (432, 432),
-    "fspick": (433, 433), "mount_setattr": (442, 442), "ptrace": (101, 117), "process_vm_readv": (310, 270),
-    "process_vm_writev": (311, 271), "keyctl": (250, 219), "add_key": (248, 217), "request_key": (249, 218), "bpf": (321, 280),
-    "perf_event_open": (298, 241), "userfaultfd": (323, 282), "io_uring_setup": (425, 425), "io_uring_enter": (426, 426),
-    "io_uring_register": (427, 427), "init_module": (175, 105), "finit_module": (313, 273), "delete_module": (176, 106),
-    "kexec_load": (246, 104), "kexec_file_load": (320, 294),
+    "unshare": (272, 97),
+    "setns": (308, 268),
+    "mount": (165, 40),
+    "umount2": (166, 39),
+    "pivot_root": (155, 41),
+    "open_tree": (428, 428),
+    "move_mount": (429, 429),
+    "fsopen": (430, 430),
+    "fsconfig": (431, 431),
+    "fsmount": (432, 432),
+    "fspick": (433, 433),
+    "mount_setattr": (442, 442),
+    "ptrace": (101, 117),
+    "process_vm_readv": (310, 270),
+    "process_vm_writev": (311, 271),
+    "keyctl": (250, 219),
+    "add_key": (248, 217),
+    "request_key": (249, 218),
+    "bpf": (321, 280),
+    "perf_event_open": (298, 241),
+    "userfaultfd": (323, 282),
+    "io_uring_setup": (425, 425),
+    "io_uring_enter": (426, 426),
+    "io_uring_register": (427, 427),
+    "init_module": (175, 105),
+    "finit_module": (313, 273),
+    "delete_module": (176, 106),
+    "kexec_load": (246, 104),
+    "kexec_file_load": (320, 294),
 }
 CLONE, CLONE3 = (56, 220), (435, 435)
 ARCHES = {"x86_64": (0, 0xC000003E), "aarch64": (1, 0xC00000B7)}  # column in the tables, AUDIT_ARCH_*
@@ -47,5 +69,11 @@ def program(machine: str | None = None) -> bytes | None:
     ops += [_op(JEQ, CLONE3[column], 0, 1), _op(RET, NOSYS)]
     for number in blocked:
         ops += [_op(JEQ, number, 0, 1), _op(RET, DENY)]
-    ops += [_op(JEQ, CLONE[column], 0, 3), _op(LOAD, 16), _op(JSET, NAMESPACE_FLAGS, 0, 1), _op(RET, DENY), _op(RET, ALLOW)]
+    ops += [
+        _op(JEQ, CLONE[column], 0, 3),
+        _op(LOAD, 16),
+        _op(JSET, NAMESPACE_FLAGS, 0, 1),
+        _op(RET, DENY),
+        _op(RET, ALLOW),
+    ]
     return b"".join(ops)

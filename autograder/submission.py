@@ -17,7 +17,7 @@ import nbformat
 from autograder.results import literal
 
 MAX_BYTES = 20 * 1024 * 1024
-RESERVED = {"slurm", "grades.csv"}  # names in OUT that are not students' folders
+BATCH_FILES = frozenset({"grades.csv", "batch.json", "report.html", "similarity.csv"})  # OUT's own names, not students'
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,9 @@ class Submission:
 
 def _safe_name(name: str) -> str:
     """A student id usable as a folder name."""
-    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("._-@") or "unnamed"  # no leading "-" or "@": spreadsheets run those
+    return (
+        re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("._-@") or "unnamed"
+    )  # no leading "-" or "@": spreadsheets run those
 
 
 def _real_dir(path: Path) -> bool:
@@ -50,24 +52,31 @@ def _candidates(base: Path) -> dict[str, list[Path]]:
             found.setdefault(entry.name, []).append(entry)
         elif _real_dir(entry):
             for assignment in sorted(p for p in entry.iterdir() if _real_dir(p) and p.name != ".ipynb_checkpoints"):
-                found.setdefault(entry.name, []).extend(sorted(p for p in assignment.iterdir() if p.name.endswith(".ipynb")))
+                found.setdefault(entry.name, []).extend(
+                    sorted(p for p in assignment.iterdir() if p.name.endswith(".ipynb"))
+                )
     return {name: paths for name, paths in found.items() if paths}
 
 
-def discover(root: Path, notebook_name: str = "tiny_unet.ipynb") -> list[Submission]:
+def discover(
+    root: Path, reserved: frozenset[str] = BATCH_FILES, notebook_name: str = "tiny_unet.ipynb"
+) -> list[Submission]:
     """Submissions under `root`: nbgrader's `submitted/<student>/<assignment>/<notebook>.ipynb`
     (with or without the `submitted/` level), or a flat folder of `<student>.ipynb`.
 
     A student with several notebooks is graded on the one called `notebook_name`, else on the newest.
-    Two students whose names give the same id both keep a distinct id, with a warning.
+    Two students whose names give the same id both keep a distinct id, with a warning; so does a student whose id
+    is one of the `reserved` names OUT holds for the batch (and its engine).
     """
     if not _real_dir(root):
-        raise FileNotFoundError(f"SUBMISSIONS={root} is not a folder" + (" (it is a symbolic link)" if root.is_symlink() else ""))
+        raise FileNotFoundError(
+            f"SUBMISSIONS={root} is not a folder" + (" (it is a symbolic link)" if root.is_symlink() else "")
+        )
     base = root / "submitted" if _real_dir(root / "submitted") else root
     found, taken = [], set()
     for raw, paths in sorted(_candidates(base).items()):
         student, number = _safe_name(raw), 1
-        while student in taken or student in RESERVED:
+        while student in taken or student in reserved:
             number += 1
             student = f"{_safe_name(raw)}-{number}"
         taken.add(student)
@@ -81,7 +90,10 @@ def _choose(paths: list[Path], notebook_name: str) -> tuple[Path, str]:
     """Of one student's notebooks, the one called `notebook_name`, else the newest; and a note when there were several."""
     chosen = next((p for p in paths if p.name == notebook_name), None) or max(paths, key=lambda p: p.lstat().st_mtime)
     others = ", ".join(literal(p.name, 80) for p in paths if p != chosen)
-    return chosen, f"{len(paths)} notebooks handed in; graded {literal(chosen.name, 80)}, ignored {others}" if others else ""
+    return (
+        chosen,
+        f"{len(paths)} notebooks handed in; graded {literal(chosen.name, 80)}, ignored {others}" if others else "",
+    )
 
 
 def discover_one(folder: Path, student: str, notebook_name: str = "tiny_unet.ipynb") -> Submission:
@@ -90,8 +102,13 @@ def discover_one(folder: Path, student: str, notebook_name: str = "tiny_unet.ipy
     if not _real_dir(folder):
         raise FileNotFoundError(f"{folder} is not a folder")
     paths = [p for p in sorted(folder.iterdir()) if p.name.endswith(".ipynb") and not _real_dir(p)]
-    paths += [p for d in sorted(folder.iterdir()) if _real_dir(d) and not d.name.startswith((".", "__"))
-              for p in sorted(d.iterdir()) if p.name.endswith(".ipynb") and not _real_dir(p)]
+    paths += [
+        p
+        for d in sorted(folder.iterdir())
+        if _real_dir(d) and not d.name.startswith((".", "__"))
+        for p in sorted(d.iterdir())
+        if p.name.endswith(".ipynb") and not _real_dir(p)
+    ]
     if not paths:
         raise FileNotFoundError(f"no .ipynb file in {folder}: hand in the notebook (tiny_unet.ipynb)")
     chosen, note = _choose(paths, notebook_name)
@@ -105,8 +122,10 @@ def _refusal(path: Path) -> str:
     if not stat.S_ISREG(info.st_mode):
         return "the notebook is not a regular file"
     if info.st_size > MAX_BYTES:
-        return (f"the notebook is {info.st_size / 2**20:.0f} MB, over the {MAX_BYTES >> 20} MB limit: "
-                "clear large outputs (Edit > Clear All Outputs) and hand it in again")
+        return (
+            f"the notebook is {info.st_size / 2**20:.0f} MB, over the {MAX_BYTES >> 20} MB limit: "
+            "clear large outputs (Edit > Clear All Outputs) and hand it in again"
+        )
     return ""
 
 

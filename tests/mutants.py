@@ -27,23 +27,82 @@ class Mutant:
 
 MUTANTS = [
     Mutant("seed_trimap_typo", "preprocess", "mask != 2", "mask != 3", "preprocess", "2 is the background"),
-    Mutant("border_as_background", "preprocess", "mask != 2", "mask == 1", "preprocess", "the border belongs to the pet"),
-    Mutant("mask_bilinear", "preprocess", 'example["segmentation_mask"], (IMG_SIZE, IMG_SIZE), method="nearest"',
-           'example["segmentation_mask"], (IMG_SIZE, IMG_SIZE), method="bilinear"', "preprocess", "method='nearest'"),
-    Mutant("image_not_scaled", "preprocess", "tf.cast(image, tf.float32) / 255.0", "tf.cast(image, tf.float32)", "preprocess", "divide by 255"),
-    Mutant("single_conv", "double_conv_block",
-           '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)\n    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
-           '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)', "encoder", "needs exactly two"),
-    Mutant("conv_without_relu", "double_conv_block", 'activation="relu")(x)\n    ### END', 'activation=None)(x)\n    ### END',
-           "encoder", "activation='relu'"),
+    Mutant(
+        "border_as_background", "preprocess", "mask != 2", "mask == 1", "preprocess", "the border belongs to the pet"
+    ),
+    Mutant(
+        "mask_bilinear",
+        "preprocess",
+        'example["segmentation_mask"], (IMG_SIZE, IMG_SIZE), method="nearest"',
+        'example["segmentation_mask"], (IMG_SIZE, IMG_SIZE), method="bilinear"',
+        "preprocess",
+        "method='nearest'",
+    ),
+    Mutant(
+        "image_not_scaled",
+        "preprocess",
+        "tf.cast(image, tf.float32) / 255.0",
+        "tf.cast(image, tf.float32)",
+        "preprocess",
+        "divide by 255",
+    ),
+    Mutant(
+        "single_conv",
+        "double_conv_block",
+        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)\n    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
+        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
+        "encoder",
+        "needs exactly two",
+    ),
+    Mutant(
+        "conv_without_relu",
+        "double_conv_block",
+        'activation="relu")(x)\n    ### END',
+        "activation=None)(x)\n    ### END",
+        "encoder",
+        "activation='relu'",
+    ),
     Mutant("encoder_outputs_swapped", "encoder_block", "return x, p", "return p, x", "encoder", "wrong order"),
-    Mutant("upsampling_without_weights", "decoder_block", "layers.Conv2DTranspose(num_f, kernel_size=2, strides=2, padding=\"same\")(x)",
-           "layers.Conv2D(num_f, 1)(layers.UpSampling2D(2)(x))", "decoder", "Conv2DTranspose"),
-    Mutant("skip_not_concatenated", "decoder_block", "x = layers.Concatenate()([x, skip])", "x = x", "decoder", "Concatenate"),
-    Mutant("hard_coded_base", "make_unet", "f1, p1 = encoder_block(inputs, base_num_f)", "f1, p1 = encoder_block(inputs, 32)", "unet",
-           "derive every stage's filters from base_num_f"),
-    Mutant("softmax_head", "make_unet", '("sigmoid" if num_classes == 1 else "softmax")', '"softmax"', "unet", "sigmoid for one class"),
-    Mutant("hard_coded_learning_rate", "compile", "Adam(learning_rate=LEARNING_RATE)", "Adam(learning_rate=1e-4)", "training", "LEARNING_RATE"),
+    Mutant(
+        "upsampling_without_weights",
+        "decoder_block",
+        'layers.Conv2DTranspose(num_f, kernel_size=2, strides=2, padding="same")(x)',
+        "layers.Conv2D(num_f, 1)(layers.UpSampling2D(2)(x))",
+        "decoder",
+        "Conv2DTranspose",
+    ),
+    Mutant(
+        "skip_not_concatenated",
+        "decoder_block",
+        "x = layers.Concatenate()([x, skip])",
+        "x = x",
+        "decoder",
+        "Concatenate",
+    ),
+    Mutant(
+        "hard_coded_base",
+        "make_unet",
+        "f1, p1 = encoder_block(inputs, base_num_f)",
+        "f1, p1 = encoder_block(inputs, 32)",
+        "unet",
+        "derive every stage's filters from base_num_f",
+    ),
+    Mutant(
+        "softmax_head",
+        "make_unet",
+        '("sigmoid" if num_classes == 1 else "softmax")',
+        '"softmax"',
+        "unet",
+        "sigmoid for one class",
+    ),
+    Mutant(
+        "hard_coded_learning_rate",
+        "compile",
+        "Adam(learning_rate=LEARNING_RATE)",
+        "Adam(learning_rate=1e-4)",
+        "training",
+        "LEARNING_RATE",
+    ),
     Mutant("mse_loss", "compile", 'loss="binary_crossentropy"', 'loss="mse"', "training", "binary_crossentropy"),
     Mutant("hard_coded_epochs", "fit", "epochs=EPOCHS", "epochs=2", "training", "EPOCHS"),
 ]
@@ -52,7 +111,9 @@ MUTANTS = [
 def mutate(mutant: Mutant) -> nbformat.NotebookNode:
     nb = nbformat.read(SOLUTION, as_version=4)
     cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == mutant.grade_id]
-    assert len(cells) == 1 and mutant.old in cells[0].source, f"mutant {mutant.name} does not apply to the solution any more"
+    assert len(cells) == 1 and mutant.old in cells[0].source, (
+        f"mutant {mutant.name} does not apply to the solution any more"
+    )
     cells[0].source = cells[0].source.replace(mutant.old, mutant.new)
     return nb
 
@@ -69,8 +130,14 @@ def write_batch(root: Path) -> dict[str, str]:
     """A submissions folder in nbgrader's layout plus flat files; returns student -> what it is."""
     kinds = {}
 
-    def put(student: str, nb: nbformat.NotebookNode | None = None, text: str | None = None, nested: bool = True) -> None:
-        path = root / "submitted" / student / "tiny_unet" / "tiny_unet.ipynb" if nested else root / "submitted" / f"{student}.ipynb"
+    def put(
+        student: str, nb: nbformat.NotebookNode | None = None, text: str | None = None, nested: bool = True
+    ) -> None:
+        path = (
+            root / "submitted" / student / "tiny_unet" / "tiny_unet.ipynb"
+            if nested
+            else root / "submitted" / f"{student}.ipynb"
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         if nb is not None:
             nbformat.write(nb, path)
@@ -103,7 +170,19 @@ def write_batch(root: Path) -> dict[str, str]:
     for name in ("colliding id", "colliding_id"):
         put(name, nbformat.read(RELEASE, as_version=4), nested=False)
     kinds.update({"solution": "solution", "unfilled_release": "stub", "colliding_id": "stub", "colliding_id-2": "stub"})
-    kinds.update({name: "broken" for name in ("broken_json", "broken_syntax", "broken_infinite_loop", "broken_dead_kernel",
-                                               "broken_missing_parameters_tag", "broken_edited_locked_cell", "broken_symlink",
-                                               "broken_oversize")})
+    kinds.update(
+        {
+            name: "broken"
+            for name in (
+                "broken_json",
+                "broken_syntax",
+                "broken_infinite_loop",
+                "broken_dead_kernel",
+                "broken_missing_parameters_tag",
+                "broken_edited_locked_cell",
+                "broken_symlink",
+                "broken_oversize",
+            )
+        }
+    )
     return kinds

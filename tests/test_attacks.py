@@ -35,12 +35,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from attacks import ATTACKS, RELEASE, SOLUTION, Attack, Context, clear_keys, outputs
+from attacks import ATTACKS as EARLIER
+from attacks import RELEASE, SOLUTION, Attack, Context, clear_keys, outputs
 from attacks import __file__ as ATTACKS_FILE
+from attacks_leftovers import ATTACKS as LEFTOVERS
 
 from assignment.points import MAX_POINTS, SECTIONS
 from assignment.profiles import PROFILES
-from autograder import sandbox, uids
+from autograder import backends, uids
 
 ROOT = Path(__file__).resolve().parent.parent
 HONEST = ("aa_honest_solution", "zz_honest_solution")
@@ -49,10 +51,12 @@ CELL_TIMEOUT = 45  # seconds per cell (the smoke profile's 180 would make the SI
 WAIT_AFTER = 8  # seconds after the batch for anything that survived it to strike
 GIB = 1 << 30
 SECRET_NAME = "TINY_UNET_SECRET"
+ATTACKS = EARLIER + LEFTOVERS
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Snapshots of the machine around the batch.
+
 
 def _digest(paths: list[Path], content: bool) -> dict[str, str]:
     found = {}
@@ -71,7 +75,12 @@ def _digest(paths: list[Path], content: bool) -> dict[str, str]:
 def kit_files() -> dict[str, str]:
     """Content hashes of the kit's files (git's tracked and untracked, not ignored), so new files count too."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True).stdout
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
         names = sorted(set(listed.decode().split("\0")) - {""})
     except (OSError, subprocess.CalledProcessError):  # not a git checkout: every file but the venv, the data and caches
         skip = {".git", ".venv", "data", "build", "__pycache__", ".ruff_cache", ".pytest_cache"}
@@ -96,7 +105,14 @@ def _changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 
 # Names the attacks give the files they try to plant (their contents also hold the batch's token).
-ATTACK_FILE_NAMES = {"sitecustomize.py", "usercustomize.py", "zz_notebook.pth", "python.bak", "test_zz_from_notebook.py", "facts.json"}
+ATTACK_FILE_NAMES = {
+    "sitecustomize.py",
+    "usercustomize.py",
+    "zz_notebook.pth",
+    "python.bak",
+    "test_zz_from_notebook.py",
+    "facts.json",
+}
 
 
 def attributable(path: str, context: Context, roots: tuple[Path, ...] = ()) -> bool:
@@ -121,7 +137,9 @@ def assert_unchanged(what: str, changes: list[str], context: Context, roots: tup
     by_attack = [path for path in changes if attributable(path, context, roots)]
     assert not by_attack, f"{what} changed by the attacks: {by_attack[:20]}"
     if changes:
-        warnings.warn(f"{what} changed during the batch, not by an attack (someone editing?): {changes[:10]}", stacklevel=2)
+        warnings.warn(
+            f"{what} changed during the batch, not by an attack (someone editing?): {changes[:10]}", stacklevel=2
+        )
 
 
 def big_files(roots: list[Path], limit: int = GIB) -> set[str]:
@@ -163,7 +181,11 @@ def kill_sandbox_uids() -> None:
 
 def uid_slots() -> dict[str, str]:
     folder = uids.SLOT_FOLDER
-    return {p.name: f"{stat.filemode(p.lstat().st_mode)} {p.lstat().st_size} {p.lstat().st_uid}" for p in folder.iterdir()} if folder.is_dir() else {}
+    return (
+        {p.name: f"{stat.filemode(p.lstat().st_mode)} {p.lstat().st_size} {p.lstat().st_uid}" for p in folder.iterdir()}
+        if folder.is_dir()
+        else {}
+    )
 
 
 class GraderMemory:
@@ -196,7 +218,13 @@ class GraderMemory:
                     status = Path(f"/proc/{pid}/status").read_text()
                     uid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:")))
                     if uid not in SANDBOX_UIDS:
-                        self.samples.append((time.time(), int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) >> 10))
+                        self.samples.append(
+                            (
+                                time.time(),
+                                int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+                                >> 10,
+                            )
+                        )
 
     def close(self) -> None:
         self._stop.set()
@@ -244,14 +272,21 @@ CODE_STARTS = ("assert ", "def ", "@POINTS(", "@pytest.", "for ", "if ", "return
 @functools.cache
 def hidden_check_markers() -> tuple[str, ...]:
     """Text only the hidden checks hold: names of documented check functions and distinctive code lines."""
-    public = "\n".join(path.read_text() for path in (RELEASE, SOLUTION, Path(ATTACKS_FILE)))
+    public = "\n".join(
+        path.read_text()
+        for path in (RELEASE, SOLUTION, Path(ATTACKS_FILE), Path(ATTACKS_FILE).with_name("attacks_leftovers.py"))
+    )
     markers = set()
     for path in sorted((ROOT / "autograder" / "checks").glob("*.py")):
         text = path.read_text()
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and ast.get_docstring(node):
                 markers.add(node.name)  # shown to students by its docstring, never by its name
-        markers.update(line.strip() for line in text.splitlines() if len(line.strip()) >= 40 and line.strip().startswith(CODE_STARTS))
+        markers.update(
+            line.strip()
+            for line in text.splitlines()
+            if len(line.strip()) >= 40 and line.strip().startswith(CODE_STARTS)
+        )
     return tuple(sorted(marker for marker in markers if marker not in public))
 
 
@@ -275,7 +310,9 @@ def _notebook_text(path: Path) -> str:
         texts.append("".join(cell.get("source", "")))
         for out in cell.get("outputs", []):
             texts += ["".join(out.get("text", "")), str(out.get("evalue", "")), "\n".join(out.get("traceback", []))]
-            texts += ["".join(value) if isinstance(value, list) else str(value) for value in out.get("data", {}).values()]
+            texts += [
+                "".join(value) if isinstance(value, list) else str(value) for value in out.get("data", {}).values()
+            ]
     return "\n".join(texts)
 
 
@@ -287,7 +324,9 @@ def student_visible(folder: Path) -> dict[str, str]:
     if (folder / "results.json").is_file():
         results = json.loads((folder / "results.json").read_text())
         visible = [test for test in results.get("tests", []) if test.get("visibility") != "hidden"]
-        shown["results.json"] = "\n".join([str(results.get("output", "")), *(f"{t.get('name')}\n{t.get('output')}" for t in visible)])
+        shown["results.json"] = "\n".join(
+            [str(results.get("output", "")), *(f"{t.get('name')}\n{t.get('output')}" for t in visible)]
+        )
     if (folder / "executed.ipynb").is_file():
         shown["executed.ipynb"] = _notebook_text(folder / "executed.ipynb")
     return shown
@@ -295,6 +334,7 @@ def student_visible(folder: Path) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------------------------
 # The batch.
+
 
 @dataclass
 class Batch:
@@ -322,7 +362,11 @@ class Batch:
 
 
 def _honest_reports(out: Path) -> dict[str, str]:
-    files = [out / student / name for student in HONEST for name in ("results.json", "feedback.md", "outcome.json", "grader.log", "executed.ipynb")]
+    files = [
+        out / student / name
+        for student in HONEST
+        for name in ("results.json", "feedback.md", "outcome.json", "grader.log", "executed.ipynb")
+    ]
     digest = _digest(files, content=True)
     with contextlib.suppress(OSError):
         rows = [line for line in (out / "grades.csv").read_text().splitlines() if line.split(",")[0] in HONEST]
@@ -352,8 +396,8 @@ def _sandbox_owned(roots: list[Path]) -> list[str]:
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Iterator[Batch]:
     try:
-        backend = sandbox.detect("auto")
-    except sandbox.SandboxUnavailable as error:
+        backend = backends.detect("auto").name
+    except backends.SandboxUnavailable as error:
         pytest.skip(f"no sandbox on this machine: {error}")
     root = tmp_path_factory.mktemp("attacks")
     out, submissions, planted = root / "out", root / "submissions", root / "planted"
@@ -372,8 +416,22 @@ def batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) ->
     kit, venv, interpreter = kit_files(), tree_listing(Path(sys.prefix)), tree_listing(python)
     scratch, big, slots = scratch_folders(), big_files([Path("/tmp"), ROOT]), uid_slots()
     env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir), SECRET_NAME: secret}
-    command = [sys.executable, "-m", "autograder.grade", str(submissions), "--profile", "smoke", "--out", str(out), "--jobs", "2",
-               "--cell-timeout", str(CELL_TIMEOUT), "--sandbox", backend]
+    command = [
+        sys.executable,
+        "-m",
+        "autograder.grade",
+        str(submissions),
+        "--profile",
+        "smoke",
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--cell-timeout",
+        str(CELL_TIMEOUT),
+        "--sandbox",
+        backend,
+    ]
     left_behind: set[str] = set()
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -392,15 +450,33 @@ def batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) ->
         right_after = _honest_reports(out)
         time.sleep(WAIT_AFTER)
         result = Batch(
-            out=out, context=context, secret=secret, returncode=process.returncode, stdout=stdout, stderr=stderr, seconds=seconds,
-            rows=_rows(out), honest_right_after=right_after, honest_after_wait=_honest_reports(out), connections=list(listener.connections),
-            processes_left=sandbox_processes(), kit_changes=_changes(kit, kit_files()), venv_changes=_changes(venv, tree_listing(Path(sys.prefix))),
-            python_changes=_changes(interpreter, tree_listing(python)), sandbox_owned=_sandbox_owned([ROOT, python, out]),
-            big_files_new=big_files([Path("/tmp"), ROOT, out]) - big, scratch_left=scratch_folders() - scratch,
-            slots_before=slots, slots_after=uid_slots())
+            out=out,
+            context=context,
+            secret=secret,
+            returncode=process.returncode,
+            stdout=stdout,
+            stderr=stderr,
+            seconds=seconds,
+            rows=_rows(out),
+            honest_right_after=right_after,
+            honest_after_wait=_honest_reports(out),
+            connections=list(listener.connections),
+            processes_left=sandbox_processes(),
+            kit_changes=_changes(kit, kit_files()),
+            venv_changes=_changes(venv, tree_listing(Path(sys.prefix))),
+            python_changes=_changes(interpreter, tree_listing(python)),
+            sandbox_owned=_sandbox_owned([ROOT, python, out]),
+            big_files_new=big_files([Path("/tmp"), ROOT, out]) - big,
+            scratch_left=scratch_folders() - scratch,
+            slots_before=slots,
+            slots_after=uid_slots(),
+        )
         left_behind = result.scratch_left
         peak = max((rss for _, rss in context.grader_memory), default=0)
-        print(f"\nattack batch: {seconds:.0f} s for {len(ATTACKS) + len(HONEST)} notebooks; grader processes peaked at {peak} MiB", file=sys.stderr)
+        print(
+            f"\nattack batch: {seconds:.0f} s for {len(ATTACKS) + len(HONEST)} notebooks; grader processes peaked at {peak} MiB",
+            file=sys.stderr,
+        )
         yield result
     finally:
         memory.close()
@@ -420,6 +496,7 @@ def _student(slug: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------
 # The batch as a whole.
+
 
 def test_batch_completes_with_a_row_and_reports_for_everyone(batch: Batch) -> None:
     assert batch.returncode == 0, batch.stderr[-3000:]
@@ -457,7 +534,9 @@ def test_kit_unchanged(batch: Batch) -> None:
 
 def test_venv_and_python_install_unchanged(batch: Batch) -> None:
     assert_unchanged("the venv", batch.venv_changes, batch.context, (Path(sys.prefix),))
-    assert_unchanged("the Python install", batch.python_changes, batch.context, (Path(os.path.realpath(sys.base_prefix)),))
+    assert_unchanged(
+        "the Python install", batch.python_changes, batch.context, (Path(os.path.realpath(sys.base_prefix)),)
+    )
     assert not batch.sandbox_owned, f"files owned by a sandbox uid outside the sandboxes: {batch.sandbox_owned[:20]}"
 
 
@@ -466,7 +545,9 @@ def test_listener_on_loopback_got_no_connection(batch: Batch) -> None:
 
 
 def test_no_sandbox_process_left(batch: Batch) -> None:
-    assert not batch.processes_left, f"{len(batch.processes_left)} processes of sandbox uids outlived the batch: {batch.processes_left[:10]}"
+    assert not batch.processes_left, (
+        f"{len(batch.processes_left)} processes of sandbox uids outlived the batch: {batch.processes_left[:10]}"
+    )
 
 
 def test_no_file_over_1_gib_left(batch: Batch) -> None:
@@ -483,7 +564,10 @@ def test_no_file_over_1_gib_left(batch: Batch) -> None:
     found = sorted(path for path in batch.big_files_new if by_grading(path))
     assert not found, f"files over 1 GiB: {found}"
     if batch.big_files_new:
-        warnings.warn(f"files over 1 GiB appeared elsewhere during the batch (someone else's?): {sorted(batch.big_files_new)[:5]}", stacklevel=1)
+        warnings.warn(
+            f"files over 1 GiB appeared elsewhere during the batch (someone else's?): {sorted(batch.big_files_new)[:5]}",
+            stacklevel=1,
+        )
 
 
 def test_no_scratch_folder_left(batch: Batch) -> None:
@@ -492,7 +576,11 @@ def test_no_scratch_folder_left(batch: Batch) -> None:
 
 def test_uid_slots_untouched(batch: Batch) -> None:
     """The grader's uid lock files stay empty root files (no sandbox can reach them)."""
-    changed = {name: mode for name, mode in batch.slots_after.items() if name in batch.slots_before and batch.slots_before[name] != mode}
+    changed = {
+        name: mode
+        for name, mode in batch.slots_after.items()
+        if name in batch.slots_before and batch.slots_before[name] != mode
+    }
     assert not changed, changed
     assert all(mode.split()[1:] == ["0", "0"] for mode in batch.slots_after.values()), batch.slots_after
 
@@ -506,18 +594,25 @@ def test_secret_not_in_the_batch_files_or_output(batch: Batch) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Each attack.
 
+
 @pytest.mark.parametrize("attack", ATTACKS, ids=[attack.slug for attack in ATTACKS])
 def test_attack_earns_no_more_than_its_honest_part(batch: Batch, attack: Attack) -> None:
     row = batch.rows[attack.student]
     beyond = {key: (float(row[key]), attack.honest[key]) for key in SECTIONS if float(row[key]) > attack.honest[key]}
-    assert not beyond, f"{attack.student} earned more than its honest part (section: (earned, honest most)): {beyond}; status {row['status']}"
+    assert not beyond, (
+        f"{attack.student} earned more than its honest part (section: (earned, honest most)): {beyond}; status {row['status']}"
+    )
     assert float(row["total"]) <= sum(attack.honest.values())
 
 
 @pytest.mark.parametrize("student", [*HONEST, *(attack.student for attack in ATTACKS)])
 def test_secret_in_no_report_of(batch: Batch, student: str) -> None:
     """No file of OUT/<student>/ holds the grader's secret, not even the instructor-only grader.log and facts.json."""
-    found = [path.name for path in (batch.out / student).iterdir() if path.is_file() and batch.secret.encode() in path.read_bytes()]
+    found = [
+        path.name
+        for path in (batch.out / student).iterdir()
+        if path.is_file() and batch.secret.encode() in path.read_bytes()
+    ]
     assert not found, f"the secret is in {student}'s {found}"
 
 
@@ -573,4 +668,6 @@ def test_the_suites_instruments_notice_what_they_look_for(tmp_path: Path) -> Non
     context = Context(port=1, out=tmp_path, token="tok" + secrets.token_hex(4), planted=tmp_path)
     (tmp_path / "changed.py").write_text(f"# {context.token}\n")
     (tmp_path / "edited.py").write_text("# someone's edit\n")
-    assert attributable(str(tmp_path / "changed.py"), context) and not attributable(str(tmp_path / "edited.py"), context)
+    assert attributable(str(tmp_path / "changed.py"), context) and not attributable(
+        str(tmp_path / "edited.py"), context
+    )

@@ -68,7 +68,9 @@ def test_synthetic_examples_look_like_the_real_ones(synthetic_data_dir: Path) ->
         mask = example["segmentation_mask"]
         assert set(np.unique(mask)) == {1, 2, 3}
         assert mask[0, 0, 0] == 2
-    quirky = {ex["file_name"].decode(): ex for ex in _load(synthetic_data_dir, "test")}[f"{synthetic.ALPHA_PNG_NAME}.jpg"]
+    quirky = {ex["file_name"].decode(): ex for ex in _load(synthetic_data_dir, "test")}[
+        f"{synthetic.ALPHA_PNG_NAME}.jpg"
+    ]
     assert quirky["image"].shape[2] == 3
 
 
@@ -104,9 +106,14 @@ def _archives(tmp_path: Path, compress: bool) -> tuple[Path, dict[str, tuple[int
     folder = tmp_path / "archives"
     folder.mkdir()
     for key, name in data.ARCHIVES.items():
-        with tarfile.open(folder / name, "w:gz" if compress else "w") as tar:  # the real ones are plain tar named .tar.gz
+        with tarfile.open(
+            folder / name, "w:gz" if compress else "w"
+        ) as tar:  # the real ones are plain tar named .tar.gz
             tar.add(tmp_path / "tree" / key, arcname=key)
-    sums = {key: ((folder / name).stat().st_size, hashlib.sha256((folder / name).read_bytes()).hexdigest()) for key, name in data.ARCHIVES.items()}
+    sums = {
+        key: ((folder / name).stat().st_size, hashlib.sha256((folder / name).read_bytes()).hexdigest())
+        for key, name in data.ARCHIVES.items()
+    }
     return folder, sums
 
 
@@ -135,7 +142,9 @@ def test_truncated_archive_is_a_clear_error(tmp_path: Path) -> None:
     assert data.read_stamp(tmp_path / "tfds") is None
 
 
-def test_make_data_prints_dir_source_and_counts(tmp_path: Path, shared_sample: Path, capsys: pytest.CaptureFixture) -> None:
+def test_make_data_prints_dir_source_and_counts(
+    tmp_path: Path, shared_sample: Path, capsys: pytest.CaptureFixture
+) -> None:
     source = _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_102"])
     assert data.main(["--source", str(source), "--data-dir", str(tmp_path / "tfds")]) == 0
     printed = capsys.readouterr().out

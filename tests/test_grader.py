@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from mutants import MUTANTS, Mutant
 
 from assignment.points import MAX_POINTS, SECTIONS
+from autograder import markup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,10 +42,12 @@ def test_every_submission_gets_a_row_and_reports(smoke_batch: tuple) -> None:
         results = _results(out, student)
         assert isinstance(results["score"], int | float) and results["stdout_visibility"] == "hidden", student
         for test in _visible(results):
-            assert set(test) == {"name", "number", "score", "max_score", "status", "output", "visibility"}
-        assert [t["name"] for t in results["tests"] if t["visibility"] == "hidden"] == ["Grader diagnostics (instructor only)"]
+            assert set(test) == {"name", "number", "score", "max_score", "status", "output", "output_format", "visibility"}
+        assert [t["name"] for t in results["tests"] if t["visibility"] == "hidden"] == [
+            "Grader diagnostics (instructor only)"
+        ]
         assert "bwrap" in results["extra_data"]["sandbox"] or rows[student]["status"].startswith(("refused", "invalid"))
-        assert (out / student / "feedback.md").read_text().startswith(f"# Feedback for {student}")
+        assert (out / student / "feedback.md").read_text().startswith(f"# Feedback for {markup.markdown(student)}")
         assert (out / student / "grader.log").read_text().startswith(f"student: {student}")
 
 
@@ -61,7 +66,9 @@ def test_check_points_add_up_to_the_seed(smoke_batch: tuple) -> None:
     out, _, _ = smoke_batch
     per_section = {key: 0 for key in SECTIONS}
     for test in _visible(_results(out, "solution")):
-        per_section[next(k for k, (title, _) in SECTIONS.items() if test["name"].startswith(f"{title}: "))] += test["max_score"]
+        per_section[next(k for k, (title, _) in SECTIONS.items() if test["name"].startswith(f"{title}: "))] += test[
+            "max_score"
+        ]
     assert per_section == {"preprocess": 10, "encoder": 30, "decoder": 20, "unet": 30, "training": 10}
 
 
@@ -72,12 +79,18 @@ def test_committed_fact_fixtures_have_the_shape_of_fresh_facts(smoke_batch: tupl
     def shape(value: object) -> object:
         if isinstance(value, dict):
             return {key: shape(item) for key, item in value.items() if key not in ("own_test_loss", "train_loss")}
-        return [shape(value[0])] if isinstance(value, list) and value and isinstance(value[0], dict) else type(value).__name__
+        return (
+            [shape(value[0])]
+            if isinstance(value, list) and value and isinstance(value[0], dict)
+            else type(value).__name__
+        )
 
     for student in ("solution", "mutant_single_conv", "unfilled_release"):
         fresh = json.loads((out / student / "facts.json").read_text())
         committed = json.loads((ROOT / "tests" / "fast" / "fixtures" / f"{student}.json").read_text())["facts"]
-        assert shape(fresh) == shape(committed), f"tests/fast/fixtures is stale: run tests/fast/regenerate_fixtures.py ({student})"
+        assert shape(fresh) == shape(committed), (
+            f"tests/fast/fixtures is stale: run tests/fast/regenerate_fixtures.py ({student})"
+        )
 
 
 def test_unfilled_release_gets_zero(smoke_batch: tuple) -> None:
@@ -92,10 +105,18 @@ def test_mutant_loses_points_in_its_section_and_is_named(smoke_batch: tuple, mut
     out, _, _ = smoke_batch
     student = f"mutant_{mutant.name}"
     row = _rows(out)[student]
-    assert float(row[mutant.section]) < SECTIONS[mutant.section][1], f"{student} kept all {mutant.section} points: {row}"
+    assert float(row[mutant.section]) < SECTIONS[mutant.section][1], (
+        f"{student} kept all {mutant.section} points: {row}"
+    )
     title = SECTIONS[mutant.section][0]
-    failed = [t["output"] for t in _results(out, student)["tests"] if t["name"].startswith(title) and t["status"] == "failed"]
-    assert any(mutant.message in output for output in failed), f"no failed {mutant.section} check says {mutant.message!r}: {failed}"
+    failed = [
+        markup.plain(html.unescape(re.sub(r"<[^>]+>", "`", t["output"])))
+        for t in _results(out, student)["tests"]
+        if t["name"].startswith(title) and t["status"] == "failed"
+    ]
+    assert any(mutant.message in output for output in failed), (
+        f"no failed {mutant.section} check says {mutant.message!r}: {failed}"
+    )
 
 
 def test_invalid_json_is_reported_and_the_batch_goes_on(smoke_batch: tuple) -> None:
@@ -137,7 +158,16 @@ def test_progress_and_table_are_printed(smoke_batch: tuple) -> None:
 
 
 def test_bad_submissions_folder_is_a_clear_error(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "autograder.grade", str(tmp_path / "missing"), "--profile", "smoke", "--out", str(tmp_path / "o")]
+    command = [
+        sys.executable,
+        "-m",
+        "autograder.grade",
+        str(tmp_path / "missing"),
+        "--profile",
+        "smoke",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "is not a folder" in done.stderr
 
@@ -148,11 +178,22 @@ def test_solution_gets_full_marks_under_ci(tmp_path: Path, shared_sample: Path) 
     folder.mkdir()
     (folder / "solution.ipynb").write_bytes((ROOT / "solution" / "tiny_unet" / "tiny_unet.ipynb").read_bytes())
     env = {k: v for k, v in os.environ.items() if k != "TFDS_DATA_DIR"}
-    command = [sys.executable, "-m", "autograder.grade", str(folder), "--profile", "ci", "--out", str(tmp_path / "grades")]
+    command = [
+        sys.executable,
+        "-m",
+        "autograder.grade",
+        str(folder),
+        "--profile",
+        "ci",
+        "--out",
+        str(tmp_path / "grades"),
+    ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=1800)
     assert done.returncode == 0, done.stderr[-2000:]
     row = _rows(tmp_path / "grades")["solution"]
-    assert (row["total"], row["status"]) == (str(MAX_POINTS), "ok"), (tmp_path / "grades" / "solution" / "feedback.md").read_text()
+    assert (row["total"], row["status"]) == (str(MAX_POINTS), "ok"), (
+        tmp_path / "grades" / "solution" / "feedback.md"
+    ).read_text()
 
 
 def test_regrading_gives_the_same_iou(smoke_batch: tuple) -> None:
@@ -164,7 +205,10 @@ def test_regrading_gives_the_same_iou(smoke_batch: tuple) -> None:
 def test_refused_notebooks_get_a_clear_status_and_a_row(smoke_batch: tuple) -> None:
     out, _, _ = smoke_batch
     rows = _rows(out)
-    assert rows["broken_symlink"]["status"] == "refused: the notebook (or its folder) is a symbolic link; hand in the notebook file itself"
+    assert (
+        rows["broken_symlink"]["status"]
+        == "refused: the notebook (or its folder) is a symbolic link; hand in the notebook file itself"
+    )
     assert rows["broken_oversize"]["status"].startswith("refused: the notebook is 21 MB, over the 20 MB limit")
     assert rows["broken_symlink"]["total"] == rows["broken_oversize"]["total"] == "0"
 

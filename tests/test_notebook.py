@@ -28,8 +28,15 @@ def _grade_id(cell: nbformat.NotebookNode) -> str | None:
 
 def test_release_is_in_sync_with_solution(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent  # nbgrader runs alembic from the same environment
-    command = [str(bin_dir / "nbgrader"), "generate_assignment", "tiny_unet", "--force", "--log-level=ERROR",
-               f"--CourseDirectory.release_directory={tmp_path}", f"--CourseDirectory.db_url=sqlite:///{tmp_path}/gradebook.db"]
+    command = [
+        str(bin_dir / "nbgrader"),
+        "generate_assignment",
+        "tiny_unet",
+        "--force",
+        "--log-level=ERROR",
+        f"--CourseDirectory.release_directory={tmp_path}",
+        f"--CourseDirectory.db_url=sqlite:///{tmp_path}/gradebook.db",
+    ]
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
     fresh = json.loads((tmp_path / "tiny_unet" / "tiny_unet.ipynb").read_text())
@@ -40,8 +47,13 @@ def test_release_is_in_sync_with_solution(tmp_path: Path) -> None:
 def test_release_holds_no_solution_and_no_hidden_tests() -> None:
     release_code = "\n".join(c.source for c in _cells(RELEASE) if c.cell_type == "code")
     assert "BEGIN SOLUTION" not in release_code and "END SOLUTION" not in release_code
-    solution_lines = {line.strip() for cell in _cells(SOLUTION) for region in SOLUTION_REGION.findall(cell.source)
-                      for line in region.splitlines() if re.search(r"\w{3}", line) and not line.strip().startswith("#")}
+    solution_lines = {
+        line.strip()
+        for cell in _cells(SOLUTION)
+        for region in SOLUTION_REGION.findall(cell.source)
+        for line in region.splitlines()
+        if re.search(r"\w{3}", line) and not line.strip().startswith("#")
+    }
     assert len(solution_lines) > 15
     leaked = [line for line in solution_lines if line in release_code]
     assert not leaked, f"solution code leaked into the release: {leaked}"
@@ -51,14 +63,39 @@ def test_release_holds_no_solution_and_no_hidden_tests() -> None:
 
 
 def test_every_seed_section_has_its_points() -> None:
-    points = {_grade_id(c): c.metadata["nbgrader"]["points"] for c in _cells(SOLUTION) if c.metadata.get("nbgrader", {}).get("grade")}
-    assert points == {"check_preprocess": 10, "check_double_conv_block": 15, "check_encoder_block": 15,
-                      "check_decoder_block": 20, "check_make_unet": 30, "check_training": 10}
+    points = {
+        _grade_id(c): c.metadata["nbgrader"]["points"]
+        for c in _cells(SOLUTION)
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
+    assert points == {
+        "check_preprocess": 10,
+        "check_double_conv_block": 15,
+        "check_encoder_block": 15,
+        "check_decoder_block": 20,
+        "check_make_unet": 30,
+        "check_training": 10,
+    }
     answers = [_grade_id(c) for c in _cells(SOLUTION) if c.metadata.get("nbgrader", {}).get("solution")]
-    assert answers == ["preprocess", "double_conv_block", "encoder_block", "decoder_block", "make_unet", "compile", "fit"]
+    assert answers == [
+        "preprocess",
+        "double_conv_block",
+        "encoder_block",
+        "decoder_block",
+        "make_unet",
+        "compile",
+        "fit",
+    ]
 
 
-SELF_CHECKS = ("check_preprocess", "check_double_conv_block", "check_encoder_block", "check_decoder_block", "check_make_unet", "check_training")
+SELF_CHECKS = (
+    "check_preprocess",
+    "check_double_conv_block",
+    "check_encoder_block",
+    "check_decoder_block",
+    "check_make_unet",
+    "check_training",
+)
 
 
 def test_self_checks_show_their_message_not_their_code() -> None:
@@ -68,10 +105,14 @@ def test_self_checks_show_their_message_not_their_code() -> None:
         assert sorted(checks) == sorted(SELF_CHECKS), path
         for grade_id, cell in checks.items():
             where = f"{grade_id} in {path.relative_to(ROOT)}"
-            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"{where}: its code is not folded in Jupyter"
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, (
+                f"{where}: its code is not folded in Jupyter"
+            )
             assert cell.metadata.get("cellView") == "form", f"{where}: Colab shows its code (no cellView: form)"
             first = cell.source.split("\n", 1)[0]
-            assert re.fullmatch(r"#@title Self-check: \S.*\S", first), f"{where}: its first line is not a `#@title Self-check: ...` title: {first!r}"
+            assert re.fullmatch(r"#@title Self-check: \S.*\S", first), (
+                f"{where}: its first line is not a `#@title Self-check: ...` title: {first!r}"
+            )
 
 
 def test_parameters_cell_holds_the_seed_settings() -> None:

@@ -25,8 +25,15 @@ _masks = (_rng.random((8, IMG_SIZE, IMG_SIZE, 1)) > 0.5).astype(np.float32)
 train = tf.data.Dataset.from_tensor_slices((_images, _masks)).batch(BATCH_SIZE)
 test = train"""
 ANSWERS = ("preprocess", "double_conv_block", "encoder_block", "decoder_block", "make_unet", "compile", "fit")
-CHECK_OF = {"preprocess": "check_preprocess", "double_conv_block": "check_double_conv_block", "encoder_block": "check_encoder_block",
-            "decoder_block": "check_decoder_block", "make_unet": "check_make_unet", "compile": "check_training", "fit": "check_training"}
+CHECK_OF = {
+    "preprocess": "check_preprocess",
+    "double_conv_block": "check_double_conv_block",
+    "encoder_block": "check_encoder_block",
+    "decoder_block": "check_decoder_block",
+    "make_unet": "check_make_unet",
+    "compile": "check_training",
+    "fit": "check_training",
+}
 
 
 @dataclass(frozen=True)
@@ -45,39 +52,144 @@ MASK_MAPPING = "tf.cast(mask != 2, tf.float32)"
 MASK_RESIZE = 'example["segmentation_mask"], (IMG_SIZE, IMG_SIZE), method="nearest"'
 IMAGE_SCALING = "tf.cast(image, tf.float32) / 255.0"
 MISTAKES = [
-    Mistake("border_as_background", "preprocess", "mask != 2", "mask == 1", ("wrong label mapping", "border is not background")),
-    Mistake("seed_trimap_order", "preprocess", "mask != 2", "mask != 3", ("wrong label mapping", "2 is the background and 3 the border")),
-    Mistake("labels_minus_one", "preprocess", MASK_MAPPING, "tf.cast(mask, tf.float32) - 1", ("wrong label mapping", "Subtracting 1")),
-    Mistake("trimap_not_mapped", "preprocess", MASK_MAPPING, "tf.cast(mask, tf.float32)", ("wrong label mapping", "trimap's own values")),
+    Mistake(
+        "border_as_background",
+        "preprocess",
+        "mask != 2",
+        "mask == 1",
+        ("wrong label mapping", "border is not background"),
+    ),
+    Mistake(
+        "seed_trimap_order",
+        "preprocess",
+        "mask != 2",
+        "mask != 3",
+        ("wrong label mapping", "2 is the background and 3 the border"),
+    ),
+    Mistake(
+        "labels_minus_one",
+        "preprocess",
+        MASK_MAPPING,
+        "tf.cast(mask, tf.float32) - 1",
+        ("wrong label mapping", "Subtracting 1"),
+    ),
+    Mistake(
+        "trimap_not_mapped",
+        "preprocess",
+        MASK_MAPPING,
+        "tf.cast(mask, tf.float32)",
+        ("wrong label mapping", "trimap's own values"),
+    ),
     Mistake("mask_inverted", "preprocess", "mask != 2", "mask == 2", ("wrong label mapping", "inverted")),
-    Mistake("mask_bilinear", "preprocess", MASK_RESIZE, MASK_RESIZE.replace("nearest", "bilinear"), ("bilinear", "method='nearest'")),
-    Mistake("mask_mapped_then_bilinear", "preprocess",
-            f'mask = tf.image.resize({MASK_RESIZE})\n    mask = {MASK_MAPPING}',
-            'mask = tf.cast(example["segmentation_mask"] != 2, tf.float32)\n'
-            '    mask = tf.image.resize(mask, (IMG_SIZE, IMG_SIZE), method="bilinear")',
-            ("interpolation", "method='nearest'")),
-    Mistake("image_not_scaled", "preprocess", IMAGE_SCALING, "tf.cast(image, tf.float32)", ("image values reach 255", "dividing by 255")),
-    Mistake("image_scaled_twice", "preprocess", IMAGE_SCALING, "tf.image.convert_image_dtype(tf.cast(image, tf.uint8), tf.float32) / 255.0",
-            ("divide by 255 once, not twice",)),
-    Mistake("image_float64", "preprocess", IMAGE_SCALING, "tf.cast(image, tf.float64) / 255.0", ("image dtype is float64", "tf.float32")),
+    Mistake(
+        "mask_bilinear",
+        "preprocess",
+        MASK_RESIZE,
+        MASK_RESIZE.replace("nearest", "bilinear"),
+        ("bilinear", "method='nearest'"),
+    ),
+    Mistake(
+        "mask_mapped_then_bilinear",
+        "preprocess",
+        f"mask = tf.image.resize({MASK_RESIZE})\n    mask = {MASK_MAPPING}",
+        'mask = tf.cast(example["segmentation_mask"] != 2, tf.float32)\n'
+        '    mask = tf.image.resize(mask, (IMG_SIZE, IMG_SIZE), method="bilinear")',
+        ("interpolation", "method='nearest'"),
+    ),
+    Mistake(
+        "image_not_scaled",
+        "preprocess",
+        IMAGE_SCALING,
+        "tf.cast(image, tf.float32)",
+        ("image values reach 255", "dividing by 255"),
+    ),
+    Mistake(
+        "image_scaled_twice",
+        "preprocess",
+        IMAGE_SCALING,
+        "tf.image.convert_image_dtype(tf.cast(image, tf.uint8), tf.float32) / 255.0",
+        ("divide by 255 once, not twice",),
+    ),
+    Mistake(
+        "image_float64",
+        "preprocess",
+        IMAGE_SCALING,
+        "tf.cast(image, tf.float64) / 255.0",
+        ("image dtype is float64", "tf.float32"),
+    ),
     Mistake("mask_bool", "preprocess", MASK_MAPPING, "mask != 2", ("mask dtype is bool", "tf.cast")),
-    Mistake("mask_uint8", "preprocess", MASK_MAPPING, "tf.cast(mask != 2, tf.uint8)", ("mask dtype is uint8", "float32")),
-    Mistake("mask_channel_dropped", "preprocess", MASK_MAPPING, "tf.cast(mask[..., 0] != 2, tf.float32)", ("mask shape", "keep the channel axis")),
-    Mistake("size_hard_coded", "preprocess", "(IMG_SIZE, IMG_SIZE)", "(256, 256)", ("whatever IMG_SIZE is", "Use the name IMG_SIZE"), everywhere=True),
-    Mistake("size_hard_coded_to_current_value", "preprocess", "(IMG_SIZE, IMG_SIZE)", "(32, 32)", ("whatever IMG_SIZE is", "Use the name IMG_SIZE"),
-            everywhere=True),
-    Mistake("single_conv", "double_conv_block",
-            '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)\n    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
-            '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)', ("exactly two Conv2D layers",)),
-    Mistake("conv_without_relu", "double_conv_block", 'activation="relu")(x)\n    return', 'activation=None)(x)\n    return', ("activation='relu'",)),
+    Mistake(
+        "mask_uint8", "preprocess", MASK_MAPPING, "tf.cast(mask != 2, tf.uint8)", ("mask dtype is uint8", "float32")
+    ),
+    Mistake(
+        "mask_channel_dropped",
+        "preprocess",
+        MASK_MAPPING,
+        "tf.cast(mask[..., 0] != 2, tf.float32)",
+        ("mask shape", "keep the channel axis"),
+    ),
+    Mistake(
+        "size_hard_coded",
+        "preprocess",
+        "(IMG_SIZE, IMG_SIZE)",
+        "(256, 256)",
+        ("whatever IMG_SIZE is", "Use the name IMG_SIZE"),
+        everywhere=True,
+    ),
+    Mistake(
+        "size_hard_coded_to_current_value",
+        "preprocess",
+        "(IMG_SIZE, IMG_SIZE)",
+        "(32, 32)",
+        ("whatever IMG_SIZE is", "Use the name IMG_SIZE"),
+        everywhere=True,
+    ),
+    Mistake(
+        "single_conv",
+        "double_conv_block",
+        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)\n    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
+        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
+        ("exactly two Conv2D layers",),
+    ),
+    Mistake(
+        "conv_without_relu",
+        "double_conv_block",
+        'activation="relu")(x)\n    return',
+        "activation=None)(x)\n    return",
+        ("activation='relu'",),
+    ),
     Mistake("encoder_outputs_swapped", "encoder_block", "return x, p", "return p, x", ("wrong order",)),
-    Mistake("skip_not_concatenated", "decoder_block", "x = layers.Concatenate()([x, skip])", "x = x", ("9,008", "concatenate the result with skip")),
-    Mistake("upsampling_without_weights", "decoder_block", 'layers.Conv2DTranspose(num_f, kernel_size=2, strides=2, padding="same")(x)',
-            "layers.UpSampling2D(2)(x)", ("Conv2DTranspose",)),
-    Mistake("base_filters_hard_coded", "make_unet", "encoder_block(inputs, base_num_f)", "encoder_block(inputs, 32)",
-            ("base_num_f=8", "derive every stage's filters from base_num_f")),
-    Mistake("learning_rate_hard_coded", "compile", "Adam(learning_rate=LEARNING_RATE)", "Adam(learning_rate=1e-4)", ("learning_rate=LEARNING_RATE",)),
-    Mistake("mse_loss", "compile", 'loss="binary_crossentropy"', 'loss="mse"', ("the loss is mse", "binary_crossentropy")),
+    Mistake(
+        "skip_not_concatenated",
+        "decoder_block",
+        "x = layers.Concatenate()([x, skip])",
+        "x = x",
+        ("9,008", "concatenate the result with skip"),
+    ),
+    Mistake(
+        "upsampling_without_weights",
+        "decoder_block",
+        'layers.Conv2DTranspose(num_f, kernel_size=2, strides=2, padding="same")(x)',
+        "layers.UpSampling2D(2)(x)",
+        ("Conv2DTranspose",),
+    ),
+    Mistake(
+        "base_filters_hard_coded",
+        "make_unet",
+        "encoder_block(inputs, base_num_f)",
+        "encoder_block(inputs, 32)",
+        ("base_num_f=8", "derive every stage's filters from base_num_f"),
+    ),
+    Mistake(
+        "learning_rate_hard_coded",
+        "compile",
+        "Adam(learning_rate=LEARNING_RATE)",
+        "Adam(learning_rate=1e-4)",
+        ("learning_rate=LEARNING_RATE",),
+    ),
+    Mistake(
+        "mse_loss", "compile", 'loss="binary_crossentropy"', 'loss="mse"', ("the loss is mse", "binary_crossentropy")
+    ),
     Mistake("epochs_hard_coded", "fit", "epochs=EPOCHS", "epochs=1", ("training ran 1 epochs", "epochs=EPOCHS")),
 ]
 
@@ -85,11 +197,24 @@ MISTAKES = [
 ALTERNATIVES = [
     ("mask_where", "preprocess", MASK_MAPPING, "tf.where(mask == 2, 0.0, 1.0)"),
     ("mask_pet_or_border", "preprocess", MASK_MAPPING, "tf.cast((mask == 1) | (mask == 3), tf.float32)"),
-    ("image_convert_dtype", "preprocess", IMAGE_SCALING, "tf.image.convert_image_dtype(tf.cast(image, tf.uint8), tf.float32)"),
-    ("mask_mapped_then_nearest", "preprocess", f'mask = tf.image.resize({MASK_RESIZE})\n    mask = {MASK_MAPPING}',
-     'mask = tf.cast(example["segmentation_mask"] != 2, tf.float32)\n    mask = tf.image.resize(mask, (IMG_SIZE, IMG_SIZE), method="nearest")'),
-    ("resizing_layer", "preprocess", f"tf.image.resize({MASK_RESIZE})",
-     'keras.layers.Resizing(IMG_SIZE, IMG_SIZE, interpolation="nearest")(example["segmentation_mask"])'),
+    (
+        "image_convert_dtype",
+        "preprocess",
+        IMAGE_SCALING,
+        "tf.image.convert_image_dtype(tf.cast(image, tf.uint8), tf.float32)",
+    ),
+    (
+        "mask_mapped_then_nearest",
+        "preprocess",
+        f"mask = tf.image.resize({MASK_RESIZE})\n    mask = {MASK_MAPPING}",
+        'mask = tf.cast(example["segmentation_mask"] != 2, tf.float32)\n    mask = tf.image.resize(mask, (IMG_SIZE, IMG_SIZE), method="nearest")',
+    ),
+    (
+        "resizing_layer",
+        "preprocess",
+        f"tf.image.resize({MASK_RESIZE})",
+        'keras.layers.Resizing(IMG_SIZE, IMG_SIZE, interpolation="nearest")(example["segmentation_mask"])',
+    ),
     ("loss_object", "compile", 'loss="binary_crossentropy"', "loss=keras.losses.BinaryCrossentropy()"),
 ]
 
@@ -108,13 +233,17 @@ def filled_answers() -> dict[str, str]:
         filled = STUB.sub(lambda _, regions=regions: next(regions).rstrip("\n"), _cell(release, grade_id).source)
         assert next(regions, None) is None, f"{grade_id}: the release has fewer stubs than the solution has answers"
         unmarked = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION(?:\n|\Z)", "", _cell(solution, grade_id).source, flags=re.M)
-        assert filled.rstrip("\n") == unmarked.rstrip("\n"), f"{grade_id}: filling the release does not give the solution's code"
+        assert filled.rstrip("\n") == unmarked.rstrip("\n"), (
+            f"{grade_id}: filling the release does not give the solution's code"
+        )
         answers[grade_id] = filled
     return answers
 
 
 def with_change(source: str, old: str, new: str, everywhere: bool = False) -> str:
-    assert source.count(old) >= 1 if everywhere else source.count(old) == 1, f"{old!r} does not occur {'' if everywhere else 'exactly once '}in {source!r}"
+    assert source.count(old) >= 1 if everywhere else source.count(old) == 1, (
+        f"{old!r} does not occur {'' if everywhere else 'exactly once '}in {source!r}"
+    )
     return source.replace(old, new)
 
 
@@ -203,11 +332,19 @@ def test_preprocess_self_check_passes_at_other_image_sizes(notebook_kernel, size
 @pytest.mark.parametrize("mistake", MISTAKES, ids=[m.name for m in MISTAKES])
 def test_each_common_mistake_fails_its_self_check_by_name(notebook_kernel, mistake: Mistake) -> None:
     kernel, answers, checks, build_model = notebook_kernel
-    run_answer(kernel, answers, build_model, mistake.grade_id, with_change(answers[mistake.grade_id], mistake.old, mistake.new, mistake.everywhere))
+    run_answer(
+        kernel,
+        answers,
+        build_model,
+        mistake.grade_id,
+        with_change(answers[mistake.grade_id], mistake.old, mistake.new, mistake.everywhere),
+    )
     try:
         message = kernel.failure(checks[CHECK_OF[mistake.grade_id]])
         for phrase in mistake.says:
-            assert phrase in message, f"{mistake.name}: the self-check said {message!r}, which does not name the mistake ({phrase!r})"
+            assert phrase in message, (
+                f"{mistake.name}: the self-check said {message!r}, which does not name the mistake ({phrase!r})"
+            )
         if mistake.grade_id == "preprocess" and "nearest" not in mistake.name and "bilinear" not in mistake.name:
             assert "nearest" not in message, f"{mistake.name}: the message points at the resize: {message!r}"
     finally:

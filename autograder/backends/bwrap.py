@@ -1,4 +1,7 @@
-"""The bubblewrap backend's command line: which parts of the machine a sandbox sees, and whether bwrap works here."""
+"""The bubblewrap backend: namespaces (mount, PID, network, IPC, UTS) in which only the Python install, the kit's
+venv, the data and the scratch folder exist (all but the scratch folder read-only), a private loopback network and
+a seccomp filter. Run as root, bwrap builds the namespaces and the code then runs as the sandbox's unprivileged uid;
+run as a normal user, it runs as that user in a user namespace."""
 
 from __future__ import annotations
 
@@ -7,13 +10,40 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from autograder import seccomp
+from autograder.backends.base import Backend
 from autograder.permissions import ancestors
 
-ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "ssl", "ca-certificates",
-               "localtime", "timezone", "hosts", "nsswitch.conf", "passwd", "group", "mime.types", "os-release", "matplotlibrc")
+if TYPE_CHECKING:
+    from autograder.sandbox import Sandbox
+
+ETC_ALLOWED = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "fonts",
+    "ssl",
+    "ca-certificates",
+    "localtime",
+    "timezone",
+    "hosts",
+    "nsswitch.conf",
+    "passwd",
+    "group",
+    "mime.types",
+    "os-release",
+    "matplotlibrc",
+)
 TMP_MIB = 256  # the sandbox's own /tmp and /dev/shm (memory)
-GPU_SYS = ("/sys/bus/pci", "/sys/devices", "/sys/module/nvidia", "/sys/module/nvidia_uvm")  # where CUDA looks for its devices
+GPU_SYS = (
+    "/sys/bus/pci",
+    "/sys/devices",
+    "/sys/module/nvidia",
+    "/sys/module/nvidia_uvm",
+)  # where CUDA looks for its devices
 
 
 @functools.cache
@@ -29,8 +59,18 @@ def problem() -> str | None:
 def prefix(readonly: list[Path], scratch: Path | None, as_root: bool) -> list[str]:
     """bwrap's arguments up to the command: run by root (the command then drops to a sandbox uid), or else in a
     user namespace as the caller."""
-    args = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    args = [
+        "bwrap",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "sandbox",
+    ]
     if not as_root:
         args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
@@ -60,3 +100,35 @@ def prefix(readonly: list[Path], scratch: Path | None, as_root: bool) -> list[st
 def _gpu_devices() -> list[str]:
     """NVIDIA device nodes to pass through on a GPU machine (with the parts of /sys where CUDA enumerates them); none here."""
     return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device())
+
+
+class Bubblewrap(Backend):
+    """bubblewrap namespaces, a seccomp filter, and (as root) a dedicated uid."""
+
+    name = "bwrap"
+
+    @classmethod
+    def problem(cls) -> str | None:
+        return problem()
+
+    def tmpdir(self, box: Sandbox) -> str:
+        return "/tmp"
+
+    def prepare(self, box: Sandbox) -> None:
+        program = seccomp.program()
+        box.seccomp = box.private / "seccomp.bpf" if program else None
+        if box.seccomp and program:
+            box.seccomp.write_bytes(program)
+
+    def wrap(self, box: Sandbox, argv: list[str]) -> list[str]:
+        sandboxed = [
+            *prefix(box.readonly, box.scratch, as_root=bool(box.slot)),
+            *(["--seccomp", "3"] if box.seccomp else []),
+        ]
+        drop = box.setpriv() if box.slot else []
+        return box.started([*box.rlimits(), *sandboxed, "--clearenv", *box.environment_args(), "--", *drop, *argv])
+
+    def describe(self, box: Sandbox) -> str:
+        who = "a dedicated unprivileged uid" if box.slot else "the grader's uid in a user namespace"
+        filtered = "seccomp filter" if box.seccomp else "no seccomp filter on this architecture"
+        return f"bwrap (namespaces: mount, pid, net, ipc, uts; runs as {who}; {box.group.describe()}; {filtered})"

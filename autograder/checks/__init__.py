@@ -36,9 +36,25 @@ def run(facts: Path, run_config: Path) -> tuple[list[CheckResult], str]:
     """Run every hidden check on one submission's facts; return the results and a grader problem, if any."""
     plugin, errors = _Results(), io.StringIO()
     with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(errors):
-        code = pytest.main([str(FOLDER), "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings", "--rootdir", str(FOLDER),
-                            f"--facts={facts}", f"--run-config={run_config}"],
-                           plugins=[plugin])
+        code = pytest.main(
+            [
+                str(FOLDER),
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:terminal",
+                "-p",
+                "no:warnings",
+                "--rootdir",
+                str(FOLDER),
+                f"--facts={facts}",
+                f"--run-config={run_config}",
+            ],
+            plugins=[plugin],
+        )
     if code not in (0, 1) or plugin.problem:
-        return plugin.results, f"the hidden checks did not run (pytest exit {int(code)}): {plugin.problem}{errors.getvalue()[-2000:]}"
+        return (
+            plugin.results,
+            f"the hidden checks did not run (pytest exit {int(code)}): {plugin.problem}{errors.getvalue()[-2000:]}",
+        )
     return plugin.results, ""

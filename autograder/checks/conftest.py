@@ -9,10 +9,14 @@ from pathlib import Path
 import pytest
 
 from assignment.points import SECTIONS
+from assignment.profiles import Parameters
+from autograder.measuring.facts import Block, Facts, Preprocess, parse
 from autograder.results import CheckResult, CheckStatus, cap, literal
 
 GRADER_ERROR = "the grader could not complete this check; your instructor has the details"
-FRESH_PROCESS = " (the grader calls your functions in a fresh Python process holding only your imports, constants and functions)"
+FRESH_PROCESS = (
+    " (the grader calls your functions in a fresh Python process holding only your imports, constants and functions)"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,9 +67,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     else:
         message, detail = _message(call.excinfo.value)
         status = CheckStatus.PENDING if report.skipped else CheckStatus.FAILED
-    item.config._grader_results.append(CheckResult(
-        id=item.name, section=section, name=(item.function.__doc__ or item.name).strip().splitlines()[0], max_score=points,
-        score=points if status is CheckStatus.PASSED else 0, status=status, message=message, values=values, diagnostic=detail))
+    item.config._grader_results.append(
+        CheckResult(
+            id=item.name,
+            section=section,
+            name=(item.function.__doc__ or item.name).strip().splitlines()[0],
+            max_score=points,
+            score=points if status is CheckStatus.PASSED else 0,
+            status=status,
+            message=message,
+            values=values,
+            diagnostic=detail,
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -75,24 +89,33 @@ def run_config(request: pytest.FixtureRequest) -> dict:
 
 
 @pytest.fixture(scope="session")
-def parameters(run_config: dict) -> dict:
-    return run_config["profile"]["parameters"]
+def parameters(run_config: dict) -> Parameters:
+    return Parameters(**run_config["profile"]["parameters"])
 
 
 @pytest.fixture(scope="session")
-def facts(request: pytest.FixtureRequest) -> dict:
-    return json.loads(request.config.getoption("--facts").read_text())
+def measured(request: pytest.FixtureRequest) -> Facts:
+    """The typed facts (already checked for types and ranges when the grader read them)."""
+    return parse(Facts, json.loads(request.config.getoption("--facts").read_text()))
 
 
-@pytest.fixture(scope="session")
-def probed(facts: dict) -> Callable[[str], dict]:
+@pytest.fixture
+def facts(measured: Facts) -> Facts:
+    """The facts; every check fails with the reason when nothing could be measured."""
+    if measured.problem:
+        pytest.fail(measured.problem)
+    return measured
+
+
+@pytest.fixture
+def probed(facts: Facts) -> Callable[[str], Block | Preprocess]:
     """probed(name) -> the facts of one graded function; fails the check with the reason when it could not be called."""
 
-    def get(name: str) -> dict:
-        found = facts[name]
-        if found["ok"]:
+    def get(name: str) -> Block | Preprocess:
+        found = facts.preprocess if name == "preprocess" else facts.blocks[name]
+        if found.call.ok:
             return found
-        error = found["error"]
+        error = found.call.error
         if error.startswith("NotImplementedError"):
             pytest.fail(f"`{name}` is not written yet: it still raises NotImplementedError.")
         if error.startswith("NameError"):

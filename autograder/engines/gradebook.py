@@ -42,7 +42,9 @@ def cell_of(check: CheckResult) -> str:
     if len(cells) > 1:
         cells = [cell for cell in cells if check.id.startswith(CHECK_PREFIX[cell])]
     if len(cells) != 1:
-        raise ValueError(f"hidden check {check.id} ({check.section}) maps to {len(cells)} graded cells, not one: update CHECK_PREFIX")
+        raise ValueError(
+            f"hidden check {check.id} ({check.section}) maps to {len(cells)} graded cells, not one: update CHECK_PREFIX"
+        )
     return cells[0]
 
 
@@ -52,7 +54,9 @@ def cell_scores(outcome: Outcome) -> dict[str, CellScore]:
     for check in outcome.checks:
         cell = cell_of(check)
         was = scores[cell]
-        scores[cell] = CellScore(was.score + check.score, was.max_score + check.max_score, was.pending or check.status is CheckStatus.PENDING)
+        scores[cell] = CellScore(
+            was.score + check.score, was.max_score + check.max_score, was.pending or check.status is CheckStatus.PENDING
+        )
     return scores
 
 
@@ -70,8 +74,10 @@ def _ensure_assignment(gradebook: Gradebook) -> None:
             gradebook.add_grade_cell(cell, NOTEBOOK, ASSIGNMENT, max_score=points, cell_type="code")
             continue
         if found.max_score != points:
-            raise ValueError(f"the gradebook's cell {cell} is worth {found.max_score:g} points, the notebook's {points}: "
-                             "regenerate the assignment (make release) before recording")
+            raise ValueError(
+                f"the gradebook's cell {cell} is worth {found.max_score:g} points, the notebook's {points}: "
+                "regenerate the assignment (make release) before recording"
+            )
 
 
 def record(outcomes: list[Outcome], path: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from assignment import data
 from assignment.profiles import PROFILES, Profile
-from autograder import report
+from autograder import backends, report
 from autograder.results import Outcome
 from autograder.submission import discover_one
 
@@ -51,7 +51,11 @@ def contents(profile: Profile, data_dir: Path, visibility: str) -> dict[str, tup
     stamp = data.read_stamp(data_dir)
     if not data.is_prepared(data_dir) or stamp is None:
         raise ValueError(f"{data_dir} holds no dataset prepared by the kit's data tool")
-    config = {"profile": profile.name, "visibility": visibility, "data": {"kind": stamp["kind"], "fingerprint": stamp["fingerprint"]}}
+    config = {
+        "profile": profile.name,
+        "visibility": visibility,
+        "data": {"kind": stamp["kind"], "fingerprint": stamp["fingerprint"]},
+    }
     entries: dict[str, tuple[bytes | Path, int]] = {
         "setup.sh": (TEMPLATES / "setup.sh", 0o755),
         "run_autograder": (TEMPLATES / "run_autograder", 0o755),
@@ -62,6 +66,8 @@ def contents(profile: Profile, data_dir: Path, visibility: str) -> dict[str, tup
     for package in PACKAGES:
         for path in sorted((KIT / package).rglob("*.py")):
             entries[path.relative_to(KIT).as_posix()] = (path, 0o644)
+    curves = KIT / "assignment" / "reference_curves.json"  # the solution's curves, drawn beside the student's
+    entries[curves.relative_to(KIT).as_posix()] = (curves, 0o644)
     for path in sorted((data_dir / data.DATASET).rglob("*")):
         if path.is_file():
             entries[f"{DATA}/{path.relative_to(data_dir).as_posix()}"] = (path, 0o644)
@@ -89,11 +95,9 @@ def _readable(tree: Path) -> None:
     tree.chmod(tree.stat().st_mode | 0o005)
 
 
-def _not_graded(output: str, diagnostics: str) -> dict:
+def _not_graded(problem: str, diagnostics: str) -> dict:
     """results.json for a submission the grader could not grade (Gradescope still shows why)."""
-    return {"score": 0, "execution_time": 0, "output": output, "output_format": "text", "stdout_visibility": "hidden",
-            "tests": [{"name": "Grader diagnostics (instructor only)", "score": 0, "max_score": 0,
-                       "output": diagnostics[-report.DIAGNOSTICS_LIMIT:], "visibility": "hidden"}]}
+    return report.results_json(Outcome(STUDENT, problem=problem, diagnostics=[diagnostics]))
 
 
 def run(root: Path, sandbox: str) -> int:
@@ -104,23 +108,47 @@ def run(root: Path, sandbox: str) -> int:
     try:
         discover_one(root / "submission", STUDENT)
     except FileNotFoundError as error:
-        results.write_text(json.dumps(_not_graded(f"Not graded: {error}.", str(error)), indent=2))
+        results.write_text(json.dumps(_not_graded(f"not graded: {error}", str(error)), indent=2))
         return 0
     out = root / "grading"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(mode=0o700)  # grader output, closed to sandboxed users from the start
     _readable(KIT / DATA)
-    command = [sys.executable, "-m", "autograder.grade", str(root / "submission"), "--single", STUDENT, "--profile", config["profile"],
-               "--out", str(out), "--sandbox", sandbox]
-    done = subprocess.run(command, cwd=KIT, env={"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ, "TFDS_DATA_DIR": str(KIT / DATA)},
-                          stderr=subprocess.PIPE, text=True, check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "autograder.grade",
+        str(root / "submission"),
+        "--single",
+        STUDENT,
+        "--profile",
+        config["profile"],
+        "--out",
+        str(out),
+        "--sandbox",
+        sandbox,
+    ]
+    done = subprocess.run(
+        command,
+        cwd=KIT,
+        env={"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ, "TFDS_DATA_DIR": str(KIT / DATA)},
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     sys.stderr.write(done.stderr)
-    outcome = out / STUDENT / "outcome.json"
-    if done.returncode == 0 and outcome.is_file():
-        results.write_text(json.dumps(report.results_json(Outcome.load(outcome), config["visibility"]), indent=2))
+    if done.returncode == 0 and (out / STUDENT / "outcome.json").is_file():
+        results.write_text(json.dumps(report.results_from(out / STUDENT, config["visibility"]), indent=2))
         return 0
-    results.write_text(json.dumps(_not_graded("The autograder could not run; your instructor has the details.",
-                                              f"autograder.grade exited {done.returncode}:\n{done.stderr}"), indent=2))
+    results.write_text(
+        json.dumps(
+            _not_graded(
+                "the autograder could not run; your instructor has the details",
+                f"autograder.grade exited {done.returncode}:\n{done.stderr}",
+            ),
+            indent=2,
+        )
+    )
     return 1
 
 
@@ -129,20 +157,27 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("build", help="write autograder.zip")
     make.add_argument("--profile", required=True, choices=[name for name, p in PROFILES.items() if not p.needs_gpu])
-    make.add_argument("--data-src", type=Path, help="official archives or extracted folder for the zip's data (default: synthetic)")
-    make.add_argument("--visibility", choices=VISIBILITIES, help="per-test details in Gradescope (default: the profile's)")
+    make.add_argument(
+        "--data-src", type=Path, help="official archives or extracted folder for the zip's data (default: synthetic)"
+    )
+    make.add_argument(
+        "--visibility", choices=VISIBILITIES, help="per-test details in Gradescope (default: the profile's)"
+    )
     make.add_argument("--zip", type=Path, default=DEFAULT_ZIP)
     grade = commands.add_parser("run", help="grade the submission (what run_autograder calls)")
     grade.add_argument("--root", type=Path, default=Path(os.environ.get("AUTOGRADER_ROOT", "/autograder")))
-    grade.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "user"])
+    grade.add_argument("--sandbox", default="auto", choices=backends.choices())
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.root.resolve(), args.sandbox)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     profile = PROFILES[args.profile]
     if args.data_src and args.data_src.resolve().is_relative_to(SHARED):
-        print(f"make gradescope: error: {args.data_src} is under {SHARED}, which a course may not redistribute; "
-              "point DATA_SRC at your own copy of the official archives", file=sys.stderr)
+        print(
+            f"make gradescope: error: {args.data_src} is under {SHARED}, which a course may not redistribute; "
+            "point DATA_SRC at your own copy of the official archives",
+            file=sys.stderr,
+        )
         return 2
     data_dir = args.zip.resolve().parent / "tfds"
     try:
@@ -151,9 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make gradescope: error: {error}", file=sys.stderr)
         return 2
     names = build(profile, data_dir, args.zip, args.visibility or profile.details_visibility)
-    print(f"{args.zip}: {args.zip.stat().st_size / 2**20:.1f} MiB, {len(names)} files; profile {profile.name}, data {source.describe()}")
+    print(
+        f"{args.zip}: {args.zip.stat().st_size / 2**20:.1f} MiB, {len(names)} files; profile {profile.name}, data {source.describe()}"
+    )
     if source.kind == "synthetic" and profile.wants_sample:
-        print(f"note: the {profile.name} profile grades on synthetic data here; add real data with DATA_SRC=<folder with the official archives>")
+        print(
+            f"note: the {profile.name} profile grades on synthetic data here; add real data with DATA_SRC=<folder with the official archives>"
+        )
     return 0
 
 

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from assignment import data
 from assignment.profiles import PROFILES, Profile
-from autograder.submission import discover
+from autograder import backends, batch
+from autograder.submission import BATCH_FILES, discover
 
 KIT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-MARGIN_SECONDS = 900  # start-up, probe and checks on top of the notebook's own time limit
+MARGIN_SECONDS = 900  # start-up, data and the merge's wait on top of the submission's own deadline
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,12 @@ class Options:
     gradebook: Path | None = None
 
 
-STUDENTS = "students.txt"  # OUT/slurm/students.txt
+FOLDER = "slurm"  # OUT/slurm/: the scripts and logs (a student with this id is graded as slurm-2)
 
 
 def time_limit(profile: Profile) -> str:
-    """The notebook's total limit, the probe's, and a margin, as Slurm's H:MM:SS."""
-    seconds = profile.total_timeout + profile.probe_timeout + MARGIN_SECONDS
+    """The submission's deadline (the notebook's total limit and measuring's) and a margin, as Slurm's H:MM:SS."""
+    seconds = profile.deadline + MARGIN_SECONDS
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
@@ -67,9 +68,12 @@ def _render(template: str, values: dict[str, str]) -> str:
     return "".join(line.rstrip() + "\n" for line in text.splitlines())
 
 
-def write(submissions: Path, profile: Profile, out: Path, options: Options, only: list[str] | None = None) -> tuple[Path, Path]:
+def write(
+    submissions: Path, profile: Profile, out: Path, options: Options, only: list[str] | None = None
+) -> tuple[Path, Path]:
     """Write OUT/slurm/grade.sbatch and merge.sbatch for every submission (or the `only` students); return both paths."""
-    students = [s.student for s in discover(submissions)]
+    found = discover(submissions, BATCH_FILES | {FOLDER})
+    students = [s.student for s in found]
     if not students:
         raise FileNotFoundError(f"no .ipynb files found in {submissions}")
     unknown = sorted(set(only or []) - set(students))
@@ -77,23 +81,50 @@ def write(submissions: Path, profile: Profile, out: Path, options: Options, only
         raise FileNotFoundError(f"no submission for {', '.join(unknown)} in {submissions}")
     indices = [i for i, student in enumerate(students) if not only or student in only]
     run_data = data.resolve(profile.wants_sample, dict(os.environ))
-    folder = out.resolve() / "slurm"
+    folder = out.resolve() / FOLDER
     (folder / "logs").mkdir(parents=True, exist_ok=True)
-    extra = [f"#SBATCH --partition={options.partition}"] * bool(options.partition) + [f"#SBATCH --account={options.account}"] * bool(options.account)
+    batch.write_manifest(out.resolve(), found, submissions.resolve())  # the merge gives a row to each, graded or not
+    extra = [f"#SBATCH --partition={options.partition}"] * bool(options.partition) + [
+        f"#SBATCH --account={options.account}"
+    ] * bool(options.account)
     gres = [f"#SBATCH --gres=gpu:{options.gpus_per_task}"] if profile.needs_gpu else []
-    common = {"KIT": shlex.quote(str(KIT)), "PYTHON": shlex.quote(sys.executable), "OUT": shlex.quote(str(out.resolve())),
-              "LOGS": str(folder / "logs")}
+    common = {
+        "KIT": shlex.quote(str(KIT)),
+        "PYTHON": shlex.quote(sys.executable),
+        "OUT": shlex.quote(str(out.resolve())),
+        "LOGS": str(folder / "logs"),
+    }
     grade = folder / "grade.sbatch"
-    grade.write_text(_render("grade.sbatch", {
-        **common, "SCRIPT": str(grade), "ARRAY": array_spec(indices, options.max_parallel), "TIME": time_limit(profile),
-        "MEM": f"{profile.limits.memory_mib + profile.limits.grader_mib}M",  # the notebook's sandbox and the grader's worker
-        "CPUS": str(options.cpus_per_task), "EXTRA": "\n".join(extra + gres),
-        "STUDENTS": " ".join(map(shlex.quote, students)), "DATA": shlex.quote(str(run_data.path)),
-        "SUBMISSIONS": shlex.quote(str(submissions.resolve())), "PROFILE": profile.name, "FLAGS": shlex.join(options.grade_flags)}))
-    (folder / STUDENTS).write_text("".join(f"{student}\n" for student in students))  # the merge gives a row to each, graded or not
+    grade.write_text(
+        _render(
+            "grade.sbatch",
+            {
+                **common,
+                "SCRIPT": str(grade),
+                "ARRAY": array_spec(indices, options.max_parallel),
+                "TIME": time_limit(profile),
+                "MEM": f"{profile.limits.memory_mib + profile.limits.grader_mib}M",  # the submission's sandboxes and its worker
+                "CPUS": str(options.cpus_per_task),
+                "EXTRA": "\n".join(extra + gres),
+                "STUDENTS": " ".join(map(shlex.quote, students)),
+                "DATA": shlex.quote(str(run_data.path)),
+                "SUBMISSIONS": shlex.quote(str(submissions.resolve())),
+                "PROFILE": profile.name,
+                "FLAGS": shlex.join(options.grade_flags),
+            },
+        )
+    )
     merge = folder / "merge.sbatch"
-    merge.write_text(_render("merge.sbatch", {
-        **common, "EXTRA": "\n".join(extra), "GRADEBOOK": shlex.join(["--gradebook", str(options.gradebook.resolve())]) if options.gradebook else ""}))
+    merge.write_text(
+        _render(
+            "merge.sbatch",
+            {
+                **common,
+                "EXTRA": "\n".join(extra),
+                "GRADEBOOK": shlex.join(["--gradebook", str(options.gradebook.resolve())]) if options.gradebook else "",
+            },
+        )
+    )
     return grade, merge
 
 
@@ -121,21 +152,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpus-per-task", type=int, default=2)
     parser.add_argument("--max-parallel", type=int, help="at most this many tasks at once (the array's %%N)")
     parser.add_argument("--only", help="comma-separated students: rerun these tasks alone")
-    parser.add_argument("--gradebook", type=Path, help="the merge job also records the points in this nbgrader gradebook")
-    parser.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "user"])
-    parser.add_argument("--unsandboxed", action="store_true", help="tasks run student code without a sandbox (reports say so)")
+    parser.add_argument(
+        "--gradebook", type=Path, help="the merge job also records the points in this nbgrader gradebook"
+    )
+    parser.add_argument("--sandbox", default="auto", choices=backends.choices())
+    parser.add_argument(
+        "--unsandboxed", action="store_true", help="tasks run student code without a sandbox (reports say so)"
+    )
     parser.add_argument("--submit", action="store_true", help="sbatch both scripts and print the job ids")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     flags = ("--sandbox", args.sandbox, *(["--unsandboxed"] if args.unsandboxed else []))
-    options = Options(args.partition, args.account, args.gpus_per_task, args.cpus_per_task, args.max_parallel or None, flags, args.gradebook)
+    options = Options(
+        args.partition,
+        args.account,
+        args.gpus_per_task,
+        args.cpus_per_task,
+        args.max_parallel or None,
+        flags,
+        args.gradebook,
+    )
     only = [name for name in (args.only or "").split(",") if name] or None
     try:
         grade, merge = write(args.submissions, PROFILES[args.profile], args.out, options, only)
     except FileNotFoundError as error:
         print(f"make slurm: error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {grade} ({next(line for line in grade.read_text().splitlines() if '--array=' in line).split('=')[1]}) and {merge}")
+    print(
+        f"wrote {grade} ({next(line for line in grade.read_text().splitlines() if '--array=' in line).split('=')[1]}) and {merge}"
+    )
     if not args.submit:
         print(f"submit with: jobid=$(sbatch --parsable {grade}) && sbatch --dependency=afterany:$jobid {merge}")
         return 0

@@ -1,13 +1,17 @@
 """Runs in a fresh sandboxed process: calls the student's functions on the grader's challenge.
 
-    python calls.py FOLDER [--kill-others]
+    python -I calls.py FOLDER [--kill-others] --asks FD   (reads one JSON line of reference sources per stage after
+                                                           the first, from stdin, each after asking on FD)
 
-FOLDER holds definitions.json (the submission's imports, constants and functions), challenge.json
-and inputs.npz. The parent imports Keras once, then forks one child per graded function. A child
-runs the submission's definitions, calls its one function and sends what that built through its own
-pipe. A function that calls other blocks gets the grader's reference versions of exactly those, so
-no child holds a block it could pass off as its own. When every child is done the parent kills all
-other processes of the sandbox (--kill-others) and only then writes FOLDER/out: <function>.json,
+FOLDER holds definitions.json (the submission's imports, constants and functions), challenge.json (the cases,
+and the graded functions in stages with the blocks each calls) and inputs.npz. The parent imports Keras once,
+then forks one child per graded function, stage by stage. A child runs the submission's definitions, calls its
+one function and sends what that built through its own pipe. A function that calls other blocks gets the
+grader's reference versions of exactly those. The references reach this process only through its stdin, one
+stage's worth at a time, and the grader writes them there only when this process asks on FD, which it does once
+the stage before is over and every process it left is killed: no file here holds them, no pipe holds them early,
+and no child ever holds the reference of the function it grades. When every child is done the parent
+kills all other processes of the sandbox (--kill-others) and only then writes FOLDER/out: <function>.json,
 Keras model configs <function>-<i>.json, preprocess.npz, test_split.npz. It decides nothing.
 """
 
@@ -26,28 +30,9 @@ import sys
 import time
 import traceback
 
-HELPERS = {"preprocess": (), "double_conv_block": (), "encoder_block": ("double_conv_block",), "decoder_block": ("double_conv_block",),
-           "make_unet": ("double_conv_block", "encoder_block", "decoder_block"), "test_split": ()}
 CHILD_SECONDS = 120
-
-
-def _reference_blocks(layers, names: tuple[str, ...]) -> dict:
-    """The grader's own blocks named in `names` (and nothing else)."""
-
-    def double_conv_block(x, num_f):
-        x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)
-        return layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)
-
-    def encoder_block(x, num_f):
-        x = double_conv_block(x, num_f)
-        return x, layers.MaxPooling2D(2)(x)
-
-    def decoder_block(x, skip, num_f):
-        x = layers.Conv2DTranspose(num_f, 2, strides=2, padding="same")(x)
-        return double_conv_block(layers.Concatenate()([x, skip]), num_f)
-
-    blocks = {"double_conv_block": double_conv_block, "encoder_block": encoder_block, "decoder_block": decoder_block}
-    return {name: blocks[name] for name in names}
+ASKS = [-1]  # the descriptor on which this process asks the grader for the next stage's references
+LINE_LIMIT = 1 << 16  # bytes of one stage's reference sources
 
 
 def _npz(**arrays) -> bytes:
@@ -69,6 +54,9 @@ class Prober:
     def call(self, name: str):
         """The student's `name`, called while its helpers resolve to the grader's blocks."""
         function, namespace = self.namespace[name], self.namespace
+        code = getattr(function, "__code__", None)
+        if code is not None and not code.co_filename.startswith("cell "):
+            raise TypeError(f"{name} is not a function the notebook defines")
 
         def with_helpers(*args, **kwargs):
             saved = {helper: namespace.get(helper) for helper in self.reference}
@@ -121,10 +109,16 @@ class Prober:
 
         outputs = {}
         for i in range(count):
-            example = {"image": tf.constant(arrays[f"image{i}"]), "segmentation_mask": tf.constant(arrays[f"trimap{i}"]),
-                       "label": tf.constant(0, tf.int64), "species": tf.constant(0, tf.int64), "file_name": tf.constant("probe.jpg")}
+            example = {
+                "image": tf.constant(arrays[f"image{i}"]),
+                "segmentation_mask": tf.constant(arrays[f"trimap{i}"]),
+                "label": tf.constant(0, tf.int64),
+                "species": tf.constant(0, tf.int64),
+                "file_name": tf.constant("probe.jpg"),
+            }
             image, mask = next(iter(tf.data.Dataset.from_tensors(example).map(self.call("preprocess"))))
-            outputs[f"image{i}"], outputs[f"mask{i}"] = np.asarray(image), np.asarray(mask)
+            outputs[f"image{i}"] = np.asarray(image)
+            outputs[f"mask{i}"] = np.asarray(mask)
         return {"preprocess.npz": _npz(**outputs)}
 
     def test_split(self, split: str, size: int) -> dict:
@@ -133,14 +127,15 @@ class Prober:
         import tensorflow_datasets as tfds
 
         self.namespace["IMG_SIZE"] = size
-        pairs = [(np.asarray(image), np.asarray(mask)) for image, mask in tfds.load("oxford_iiit_pet", split=split).map(self.call("preprocess"))]
+        dataset = tfds.load("oxford_iiit_pet", split=split).map(self.call("preprocess"))
+        pairs = [(np.asarray(image), np.asarray(mask)) for image, mask in dataset]
         return {"test_split.npz": _npz(images=np.stack([p[0] for p in pairs]), masks=np.stack([p[1] for p in pairs]))}
 
 
-def _child(name: str, challenge: dict, statements: list, arrays: dict, pipe: int) -> None:
+def _child(name: str, challenge: dict, statements: list, arrays: dict, reference: dict, pipe: int) -> None:
     """In a forked child: define the submission, call `name`, send {ok, error, problems, files} and exit."""
-    import keras
-
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the references still to come stay out of reach
+    os.close(ASKS[0])
     namespace, problems = {"__name__": "__submission__"}, []
     for cell, source in statements:  # one by one: a statement that fails does not hide the ones after it
         try:
@@ -148,7 +143,7 @@ def _child(name: str, challenge: dict, statements: list, arrays: dict, pipe: int
         except BaseException as error:  # noqa: BLE001 - recorded for the grader
             problems.append(f"cell {cell + 1}: {type(error).__name__}: {error}"[:300])
     namespace["IMG_SIZE"] = challenge["img_size"]
-    prober = Prober(namespace, _reference_blocks(keras.layers, HELPERS[name]))
+    prober = Prober(namespace, reference)
     try:
         if name == "preprocess":
             files = prober.preprocess(arrays, challenge["examples"])
@@ -158,7 +153,11 @@ def _child(name: str, challenge: dict, statements: list, arrays: dict, pipe: int
             files = getattr(prober, name)(challenge[name])
         result = {"ok": True, "files": {key: base64.b64encode(value).decode() for key, value in files.items()}}
     except BaseException as error:  # noqa: BLE001 - any failure of student code is a fact
-        result = {"ok": False, "error": f"{type(error).__name__}: {error}"[:2000], "traceback": "".join(traceback.format_exception(error))[-4000:]}
+        result = {
+            "ok": False,
+            "error": f"{type(error).__name__}: {error}"[:2000],
+            "traceback": "".join(traceback.format_exception(error))[-4000:],
+        }
     data = json.dumps({**result, "problems": problems[:10]}).encode()
     while data:
         data = data[os.write(pipe, data[: 1 << 16]) :]
@@ -175,38 +174,61 @@ def _collect(pid: int, pipe: int, deadline: float) -> dict:
         chunks.append(chunk)
     os.close(pipe)
     timed_out = time.monotonic() >= deadline
-    with contextlib.suppress(ProcessLookupError):  # done or not (it may have closed its pipe and kept running): it ends here
+    with contextlib.suppress(
+        ProcessLookupError
+    ):  # done or not (it may have closed its pipe and kept running): it ends here
         os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     try:
         return json.loads(b"".join(chunks))
     except ValueError:
-        return {"ok": False, "error": "TimeoutError: the call did not finish in time" if timed_out else "the call ended without an answer"}
+        if timed_out:
+            return {"ok": False, "error": "TimeoutError: the call did not finish in time"}
+        return {"ok": False, "error": "the call ended without an answer"}
+
+
+def _kill_others(kill_others: bool) -> None:
+    """Kill every process of the sandbox's uid but this one (nothing a child started may run on)."""
+    if kill_others:
+        with contextlib.suppress(ProcessLookupError):  # none left is fine
+            os.kill(-1, signal.SIGKILL)
+
+
+def _call(name: str, challenge: dict, statements: list, arrays: dict, reference: dict) -> dict:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        _child(name, challenge, statements, arrays, reference, write)
+    os.close(write)
+    return _collect(pid, read, time.monotonic() + CHILD_SECONDS)
 
 
 def main(folder: str, kill_others: bool) -> None:
-    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: the children (student code) cannot ptrace this process
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no child can read this process's memory or stdin
     with open(os.path.join(folder, "challenge.json")) as handle:
         challenge = json.load(handle)
     with open(os.path.join(folder, "definitions.json")) as handle:
         statements = json.load(handle)
-    import keras  # noqa: F401 - imported once here, before the children are forked
+    import keras  # imported once here, before the children are forked
     import numpy as np
     import tensorflow_datasets  # noqa: F401
 
     arrays = dict(np.load(os.path.join(folder, "inputs.npz")))
+    known: dict = {"layers": keras.layers}  # the references received so far, in one namespace: they call one another
     results = {}
-    for name in [n for n in HELPERS if n != "test_split" or challenge["test_split"]]:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read)
-            _child(name, challenge, statements, arrays, write)
-        os.close(write)
-        results[name] = _collect(pid, read, time.monotonic() + CHILD_SECONDS)
-    if kill_others:
-        with contextlib.suppress(ProcessLookupError):  # none left is fine
-            os.kill(-1, signal.SIGKILL)  # every process of the sandbox's uid but this one: nothing may write after it
+    for number, stage in enumerate(challenge["stages"]):
+        if number:
+            _kill_others(kill_others)
+            os.write(ASKS[0], b"next stage\n")
+            exec(
+                compile("\n\n".join(json.loads(sys.stdin.buffer.readline(LINE_LIMIT)).values()), "reference", "exec"),
+                known,
+            )
+        for name in stage + (["test_split"] if number == 0 and challenge["test_split"] else []):
+            reference = {helper: known[helper] for helper in challenge["helpers"].get(name, [])}
+            results[name] = _call(name, challenge, statements, arrays, reference)
+    _kill_others(kill_others)  # nothing may write after this
     out = os.path.join(folder, "out")
     for entry in os.scandir(out):  # whatever student code left here goes
         if entry.is_dir(follow_symlinks=False):
@@ -225,4 +247,5 @@ def main(folder: str, kill_others: bool) -> None:
 
 
 if __name__ == "__main__":
+    ASKS[0] = int(sys.argv[sys.argv.index("--asks") + 1])
     main(sys.argv[1], "--kill-others" in sys.argv[2:])

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 
 def export(namespace: dict, folder: str) -> None:
-    """Save the notebook's trained `model` (Keras format) and `history.history` (JSON) into `folder`."""
+    """Save the notebook's trained `model` (Keras format), `history.history` and what model.fit was given (JSON,
+    from recorder.py) into `folder`."""
     model, history = namespace.get("model"), namespace.get("history")
     if model is not None and callable(getattr(model, "save", None)):
         model.save(os.path.join(folder, "trained.keras"))
@@ -19,3 +21,7 @@ def export(namespace: dict, folder: str) -> None:
         values = {str(key): [float(v) for v in series] for key, series in record.items()}
         with open(os.path.join(folder, "history.json"), "w") as handle:
             json.dump(values, handle)
+    fits = getattr(sys.modules.get("__tiny_unet_fits__"), "fits", None)
+    if isinstance(fits, list):
+        with open(os.path.join(folder, "fits.json"), "w") as handle:
+            json.dump(fits[:100], handle)

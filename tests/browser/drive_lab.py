@@ -28,8 +28,16 @@ from urllib.parse import urlparse
 
 from playwright.sync_api import Page, sync_playwright
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 RED_BOXES = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 CHECK_TITLE = "#@title Self-check:"  # the first line of every self-check cell, shown on its folded input
 CHECK_MARK = CHECK_TITLE + " preprocess"
@@ -44,17 +52,22 @@ def cell_with(page: Page, selector: str, text: str):
 def folded_input(cell) -> dict:
     """How a code cell's input looks: folded (placeholder text) or not, and whether an editor shows."""
     placeholder = cell.locator(f".jp-Cell-inputWrapper {FOLDED}")
-    return {"folded": placeholder.count() == 1 and placeholder.first.is_visible(),
-            "text": placeholder.first.inner_text().strip() if placeholder.count() else "",
-            "editors": cell.locator(".jp-InputArea .cm-editor").count()}
+    return {
+        "folded": placeholder.count() == 1 and placeholder.first.is_visible(),
+        "text": placeholder.first.inner_text().strip() if placeholder.count() else "",
+        "editors": cell.locator(".jp-InputArea .cm-editor").count(),
+    }
 
 
 def kernel_idle(page: Page, wait_ms: float) -> None:
     """Wait until the status bar shows a started kernel that is idle."""
-    page.wait_for_function("""() => {
+    page.wait_for_function(
+        """() => {
         const bar = document.querySelector("#jp-main-statusbar");
         return bar !== null && bar.innerText.includes("Idle") && !bar.innerText.includes("No Kernel");
-    }""", timeout=wait_ms)
+    }""",
+        timeout=wait_ms,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answer", type=Path, required=True, help="file holding the code for the preprocess cell")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
-    parser.add_argument("--timeout", type=float, default=300, help="seconds for the kernel to start and the cells to run")
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="seconds for the kernel to start and the cells to run"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {"steps": [], "blocked_requests": [], "console_errors": []}
@@ -85,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.route("**/*", keep_local)
         page = context.new_page()
-        page.on("console", lambda message: message.type == "error" and results["console_errors"].append(message.text[:300]))
+        page.on(
+            "console", lambda message: message.type == "error" and results["console_errors"].append(message.text[:300])
+        )
         try:
             # 1. open the notebook and wait for an idle kernel
             page.goto(args.url, wait_until="domcontentloaded", timeout=wait_ms)
@@ -123,17 +140,23 @@ def main(argv: list[str] | None = None) -> int:
 
             # 4. the self-checks' inputs are folded: a placeholder with their title, no editor
             cells = page.locator(".jp-Notebook .jp-Cell").all()
-            results["folded_cells"] = [dict(folded_input(cell), index=i) for i, cell in enumerate(cells) if cell.locator(FOLDED).count()]
+            results["folded_cells"] = [
+                dict(folded_input(cell), index=i) for i, cell in enumerate(cells) if cell.locator(FOLDED).count()
+            ]
             titled = [i for i, cell in enumerate(cells) if CHECK_TITLE in cell.inner_text()]
             results["self_check_inputs"] = [dict(folded_input(cells[i]), index=i) for i in titled]
             second = cells[titled[1]]  # double_conv_block's, not run in this test
             second.scroll_into_view_if_needed(timeout=wait_ms)
             second.screenshot(path=str(args.out / "5-folded-self-check.png"))
-            last_check = cells[titled[-1]]  # a click on the placeholder unfolds the code, the collapser bar folds it again
+            last_check = cells[
+                titled[-1]
+            ]  # a click on the placeholder unfolds the code, the collapser bar folds it again
             last_check.locator(FOLDED).click()
             last_check.locator(".jp-InputArea .cm-editor").wait_for(timeout=wait_ms)
-            results["unfolded"] = {"editors": last_check.locator(".jp-InputArea .cm-editor").count(),
-                                   "code": last_check.locator(".cm-content").inner_text()[:2000]}
+            results["unfolded"] = {
+                "editors": last_check.locator(".jp-InputArea .cm-editor").count(),
+                "code": last_check.locator(".cm-content").inner_text()[:2000],
+            }
             last_check.locator(".jp-Cell-inputCollapser").click()
             last_check.locator(FOLDED).wait_for(timeout=wait_ms)
             results["refolded"] = folded_input(last_check)
@@ -153,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             kernel_idle(page, wait_ms)
             results["check_output"] = check.locator(".jp-OutputArea").inner_text()
             results["check_after_run"] = folded_input(check)
-            results["executed_prompts"] = [p.inner_text() for p in page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").all()][:12]
+            results["executed_prompts"] = [
+                p.inner_text() for p in page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").all()
+            ][:12]
             check.scroll_into_view_if_needed(timeout=wait_ms)
             check.screenshot(path=str(args.out / "6-self-check-passed.png"))
             page.screenshot(path=str(args.out / "7-lab.png"))

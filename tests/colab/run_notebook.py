@@ -35,30 +35,48 @@ def report(nb: nbformat.NotebookNode, seconds: float) -> dict:
         if cell.cell_type != "code":
             continue
         outputs = cell.get("outputs", [])
-        cells.append({
-            "index": index,
-            "grade_id": cell.metadata.get("nbgrader", {}).get("grade_id"),
-            "errors": [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.output_type == "error"],
-            "stdout": "".join(o.get("text", "") for o in outputs if o.output_type == "stream" and o.get("name") == "stdout"),
-            "stderr": "".join(o.get("text", "") for o in outputs if o.output_type == "stream" and o.get("name") == "stderr"),
-            "images": sum(1 for o in outputs if "image/png" in o.get("data", {})),
-        })
-    return {"python": sys.version.split()[0], "executable": sys.executable, "seconds": round(seconds, 1), "cells": cells}
+        cells.append(
+            {
+                "index": index,
+                "grade_id": cell.metadata.get("nbgrader", {}).get("grade_id"),
+                "errors": [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.output_type == "error"],
+                "stdout": "".join(
+                    o.get("text", "") for o in outputs if o.output_type == "stream" and o.get("name") == "stdout"
+                ),
+                "stderr": "".join(
+                    o.get("text", "") for o in outputs if o.output_type == "stream" and o.get("name") == "stderr"
+                ),
+                "images": sum(1 for o in outputs if "image/png" in o.get("data", {})),
+            }
+        )
+    return {
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "seconds": round(seconds, 1),
+        "cells": cells,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebook", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--param", action="append", default=[], help="NAME=PYTHON_LITERAL, injected after the parameters cell")
+    parser.add_argument(
+        "--param", action="append", default=[], help="NAME=PYTHON_LITERAL, injected after the parameters cell"
+    )
     parser.add_argument("--cell-timeout", type=int, default=600)
     args = parser.parse_args(argv)
 
     nb = nbformat.read(args.notebook, as_version=4)
     inject(nb, [f"{name.strip()} = {value.strip()}" for name, value in (p.split("=", 1) for p in args.param)])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    client = NotebookClient(nb, timeout=args.cell_timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(args.out.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=args.cell_timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(args.out.parent)}},
+    )
     start = time.monotonic()
     client.execute()
     seconds = time.monotonic() - start

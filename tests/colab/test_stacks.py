@@ -24,9 +24,22 @@ SUMMARY: list[str] = []  # one line per stack that passed, printed by tests/cola
 SOLUTION = ROOT / "solution" / "tiny_unet" / "tiny_unet.ipynb"
 RUNNER = Path(__file__).resolve().parent / "run_notebook.py"
 SAMPLE = ROOT.parent / "shared" / "data" / "oxford_pets_sample"
-PARAMETERS = {"IMG_SIZE": "32", "BATCH_SIZE": "8", "EPOCHS": "2", "BASE_FILTERS": "8",
-              "TRAIN_SPLIT": '"train[:64]"', "TEST_SPLIT": '"test[:32]"'}
-SELF_CHECKS = ("check_preprocess", "check_double_conv_block", "check_encoder_block", "check_decoder_block", "check_make_unet", "check_training")
+PARAMETERS = {
+    "IMG_SIZE": "32",
+    "BATCH_SIZE": "8",
+    "EPOCHS": "2",
+    "BASE_FILTERS": "8",
+    "TRAIN_SPLIT": '"train[:64]"',
+    "TEST_SPLIT": '"test[:32]"',
+}
+SELF_CHECKS = (
+    "check_preprocess",
+    "check_double_conv_block",
+    "check_encoder_block",
+    "check_decoder_block",
+    "check_make_unet",
+    "check_training",
+)
 
 
 @pytest.fixture(scope="session")
@@ -55,14 +68,22 @@ def test_solution_runs_cleanly(name: str, data_dir: Path) -> None:
     report = json.loads(out.with_suffix(".json").read_text())
     cells = {cell["grade_id"]: cell for cell in report["cells"] if cell["grade_id"]}
 
-    printed = dict(re.findall(r"^(Python|TensorFlow|Keras|TensorFlow Datasets):\s+(\S+)", cells["setup"]["stdout"], re.M))
-    assert printed.get("Python") == report["python"], f"the kernel is not the {name} environment's Python: {printed} vs {report['python']}"
-    assert (printed.get("TensorFlow"), printed.get("Keras")) == (stack.tensorflow, stack.keras), f"{name} stack reports {printed}"
+    printed = dict(
+        re.findall(r"^(Python|TensorFlow|Keras|TensorFlow Datasets):\s+(\S+)", cells["setup"]["stdout"], re.M)
+    )
+    assert printed.get("Python") == report["python"], (
+        f"the kernel is not the {name} environment's Python: {printed} vs {report['python']}"
+    )
+    assert (printed.get("TensorFlow"), printed.get("Keras")) == (stack.tensorflow, stack.keras), (
+        f"{name} stack reports {printed}"
+    )
 
     errors = [f"cell {c['index']} ({c['grade_id']}): {e}" for c in report["cells"] for e in c["errors"]]
     assert not errors, f"errors on the {name} stack:\n" + "\n".join(errors)
     for grade_id in SELF_CHECKS:
-        assert "self-checks passed" in cells[grade_id]["stdout"], f"{grade_id} on the {name} stack printed {cells[grade_id]['stdout']!r}"
+        assert "self-checks passed" in cells[grade_id]["stdout"], (
+            f"{grade_id} on the {name} stack printed {cells[grade_id]['stdout']!r}"
+        )
     stderr = [f"cell {c['index']} ({c['grade_id']}): {c['stderr'][:400]!r}" for c in report["cells"] if c["stderr"]]
     assert not stderr, f"stderr output (red boxes) on the {name} stack:\n" + "\n".join(stderr)
 
@@ -70,4 +91,6 @@ def test_solution_runs_cleanly(name: str, data_dir: Path) -> None:
     missing = [grade_id for grade_id in figures if not cells[grade_id]["images"]]
     assert not missing, f"no figure from {missing} on the {name} stack"
     assert "foreground IoU" in cells["evaluate"]["stdout"]
-    SUMMARY.append(f"{name} ok (Python {report['python']}, TensorFlow {stack.tensorflow}, Keras {stack.keras}, {report['seconds']:.0f} s)")
+    SUMMARY.append(
+        f"{name} ok (Python {report['python']}, TensorFlow {stack.tensorflow}, Keras {stack.keras}, {report['seconds']:.0f} s)"
+    )

@@ -1,19 +1,36 @@
-"""A stand-in for pipeline.grade in the batch test: its worker process dies on the student called "crasher"."""
+"""A stand-in for pipeline.grade in the batch test: its worker dies on "crasher" and hangs on "sleeper"."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from assignment.profiles import Profile
+from assignment.profiles import Limits
+from autograder import report
 from autograder.results import Outcome
 
 
-def grade(submission, job) -> Outcome:
+def grade(submission, job, key: str) -> Outcome:
     if submission.student == "crasher":
         os._exit(9)
-    return Outcome(submission.student, diagnostics=[f"graded in process {os.getpid()}"])
+    if submission.student == "sleeper":
+        time.sleep(600)
+    outcome = Outcome(submission.student, diagnostics=[f"graded in process {os.getpid()}"], key=key)
+    report.write_student(outcome, job.out / submission.student)
+    return outcome
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the batch needs of a profile: a deadline, the worker's memory, the details' visibility."""
+
+    deadline: float = 4.0
+    limits: Limits = field(
+        default_factory=lambda: Limits(memory_mib=512, address_mib=512, tasks=64, file_mib=8, scratch_mib=64)
+    )
+    details_visibility: str = "visible"
 
 
 @dataclass(frozen=True)

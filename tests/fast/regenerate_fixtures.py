@@ -40,13 +40,29 @@ def main() -> None:
         for mutant in MUTANTS:
             nbformat.write(mutate(mutant), folder / f"mutant_{mutant.name}.ipynb")
         out = Path(scratch) / "grades"
-        command = [sys.executable, "-m", "autograder.grade", str(folder), "--profile", "smoke", "--out", str(out), "--jobs", "2"]
+        command = [
+            sys.executable,
+            "-m",
+            "autograder.grade",
+            str(folder),
+            "--profile",
+            "smoke",
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+        ]
         subprocess.run(command, cwd=ROOT, check=True, env={**os.environ, "TFDS_DATA_DIR": str(data_dir)})
         for student in sorted(p.stem for p in folder.glob("*.ipynb")):
             run = json.loads((out / student / "run.json").read_text())
             run["data"] = {**run["data"], "path": "<data>", "origin": "<data>"}
             facts = json.loads((out / student / "facts.json").read_text())
-            (HERE / "fixtures" / f"{student}.json").write_text(json.dumps({"facts": facts, "run": run}, separators=(",", ":")))
+            facts["training"]["predictions"] = facts["training"]["predictions"][
+                :1
+            ]  # one picture is enough for the checks
+            (HERE / "fixtures" / f"{student}.json").write_text(
+                json.dumps({"facts": facts, "run": run}, separators=(",", ":"))
+            )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
-"""The batch: a grading worker that dies costs only the notebook it was grading."""
+"""The batch: a grading worker that dies or hangs costs only the notebook it was grading."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
-from assignment.profiles import PROFILES
-from autograder import grade
+from autograder import workers
+from autograder.results import Outcome
 from autograder.submission import Submission
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -14,12 +15,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import crashing_grader
 
 
-def test_a_dying_worker_costs_one_row_and_the_batch_goes_on(tmp_path: Path) -> None:
-    students = ["ann", "crasher", "dan"]
-    submissions = [Submission(name, tmp_path / f"{name}.ipynb") for name in students]
-    job = crashing_grader.Job(PROFILES["smoke"], tmp_path / "out")
-    outcomes = {o.student: o for o in grade.grade_all(submissions, job, 2, crashing_grader.grade)}
-    assert sorted(outcomes) == students
-    assert outcomes["crasher"].problem.startswith("grader error") and "died while grading this notebook" in outcomes["crasher"].diagnostics[0]
-    assert all(outcomes[s].problem == "" for s in students if s != "crasher")
+def test_a_dying_or_hanging_worker_costs_one_row_and_the_batch_goes_on(tmp_path: Path) -> None:
+    students = ["ann", "crasher", "dan", "sleeper"]
+    todo = [(Submission(name, tmp_path / f"{name}.ipynb"), f"key-{name}") for name in students]
+    job = crashing_grader.Job(crashing_grader.Profile(), tmp_path / "out")
+    found: list[Outcome] = []
+    started = time.monotonic()
+    workers.grade_all(todo, job, 2, found.append, crashing_grader.grade)
+    outcomes = {o.student: o for o in found}
+    assert sorted(outcomes) == students and time.monotonic() - started < 60
+    assert outcomes["crasher"].problem.startswith("grader error") and "died" in outcomes["crasher"].diagnostics[0]
+    assert (
+        outcomes["sleeper"].problem.startswith("grader error") and "longer than" in outcomes["sleeper"].diagnostics[0]
+    )
+    assert all(outcomes[s].problem == "" and outcomes[s].key == f"key-{s}" for s in ("ann", "dan"))
+    pids = {outcomes[s].diagnostics[0] for s in ("ann", "dan")}
+    assert len(pids) == 2, "every submission is graded in a fresh worker"
     assert (tmp_path / "out" / "crasher" / "results.json").is_file()

@@ -21,7 +21,9 @@ def test_each_draw_differs_and_a_seed_repeats_it() -> None:
     first, second = draw(), draw()
     assert first.seed != second.seed and first.double_conv != second.double_conv
     again = draw(first.seed)
-    assert again.unet == first.unet and all(np.array_equal(a, b) for a, b in zip(again.trimaps, first.trimaps, strict=True))
+    assert again.unet == first.unet and all(
+        np.array_equal(a, b) for a, b in zip(again.trimaps, first.trimaps, strict=True)
+    )
 
 
 def test_every_label_survives_downsizing_and_sizes_fit_the_unet() -> None:
@@ -43,6 +45,25 @@ def test_the_probe_gets_inputs_but_no_answers(tmp_path: Path) -> None:
     drawn = draw(5)
     challenge.write(drawn, tmp_path, ("test[:10]", 32))
     sent = json.loads((tmp_path / "challenge.json").read_text())
-    assert set(sent) == {"img_size", "examples", "double_conv_block", "encoder_block", "decoder_block", "make_unet", "test_split"}
+    assert set(sent) == {
+        "img_size",
+        "examples",
+        "double_conv_block",
+        "encoder_block",
+        "decoder_block",
+        "make_unet",
+        "test_split",
+        "stages",
+        "helpers",
+    }
+    assert sent["helpers"]["make_unet"] == ["double_conv_block", "encoder_block", "decoder_block"], (
+        "names, never sources"
+    )
     assert "params" not in json.dumps(sent) and sorted(np.load(tmp_path / "inputs.npz").files) == [
-        "image0", "image1", "image2", "trimap0", "trimap1", "trimap2"]
+        "image0",
+        "image1",
+        "image2",
+        "trimap0",
+        "trimap1",
+        "trimap2",
+    ]

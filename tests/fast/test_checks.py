@@ -40,7 +40,9 @@ def test_every_fixture_is_a_real_grading_of_a_known_notebook() -> None:
 
 def test_solution_passes_every_check(tmp_path: Path) -> None:
     results = _grade(tmp_path, _fixture("solution"))
-    assert all(r.status is CheckStatus.PASSED for r in results), [r for r in results if r.status is not CheckStatus.PASSED]
+    assert all(r.status is CheckStatus.PASSED for r in results), [
+        r for r in results if r.status is not CheckStatus.PASSED
+    ]
     assert sum(r.score for r in results) == MAX_POINTS and len(results) == 25
     iou = next(r for r in results if r.id == "test_final_foreground_iou")
     assert 0.6 <= iou.values["foreground_iou"] <= 1 and iou.values["threshold"] == 0.6
@@ -64,10 +66,17 @@ def test_mutant_loses_points_in_its_section_with_its_message(tmp_path: Path, mut
 
 def test_gpu_check_without_gpu_is_pending_not_lost(tmp_path: Path) -> None:
     fixture = _fixture("solution")
-    fixture["facts"]["training"]["evaluation"] = {"pending": "the full profile is graded on a GPU and TensorFlow sees none here"}
+    fixture["facts"]["training"]["evaluation"] = {
+        "status": "pending",
+        "reason": "the full profile is graded on a GPU and TensorFlow sees none here",
+    }
     results = _grade(tmp_path, fixture)
     pending = [r for r in results if r.status is CheckStatus.PENDING]
-    assert {r.id for r in pending} == {"test_final_foreground_iou", "test_validated_on_test_split", "test_trained_for_epochs"}
+    assert {r.id for r in pending} == {
+        "test_final_foreground_iou",
+        "test_validated_on_test_split",
+        "test_trained_for_epochs",
+    }
     assert all("GPU" in r.message and r.score == 0 for r in pending)
     assert all(r.status is CheckStatus.PASSED for r in results if r not in pending)
 
@@ -91,12 +100,34 @@ def test_steps_and_history_count_only_for_a_model_that_learned(tmp_path: Path) -
         assert results[check].status is CheckStatus.FAILED and "it was not trained" in results[check].message
 
 
-def test_a_check_that_crashes_shows_students_no_internals(tmp_path: Path) -> None:
+def test_facts_that_are_not_of_the_declared_types_fail_every_check_and_show_students_no_internals(
+    tmp_path: Path,
+) -> None:
+    for change in ("missing", "out of range"):
+        fixture = copy.deepcopy(_fixture("solution"))
+        if change == "missing":
+            del fixture["facts"]["training"]["expected_steps"]
+        else:
+            fixture["facts"]["training"]["evaluation"]["iou"] = 2.0
+        results = _grade(tmp_path, fixture)
+        assert all(r.status is CheckStatus.FAILED and "instructor has the details" in r.message for r in results), (
+            change
+        )
+        assert all("FactError" in r.diagnostic for r in results) and not any(
+            "expected_steps" in r.message for r in results
+        )
+
+
+def test_training_on_the_test_split_costs_the_whole_training_section(tmp_path: Path) -> None:
     fixture = copy.deepcopy(_fixture("solution"))
-    del fixture["facts"]["training"]["expected_steps"]
-    result = next(r for r in _grade(tmp_path, fixture) if r.id == "test_trained_for_epochs")
-    assert result.status is CheckStatus.FAILED and "instructor has the details" in result.message
-    assert "KeyError" in result.diagnostic and "expected_steps" not in result.message
+    fixture["facts"]["training"]["fits"] = [{"x": ["train", "test"], "validation": ["test"]}]
+    results = [r for r in _grade(tmp_path, fixture) if r.section == "training"]
+    assert all(r.score == 0 and "test split" in r.message for r in results), [(r.id, r.message) for r in results]
+    fixture["facts"]["training"]["fits"] = [
+        {"x": ["arrays"], "validation": ["test"]},
+        {"x": ["train"], "validation": []},
+    ]
+    assert sum(r.score for r in _grade(tmp_path, fixture)) == MAX_POINTS, "data the recorder cannot place costs nothing"
 
 
 def test_points_guard_refuses_checks_that_do_not_add_up(tmp_path: Path) -> None:
@@ -110,8 +141,18 @@ def test_points_guard_refuses_checks_that_do_not_add_up(tmp_path: Path) -> None:
     (tmp_path / "facts.json").write_text(json.dumps(fixture["facts"]))
     (tmp_path / "run.json").write_text(json.dumps(fixture["run"]))
     plugin = checks._Results()
-    code = pytest.main([str(folder), "-p", "no:cacheprovider", "-p", "no:terminal", f"--facts={tmp_path / 'facts.json'}",
-                        f"--run-config={tmp_path / 'run.json'}"], plugins=[plugin])
+    code = pytest.main(
+        [
+            str(folder),
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:terminal",
+            f"--facts={tmp_path / 'facts.json'}",
+            f"--run-config={tmp_path / 'run.json'}",
+        ],
+        plugins=[plugin],
+    )
     assert code == pytest.ExitCode.USAGE_ERROR
 
 
@@ -121,4 +162,6 @@ def test_every_assertion_in_the_checks_carries_a_student_message() -> None:
     for path in CHECK_SOURCES:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Assert):
-                assert node.msg is not None, f"{path.name}:{node.lineno}: a bare assert would show students nothing useful"
+                assert node.msg is not None, (
+                    f"{path.name}:{node.lineno}: a bare assert would show students nothing useful"
+                )

@@ -24,8 +24,11 @@ def test_self_check_points_split_each_section_exactly() -> None:
 
 def test_notebook_gradebook_points_come_from_points_py() -> None:
     for path in (SOLUTION, RELEASE):
-        graded = {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"]
-                  for c in nbformat.read(path, as_version=4).cells if c.metadata.get("nbgrader", {}).get("grade")}
+        graded = {
+            c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"]
+            for c in nbformat.read(path, as_version=4).cells
+            if c.metadata.get("nbgrader", {}).get("grade")
+        }
         assert graded == {grade_id: points for grade_id, (_, points) in SELF_CHECKS.items()}, path
 
 
@@ -38,14 +41,20 @@ def test_notebook_points_table_matches() -> None:
 def test_readme_points_table_matches() -> None:
     text = (ROOT / "README.md").read_text()
     rows = re.findall(r"^\| (.+?) \| (\d+) \| (.+?) \|$", text, re.M)
-    assert [(title, int(points)) for title, points, _ in rows] == [(title, points) for title, points in SECTIONS.values()]
+    assert [(title, int(points)) for title, points, _ in rows] == [
+        (title, points) for title, points in SECTIONS.values()
+    ]
     cells = {grade_id: int(points) for *_, spec in rows for grade_id, points in re.findall(r"`(\w+)` \((\d+)\)", spec)}
     assert cells == {grade_id: points for grade_id, (_, points) in SELF_CHECKS.items()}
 
 
 def test_readme_layout_names_every_module() -> None:
     layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1]
-    modules = [path for top in ("assignment", "autograder") for path in (ROOT / top).rglob("*.py")
-               if path.name != "__init__.py" and path.parent.name not in ("probe", "checks", "engines")]
+    modules = [
+        path
+        for top in ("assignment", "autograder")
+        for path in (ROOT / top).rglob("*.py")
+        if path.name != "__init__.py" and path.parent.name not in ("probe", "checks", "engines")
+    ]
     missing = [str(path.relative_to(ROOT)) for path in modules if path.name not in layout]
     assert not missing, f"README's layout does not name {missing}"

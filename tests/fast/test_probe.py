@@ -1,29 +1,44 @@
-"""The probe programs (run here unsandboxed on the solution's own code) and the grader's measurement of what they save."""
+"""The probe program (run here unsandboxed on the solution's own code) and the measuring of what it saves."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import nbformat
-import numpy as np
 import pytest
 from mutants import SOLUTION
 
-from autograder import challenge, checks, extract, measure
-from autograder.probe import calls, export
+from assignment.profiles import PROFILES
+from autograder import backends, challenge, checks, extract, measure, reference
+from autograder.measuring import facts
+from autograder.probe import calls
+from autograder.sandbox import Sandbox
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def run_probe(folder: Path, statements: list, drawn: challenge.Challenge) -> CompletedProcess:
+    """calls.py as the grader runs it, in a sandbox of the none backend: the references come through stdin, stage by
+    stage, each when the probe asks."""
+    (folder / "out").mkdir(exist_ok=True)
+    (folder / "definitions.json").write_text(json.dumps(statements))
+    challenge.write(drawn, folder)
+    answers = tuple(f"{json.dumps(stage)}\n".encode() for stage in reference.references())
+    with Sandbox(
+        backends.REGISTRY["none"](), PROFILES["smoke"].limits, [], {"TF_CPP_MIN_LOG_LEVEL": "2"}, "test"
+    ) as box:
+        return box.run([sys.executable, "-I", calls.__file__, str(folder)], 300, answers)
 
 
 @pytest.fixture(scope="module")
 def probed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, challenge.Challenge]:
-    """calls.py's main on the solution's definitions and a fresh challenge."""
     folder = tmp_path_factory.mktemp("probe")
-    (folder / "out").mkdir()
     drawn = challenge.draw(11)
-    definitions = extract.extract(nbformat.read(SOLUTION, as_version=4))
-    (folder / "definitions.json").write_text(json.dumps(definitions.statements))
-    challenge.write(drawn, folder)
-    calls.main(str(folder), kill_others=False)
+    done = run_probe(folder, extract.extract(nbformat.read(SOLUTION, as_version=4)).statements, drawn)
+    assert done.returncode == 0, done.stdout[-2000:]
     return folder / "out", drawn
 
 
@@ -35,71 +50,71 @@ def test_every_function_is_called_and_saved(probed: tuple) -> None:
 
 
 def test_measured_facts_pass_every_structure_check(probed: tuple, tmp_path: Path) -> None:
+    """The measuring program, in a (none-backend) sandbox as the pipeline runs it, on what the probe saved."""
     out, drawn = probed
-    facts = measure.probe_facts(drawn, out)
-    assert facts["make_unet"]["cases"][0]["params"] == 7_760_097
-    assert all(example["bilinear_error"] < 1e-5 and example["nearest_mismatch"] == 0 for example in facts["preprocess"]["examples"])
-    solution = json.loads((Path(__file__).parent / "fixtures" / "solution.json").read_text())
-    (tmp_path / "facts.json").write_text(json.dumps({**facts, "training": solution["facts"]["training"]}))
+    profile = PROFILES["smoke"]
+    with Sandbox(backends.REGISTRY["none"](), profile.limits, [], {"TF_CPP_MIN_LOG_LEVEL": "2"}, "test") as box:
+        examples = {profile.parameters.train_split: 200, profile.parameters.test_split: 100}
+        measured = measure.measure(box, profile, tmp_path / "no-data", examples, drawn, out, None)
+    assert not measured.diagnostic.strip() or "problem" not in measured.diagnostic, measured.diagnostic
+    assert measured.facts.blocks["make_unet"].cases[0].params == 7_760_097
+    assert all(e.bilinear_error < 1e-5 and e.nearest_mismatch == 0 for e in measured.facts.preprocess.examples)
+    assert "no trained model" in measured.facts.training.model_problem
+    solution = json.loads((FIXTURES / "solution.json").read_text())
+    combined = json.loads(facts.dumps(measured.facts))
+    (tmp_path / "facts.json").write_text(json.dumps({**combined, "training": solution["facts"]["training"]}))
     (tmp_path / "run.json").write_text(json.dumps(solution["run"]))
     results, problem = checks.run(tmp_path / "facts.json", tmp_path / "run.json")
-    assert not problem and sum(r.score for r in results) == 100
+    assert not problem and sum(r.score for r in results) == 100, [(r.id, r.message) for r in results if not r.score]
 
 
-def test_no_child_holds_a_block_it_could_pass_off_as_its_own() -> None:
-    assert calls.HELPERS["double_conv_block"] == () and calls.HELPERS["preprocess"] == ()
-    assert calls.HELPERS["encoder_block"] == calls.HELPERS["decoder_block"] == ("double_conv_block",)
-    import keras
-
-    assert set(calls._reference_blocks(keras.layers, ("double_conv_block",))) == {"double_conv_block"}
-
-
-def test_a_model_built_for_other_inputs_is_refused(probed: tuple, tmp_path: Path) -> None:
-    out, drawn = probed
-    (tmp_path / "double_conv_block.json").write_text(json.dumps({"ok": True}))
-    for i in range(len(drawn.double_conv)):  # configs copied from another run: right structure, other sizes
-        (tmp_path / f"double_conv_block-{i}.json").write_text((out / f"double_conv_block-{(i + 1) % 3}.json").read_text())
-    facts = measure.block_facts(tmp_path, "double_conv_block", drawn.double_conv)
-    assert not facts["ok"] and "not the ones the grader gave" in facts["error"]
+def test_no_stage_holds_the_reference_of_a_function_it_grades() -> None:
+    stages = reference.stages()
+    assert stages == [["preprocess", "double_conv_block"], ["encoder_block", "decoder_block"], ["make_unet"]]
+    assert [set(given) for given in reference.references()] == [
+        {"double_conv_block"},
+        {"encoder_block", "decoder_block"},
+    ]
+    source = Path(calls.__file__).read_text()
+    assert "Conv2D(" not in source and "Conv2DTranspose" not in source, "the probe's own file holds no block"
 
 
-def test_a_probe_that_never_ran_is_measured_as_not_ok(probed: tuple, tmp_path: Path) -> None:
-    _, drawn = probed
-    facts = measure.probe_facts(drawn, tmp_path)
-    assert not facts["preprocess"]["ok"] and not facts["make_unet"]["ok"] and facts["make_unet"]["cases"] == []
+THIEF = """
+def double_conv_block(x, num_f):
+    import gc, os, sys
+    found = []
+    def parents_stdin():
+        descriptor = os.open(f"/proc/{os.getppid()}/fd/0", os.O_RDONLY | os.O_NONBLOCK)
+        return os.read(descriptor, 1 << 16)
+
+    for attempt in (lambda: sys.stdin.read(), parents_stdin,
+                    lambda: [f for f in gc.get_objects() if getattr(f, "__name__", "") == "decoder_block"]):
+        try:
+            found.append(repr(attempt())[:200])
+        except Exception as error:
+            found.append(type(error).__name__)
+    raise RuntimeError("STOLEN " + " | ".join(found))
 
 
-def test_configs_naming_code_outside_keras_are_refused(probed: tuple, tmp_path: Path) -> None:
-    out, _ = probed
-    config = json.loads((out / "double_conv_block-0.json").read_text())
-    config["config"]["layers"][1]["module"] = "os"
-    (tmp_path / "bad.json").write_text(json.dumps(config))
-    with pytest.raises(measure.Refused, match="only Keras's own layers"):
-        measure.rebuild(tmp_path / "bad.json")
-    with pytest.raises(measure.Refused, match="Lambda"):
-        measure.check_config({"class_name": "Lambda", "module": "keras.layers", "config": {}})
-    with pytest.raises(measure.Refused, match="from None"):
-        measure.check_config({"class_name": "MyLayer", "module": None, "registered_name": "Custom>MyLayer"})
-    with pytest.raises(measure.Refused, match="filters 100000"):
-        measure.check_config({"class_name": "Conv2D", "module": "keras.layers", "config": {"filters": 100000}})
-    (tmp_path / "link.json").symlink_to(out / "double_conv_block-0.json")
-    with pytest.raises(measure.Refused, match="was not written"):
-        measure.rebuild(tmp_path / "link.json")
+def encoder_block(x, num_f):
+    import gc, types
+    found = [f for f in gc.get_objects() if isinstance(f, types.FunctionType) and f.__code__.co_filename == "reference"]
+    raise RuntimeError(f"SEEN {sorted(f.__name__ for f in found)}")
+"""
 
 
-def test_export_saves_model_and_history_the_grader_can_measure(tmp_path: Path) -> None:
-    import keras
-
-    inputs = keras.Input((16, 16, 3))
-    model = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=3e-3), loss="binary_crossentropy")
-    history = model.fit(np.zeros((4, 16, 16, 3)), np.zeros((4, 16, 16, 1)), batch_size=2, epochs=2, verbose=0)
-    export.export({"model": model, "history": history}, str(tmp_path))
-    loaded = measure._trained_model(tmp_path / "trained.keras", 1 << 30)
-    assert int(loaded.optimizer.iterations.numpy()) == 4 and json.loads((tmp_path / "history.json").read_text())["loss"]
-    (tmp_path / "none").mkdir()
-    export.export({"model": "not a model", "history": None}, str(tmp_path / "none"))  # nothing to save is not an error
-    assert list((tmp_path / "none").iterdir()) == []
+def test_a_block_finds_no_reference_of_its_own_stage_or_later(tmp_path: Path) -> None:
+    drawn = challenge.draw(5)
+    done = run_probe(tmp_path, [(0, "import keras"), (1, THIEF)], drawn)
+    assert done.returncode == 0, done.stdout[-2000:]
+    stolen = json.loads((tmp_path / "out" / "double_conv_block.json").read_text())["error"]
+    assert "STOLEN" in stolen and "def " not in stolen and "Conv2D" not in stolen, (
+        f"even as root, nothing is there yet: {stolen}"
+    )
+    seen = json.loads((tmp_path / "out" / "encoder_block.json").read_text())["error"]
+    assert "SEEN ['double_conv_block']" in seen, (
+        f"its stage holds the reference of the block it calls, no other: {seen}"
+    )
 
 
 def test_a_child_that_closes_its_pipe_and_runs_on_is_killed() -> None:

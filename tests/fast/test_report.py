@@ -7,30 +7,50 @@ import json
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import grade, report
+from autograder import batch, report
 from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, cap
 
 SECRET_TRACEBACK = 'Traceback (most recent call last):\n  File "/work/main/autograder/checks/test_unet.py"'
 
 
 def _check(section: str, points: int, status: CheckStatus, message: str = "", **values: float) -> CheckResult:
-    return CheckResult(f"test_{section}_{points}", section, f"a {section} check", points, points if status is CheckStatus.PASSED else 0,
-                       status, message, values)
+    return CheckResult(
+        f"test_{section}_{points}",
+        section,
+        f"a {section} check",
+        points,
+        points if status is CheckStatus.PASSED else 0,
+        status,
+        message,
+        values,
+    )
 
 
 def _outcome(**kwargs) -> Outcome:
-    checks = [_check("preprocess", 10, CheckStatus.PASSED), _check("encoder", 30, CheckStatus.FAILED, "use padding='same'."),
-              _check("decoder", 20, CheckStatus.PASSED), _check("unet", 30, CheckStatus.PASSED),
-              _check("training", 7, CheckStatus.PASSED), _check("training", 3, CheckStatus.PASSED, foreground_iou=0.6123, threshold=0.5)]
-    return Outcome("ann", checks=checks, sandbox="bwrap (test)", diagnostics=[SECRET_TRACEBACK], seconds=12.34, **kwargs)
+    checks = [
+        _check("preprocess", 10, CheckStatus.PASSED),
+        _check("encoder", 30, CheckStatus.FAILED, "use padding='same'."),
+        _check("decoder", 20, CheckStatus.PASSED),
+        _check("unet", 30, CheckStatus.PASSED),
+        _check("training", 7, CheckStatus.PASSED),
+        _check("training", 3, CheckStatus.PASSED, foreground_iou=0.6123, threshold=0.5),
+    ]
+    return Outcome(
+        "ann", checks=checks, sandbox="bwrap (test)", diagnostics=[SECRET_TRACEBACK], seconds=12.34, **kwargs
+    )
 
 
 def test_status_names_the_worst_failure_and_shortens_long_lists() -> None:
-    failures = [CellFailure(i, FailureKind.ERROR, "NameError: x") for i in range(7)] + [CellFailure(9, FailureKind.TIMEOUT, "t")]
+    failures = [CellFailure(i, FailureKind.ERROR, "NameError: x") for i in range(7)] + [
+        CellFailure(9, FailureKind.TIMEOUT, "t")
+    ]
     assert report.status(Outcome("a", failures=failures)) == "timeout in cell 10"
     assert report.status(Outcome("a", failures=failures[:7])) == "error in cell 1, 2, 3, 4 and 3 more"
     assert report.status(Outcome("a", failures=[CellFailure(3, FailureKind.NOT_RUN, "")])) == "total time limit reached"
-    assert report.status(Outcome("a", problem="refused: the notebook is a symbolic link")) == "refused: the notebook is a symbolic link"
+    assert (
+        report.status(Outcome("a", problem="refused: the notebook is a symbolic link"))
+        == "refused: the notebook is a symbolic link"
+    )
     assert report.status(Outcome("a")) == "ok"
 
 
@@ -39,7 +59,11 @@ def test_results_json_follows_gradescope_and_hides_diagnostics() -> None:
     assert results["score"] == 70 and results["execution_time"] == 12.3 and results["stdout_visibility"] == "hidden"
     visible = [t for t in results["tests"] if t["visibility"] != "hidden"]
     assert [t["number"] for t in visible] == ["1.1", "2.1", "3.1", "4.1", "5.1", "5.2"]
-    assert all(set(t) == {"name", "number", "score", "max_score", "status", "output", "visibility"} for t in visible)
+    assert all(
+        set(t) == {"name", "number", "score", "max_score", "status", "output", "output_format", "visibility"}
+        for t in visible
+    )
+    assert results["output_format"] == "html" and {t["output_format"] for t in results["tests"]} == {"html"}
     assert {t["visibility"] for t in visible} == {"after_published"}
     hidden = [t for t in results["tests"] if t["visibility"] == "hidden"]
     assert len(hidden) == 1 and SECRET_TRACEBACK in hidden[0]["output"] and hidden[0]["max_score"] == 0
@@ -58,7 +82,9 @@ def test_pending_checks_neither_earn_nor_lose() -> None:
 
 
 def test_feedback_names_every_lost_point_and_caps_notes() -> None:
-    outcome = _outcome(notes=["x" * 1000], failures=[CellFailure(11, FailureKind.ERROR, "NameError: " + "y" * 1000, "model.fit(")])
+    outcome = _outcome(
+        notes=["x" * 1000], failures=[CellFailure(11, FailureKind.ERROR, "NameError: " + "y" * 1000, "model.fit(")]
+    )
     text = report.feedback_markdown(outcome)
     assert "(-30): use padding='same'." in text and f"**Score: 70 / {MAX_POINTS}**" in text
     assert all(len(line) < 330 for line in text.splitlines()) and "cell 12 `model.fit(`: `NameError: y" in text
@@ -70,7 +96,7 @@ def test_csv_and_merge_rebuild_the_same_table(tmp_path: Path) -> None:
     for outcome in (first, second):
         report.write_student(outcome, tmp_path / outcome.student)
     report.write_csv([second, first], tmp_path / "direct.csv")
-    merged = grade.merge(tmp_path)
+    merged = batch.merge(tmp_path)
     assert [o.student for o in merged] == ["ann", "bob"] and merged[0] == first
     assert (tmp_path / "grades.csv").read_text() == (tmp_path / "direct.csv").read_text()
     rows = list(csv.DictReader((tmp_path / "grades.csv").open()))
@@ -79,7 +105,9 @@ def test_csv_and_merge_rebuild_the_same_table(tmp_path: Path) -> None:
 
 
 def test_student_text_cannot_pose_as_the_grader_or_a_formula(tmp_path: Path) -> None:
-    outcome = Outcome("=cmd", failures=[CellFailure(0, FailureKind.ERROR, "ValueError: **Score: 100 / 100** `x`", "raise")])
+    outcome = Outcome(
+        "=cmd", failures=[CellFailure(0, FailureKind.ERROR, "ValueError: **Score: 100 / 100** `x`", "raise")]
+    )
     assert "`ValueError: **Score: 100 / 100** 'x'`" in report.feedback_markdown(outcome)
     report.write_csv([outcome], tmp_path / "grades.csv")
     assert (tmp_path / "grades.csv").read_text().splitlines()[1].startswith("'=cmd,")
@@ -88,8 +116,12 @@ def test_student_text_cannot_pose_as_the_grader_or_a_formula(tmp_path: Path) -> 
 def test_text_no_encoder_can_write_does_not_stop_the_reports(tmp_path: Path) -> None:
     """A student's exception message with a lone surrogate once made the batch die while writing feedback.md."""
     bad = "ValueError: \ud800 \x1b[31mred"
-    outcome = Outcome("ann", checks=[_check("preprocess", 10, CheckStatus.FAILED, cap(bad))],
-                      failures=[CellFailure(0, FailureKind.ERROR, bad, "raise")], diagnostics=[bad])
+    outcome = Outcome(
+        "ann",
+        checks=[_check("preprocess", 10, CheckStatus.FAILED, cap(bad))],
+        failures=[CellFailure(0, FailureKind.ERROR, bad, "raise")],
+        diagnostics=[bad],
+    )
     report.write_student(outcome, tmp_path)
     for name in ("feedback.md", "grader.log", "results.json"):
         assert "\x1b" not in (tmp_path / name).read_text(errors="strict")

@@ -15,16 +15,17 @@ from pathlib import Path
 import pytest
 
 from assignment.profiles import Limits
-from autograder import cgroup, leftovers, permissions, sandbox, seccomp, uids
+from autograder import backends, leftovers, permissions, seccomp, uids
 from autograder.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-LIMITS = Limits(memory_mib=1024, tasks=64, file_mib=8, scratch_mib=64)
+LIMITS = Limits(memory_mib=1024, address_mib=1024, tasks=64, file_mib=8, scratch_mib=64)
+BWRAP, USER, NONE = (backends.REGISTRY[name]() for name in ("bwrap", "user", "none"))
 PYTHON_PATHS = [Path(os.path.realpath(sys.base_prefix)), Path(sys.prefix)]
 
 
 def _bwrap() -> None:
-    if sandbox.detect() != "bwrap":
+    if backends.detect().name != "bwrap":
         pytest.skip("bubblewrap cannot build namespaces on this machine (the grader would use the `user` fallback)")
 
 
@@ -78,7 +79,7 @@ def test_bwrap_isolates_files_network_environment_and_processes(listener, monkey
     _bwrap()
     port, accepted = listener
     monkeypatch.setenv("TINY_UNET_SECRET", "s3cr3t")
-    with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {"TFDS_DATA_DIR": "/data"}, "test") as box:
+    with Sandbox(BWRAP, LIMITS, PYTHON_PATHS, {"TFDS_DATA_DIR": "/data"}, "test") as box:
         out = _run(box, PROGRAM.format(readme=str(ROOT / "README.md"), venv=sys.prefix, port=port))
         uid = box.uid
     assert "read-kit FileNotFoundError" in out and "write-venv OSError" in out and "write-scratch ok" in out
@@ -91,11 +92,13 @@ def test_bwrap_isolates_files_network_environment_and_processes(listener, monkey
 
 def test_limits_stop_forks_big_files_and_big_allocations() -> None:
     _bwrap()
-    code = ("import subprocess\nn = 0\ntry:\n    for n in range(200):\n        subprocess.Popen(['sleep', '30'])\n"
-            "except OSError as e:\n    print('forks', n, type(e).__name__)\n"
-            "try:\n    open('big', 'wb').write(b'x' * (20 << 20))\nexcept OSError as e:\n    print('file', e.errno)\n"
-            "try:\n    bytearray(2 << 30)\nexcept MemoryError:\n    print('memory refused')\n")
-    with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test") as box:
+    code = (
+        "import subprocess\nn = 0\ntry:\n    for n in range(200):\n        subprocess.Popen(['sleep', '30'])\n"
+        "except OSError as e:\n    print('forks', n, type(e).__name__)\n"
+        "try:\n    open('big', 'wb').write(b'x' * (20 << 20))\nexcept OSError as e:\n    print('file', e.errno)\n"
+        "try:\n    bytearray(2 << 30)\nexcept MemoryError:\n    print('memory refused')\n"
+    )
+    with Sandbox(BWRAP, LIMITS, PYTHON_PATHS, {}, "test") as box:
         out = _run(box, code)
     if os.geteuid() == 0:
         forks = int(out.split("forks ")[1].split()[0])
@@ -106,13 +109,15 @@ def test_limits_stop_forks_big_files_and_big_allocations() -> None:
 def test_scratch_quota_kills_the_sandbox() -> None:
     _bwrap()
     code = "import time\nfor i in range(40):\n    open(f'f{i}', 'wb').write(b'x' * (4 << 20))\ntime.sleep(60)\n"
-    with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test") as box:
+    with Sandbox(BWRAP, LIMITS, PYTHON_PATHS, {}, "test") as box:
         started = time.monotonic()
         box.run([sys.executable, "-c", code], 120)
         assert time.monotonic() - started < 60 and box.violation and "scratch limit of 64 MiB" in box.violation
         scratch = box.scratch
     assert not scratch.exists()
-    assert f"watch {scratch.name}" not in [thread.name for thread in threading.enumerate()], "the watchdog outlived its sandbox"
+    assert f"watch {scratch.name}" not in [thread.name for thread in threading.enumerate()], (
+        "the watchdog outlived its sandbox"
+    )
 
 
 HIDDEN_WRITES = """
@@ -129,44 +134,54 @@ time.sleep(60)
 """
 
 
-@pytest.mark.parametrize(("backend", "where", "how"), [("bwrap", "work", "unlink"), ("user", "/tmp", "keep"), ("user", "work", "unlink")])
+@pytest.mark.parametrize(
+    ("backend", "where", "how"), [("bwrap", "work", "unlink"), ("user", "/tmp", "keep"), ("user", "work", "unlink")]
+)
 def test_scratch_limit_counts_deleted_open_files_and_shared_tmp(backend: str, where: str, how: str) -> None:
     if backend == "bwrap":
         _bwrap()
     elif os.geteuid() != 0 or not shutil.which("setpriv") or not Path("/usr/bin/python3").is_file():
         pytest.skip("the user backend needs root, setpriv and a /usr/bin/python3 other users can run")
-    with Sandbox(backend, LIMITS, PYTHON_PATHS if backend == "bwrap" else [], {}, "test") as box:
+    with Sandbox(backends.REGISTRY[backend](), LIMITS, PYTHON_PATHS if backend == "bwrap" else [], {}, "test") as box:
         folder = str(box.scratch / "work") if where == "work" else where
         started = time.monotonic()
         box.run([sys.executable if backend == "bwrap" else "/usr/bin/python3", "-c", HIDDEN_WRITES, folder, how], 120)
         assert time.monotonic() - started < 60 and box.violation and "scratch limit" in box.violation
         uid = box.uid
-    assert not [name for name in os.listdir("/tmp") if name.startswith("hidden") and os.lstat(f"/tmp/{name}").st_uid == uid]
+    assert not [
+        name for name in os.listdir("/tmp") if name.startswith("hidden") and os.lstat(f"/tmp/{name}").st_uid == uid
+    ]
 
 
 def test_seccomp_refuses_namespaces_keyrings_and_ptrace_but_not_threads() -> None:
     _bwrap()
-    code = ("import ctypes, subprocess, threading\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-            f"print('keyctl', libc.syscall({seccomp.BLOCKED['keyctl'][0]}, 0, -4), ctypes.get_errno())\n"
-            "print('unshare', subprocess.run(['unshare', '-U', 'true'], capture_output=True).returncode)\n"
-            "print('ptrace', libc.ptrace(16, 1, 0, 0), ctypes.get_errno())\n"
-            "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\nprint('child', subprocess.run(['true']).returncode)\n")
-    with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test") as box:
+    code = (
+        "import ctypes, subprocess, threading\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        f"print('keyctl', libc.syscall({seccomp.BLOCKED['keyctl'][0]}, 0, -4), ctypes.get_errno())\n"
+        "print('unshare', subprocess.run(['unshare', '-U', 'true'], capture_output=True).returncode)\n"
+        "print('ptrace', libc.ptrace(16, 1, 0, 0), ctypes.get_errno())\n"
+        "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\nprint('child', subprocess.run(['true']).returncode)\n"
+    )
+    with Sandbox(BWRAP, LIMITS, PYTHON_PATHS, {}, "test") as box:
         if not box.seccomp:
             pytest.skip("no seccomp table for this architecture")
         out = _run(box, code)
-    assert "keyctl -1 1" in out and "unshare 1" in out and "ptrace -1 1" in out and "thread" in out and "child 0" in out, out
+    assert (
+        "keyctl -1 1" in out and "unshare 1" in out and "ptrace -1 1" in out and "thread" in out and "child 0" in out
+    ), out
 
 
 def test_memory_cgroup_caps_all_processes_together() -> None:
     _bwrap()
-    code = ("import subprocess, sys, time\n"  # each child holds 700 MiB until both have tried, or one was killed
-            "children = [subprocess.Popen([sys.executable, '-c', 'import sys; b = bytearray(700 << 20); "
-            "b[::4096] = b\"x\" * len(b[::4096]); sys.stdin.read()'], stdin=subprocess.PIPE) for _ in range(2)]\n"
-            "end = time.time() + 60\nwhile all(c.poll() is None for c in children) and time.time() < end:\n    time.sleep(0.05)\n"
-            "for c in children:\n    c.stdin.close()\nprint('codes', sorted(c.wait() for c in children))\n")
-    with Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test") as box:
-        if not box.cgroup.folders:
+    code = (
+        "import subprocess, sys, time\n"  # each child holds 700 MiB until both have tried, or one was killed
+        "children = [subprocess.Popen([sys.executable, '-c', 'import sys; b = bytearray(700 << 20); "
+        'b[::4096] = b"x" * len(b[::4096]); sys.stdin.read()\'], stdin=subprocess.PIPE) for _ in range(2)]\n'
+        "end = time.time() + 60\nwhile all(c.poll() is None for c in children) and time.time() < end:\n    time.sleep(0.05)\n"
+        "for c in children:\n    c.stdin.close()\nprint('codes', sorted(c.wait() for c in children))\n"
+    )
+    with Sandbox(BWRAP, LIMITS, PYTHON_PATHS, {}, "test") as box:
+        if "memory" not in box.group.folders:
             pytest.skip("the grader cannot make memory cgroups on this machine (rlimits only)")
         out = _run(box, code)
     assert "codes [-9, 0]" in out, f"two processes of 700 MiB each fit in a 1 GiB sandbox: {out}"
@@ -180,9 +195,11 @@ def test_user_backend_drops_to_an_unprivileged_uid(tmp_path: Path) -> None:
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     (private / "checks.py").write_text("hidden")
-    code = (f"import os, subprocess\ntry:\n    open({str(private / 'checks.py')!r}).read()\nexcept OSError as e:\n    print('read', type(e).__name__)\n"
-            "print('uid', os.getuid(), sorted(os.environ))\nsubprocess.Popen(['sleep', '600'], start_new_session=True)\n")
-    with Sandbox("user", LIMITS, [], {}, "test") as box:
+    code = (
+        f"import os, subprocess\ntry:\n    open({str(private / 'checks.py')!r}).read()\nexcept OSError as e:\n    print('read', type(e).__name__)\n"
+        "print('uid', os.getuid(), sorted(os.environ))\nsubprocess.Popen(['sleep', '600'], start_new_session=True)\n"
+    )
+    with Sandbox(USER, LIMITS, [], {}, "test") as box:
         out = box.run([system_python, "-c", code], 60).stdout
         uid = box.uid
     assert "read PermissionError" in out and f"uid {uid}" in out and uid >= uids.UID_BASE
@@ -211,6 +228,7 @@ import ctypes, os, sys, threading, time
 from pathlib import Path
 sys.path.insert(0, os.getcwd())
 from assignment.profiles import Limits
+from autograder.backends import REGISTRY
 from autograder.sandbox import Sandbox
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # a subreaper that reaps at once, as systemd or tini would: the hopper runs at full speed
 def reap():
@@ -220,7 +238,7 @@ def reap():
         except ChildProcessError:
             time.sleep(0.01)
 threading.Thread(target=reap, daemon=True).start()
-box = Sandbox("user", Limits(512, 64, 8, 64), [], {}, "test")
+box = Sandbox(REGISTRY["user"](), Limits(512, 512, 64, 8, 64), [], {}, "test")
 beat = box.scratch / "tmp" / "beat"
 import subprocess
 subprocess.Popen(box.command(["/usr/bin/python3", "-c", sys.argv[1], str(beat)]), cwd=box.scratch / "work")
@@ -238,7 +256,9 @@ box.close()
 def test_a_process_hopping_pids_is_killed_in_the_user_backend() -> None:
     if not Path("/usr/bin/python3").is_file():
         pytest.skip("no /usr/bin/python3 reachable by an unprivileged user")
-    done = subprocess.run([sys.executable, "-c", REAPER, HOPPER], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", REAPER, HOPPER], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
     assert "running True killed True" in done.stdout and "still beating False" in done.stdout, done.stdout + done.stderr
 
 
@@ -250,13 +270,17 @@ def test_close_waits_for_a_run_in_another_thread(monkeypatch: pytest.MonkeyPatch
 
     def slow_wait(process: subprocess.Popen, timeout: float | None = None) -> int:
         code = wait(process, timeout)
-        if threading.current_thread().name == "probe" and process.args[-1] != "kill -9 -1":  # the sandboxed process, not the killer
+        if (
+            threading.current_thread().name == "probe" and process.args[-1] != "kill -9 -1"
+        ):  # the sandboxed process, not the killer
             time.sleep(1)
         return code
 
     monkeypatch.setattr(subprocess.Popen, "wait", slow_wait)
-    box = Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test")
-    worker = threading.Thread(target=box.run, args=([sys.executable, "-c", "import time; time.sleep(60)"], 120), name="probe")
+    box = Sandbox(BWRAP, LIMITS, PYTHON_PATHS, {}, "test")
+    worker = threading.Thread(
+        target=box.run, args=([sys.executable, "-c", "import time; time.sleep(60)"], 120), name="probe"
+    )
     worker.start()
     time.sleep(1)
     box.close()
@@ -267,7 +291,7 @@ def test_close_waits_for_a_run_in_another_thread(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="the user backend needs root and setpriv")
 def test_user_backend_starts_without_what_an_earlier_holder_of_its_uid_left(tmp_path: Path) -> None:
     """A grader that crashed left its sandbox's files (the student's work) in /tmp: the uid's next sandbox must not find them."""
-    with Sandbox("user", LIMITS, [], {}, "test") as box:
+    with Sandbox(USER, LIMITS, [], {}, "test") as box:
         uid = box.uid
     left = Path(tempfile.mkdtemp(prefix="tu-crashed-")) / "work"
     left.mkdir()
@@ -275,7 +299,7 @@ def test_user_backend_starts_without_what_an_earlier_holder_of_its_uid_left(tmp_
     for path in (left, left / "student_work.py"):
         os.chown(path, uid, uid)
     try:
-        with Sandbox("user", LIMITS, [], {}, "test") as box:
+        with Sandbox(USER, LIMITS, [], {}, "test") as box:
             if box.uid != uid:
                 pytest.skip("another sandbox holds the uid")
             assert not left.exists()
@@ -284,8 +308,9 @@ def test_user_backend_starts_without_what_an_earlier_holder_of_its_uid_left(tmp_
 
 
 def test_none_backend_only_when_asked() -> None:
-    assert sandbox.detect("none") == "none"
-    assert sandbox.detect("auto") in ("bwrap", "user")
+    assert backends.detect("none").name == "none" and "none" not in backends.choices()
+    assert backends.detect("auto").name in ("bwrap", "user")
+    assert backends.choices() == ["auto", "bwrap", "user"], "the command line's choices come from the registry"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a root grader hands the data to another uid")
@@ -295,10 +320,14 @@ def test_private_data_is_named_before_grading(tmp_path: Path) -> None:
     (data_dir / "oxford_iiit_pet" / "info.json").write_text("{}")
     data_dir.chmod(0o755)
     (data_dir / "oxford_iiit_pet").chmod(0o700)
-    assert permissions.unreadable("bwrap", [], [data_dir]) == [f"{data_dir / 'oxford_iiit_pet'} is not readable by other users"]
+    assert permissions.unreadable("bwrap", [], [data_dir]) == [
+        f"{data_dir / 'oxford_iiit_pet'} is not readable by other users"
+    ]
     (data_dir / "oxford_iiit_pet").chmod(0o755)
     assert permissions.unreadable("bwrap", [], [data_dir]) == []
-    assert permissions.unreadable("user", [], [data_dir]) != [], "the user backend also needs every parent folder (pytest's are private)"
+    assert permissions.unreadable("user", [], [data_dir]) != [], (
+        "the user backend also needs every parent folder (pytest's are private)"
+    )
 
 
 def test_protect_hides_grader_folders_from_other_users(tmp_path: Path) -> None:
@@ -312,8 +341,10 @@ def test_protect_hides_grader_folders_from_other_users(tmp_path: Path) -> None:
 def test_a_sandbox_running_as_the_graders_own_user_is_still_killed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without root (a Slurm job) there is no dedicated uid to kill by: the sandbox kills the bwrap it started."""
     _bwrap()
-    monkeypatch.setattr(os, "geteuid", lambda: 4242)  # built as a normal user would build it: user namespace, no uid slot
-    box = Sandbox("bwrap", LIMITS, PYTHON_PATHS, {}, "test")
+    monkeypatch.setattr(
+        os, "geteuid", lambda: 4242
+    )  # built as a normal user would build it: user namespace, no uid slot
+    box = Sandbox(BWRAP, LIMITS, PYTHON_PATHS, {}, "test")
     monkeypatch.undo()
     try:
         process = subprocess.Popen(box.command([sys.executable, "-c", "import time; time.sleep(600)"]))
@@ -327,12 +358,17 @@ def test_a_sandbox_running_as_the_graders_own_user_is_still_killed(monkeypatch: 
 def test_sandboxes_start_from_a_grading_worker_with_less_memory_than_they_get() -> None:
     """The worker's own memory limit is below the sandbox's: the sandbox must still be able to set its own."""
     _bwrap()
-    code = ("import resource, sys\nfrom autograder import grade\nfrom autograder.sandbox import Sandbox\nfrom assignment.profiles import Limits\n"
-            "from pathlib import Path\nimport os\ngrade._limit_memory(512)\n"
-            "paths = [Path(os.path.realpath(sys.base_prefix)), Path(sys.prefix)]\n"
-            "with Sandbox('bwrap', Limits(2048, 64, 8, 64), paths, {}, 'test') as box:\n"
-            "    print(box.run([sys.executable, '-c', 'print(6 * 7)'], 60).stdout)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    code = (
+        "import resource, sys\nfrom autograder.backends import REGISTRY\nfrom autograder.sandbox import Sandbox\n"
+        "from assignment.profiles import Limits\nfrom pathlib import Path\nimport os\n"
+        "resource.setrlimit(resource.RLIMIT_DATA, (512 << 20, resource.getrlimit(resource.RLIMIT_DATA)[1]))\n"
+        "paths = [Path(os.path.realpath(sys.base_prefix)), Path(sys.prefix)]\n"
+        "with Sandbox(REGISTRY['bwrap'](), Limits(2048, 2048, 64, 8, 64), paths, {}, 'test') as box:\n"
+        "    print(box.run([sys.executable, '-c', 'print(6 * 7)'], 60).stdout)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
     assert "42" in done.stdout, done.stdout + done.stderr
 
 
@@ -340,8 +376,9 @@ KILLED_GRADER = """
 import os, signal, subprocess, sys, time
 sys.path.insert(0, os.getcwd())
 from assignment.profiles import Limits
+from autograder.backends import REGISTRY
 from autograder.sandbox import Sandbox
-box = Sandbox("user", Limits(512, 64, 8, 64), [], {}, "test")
+box = Sandbox(REGISTRY["user"](), Limits(512, 512, 64, 8, 64), [], {}, "test")
 (box.scratch / "work" / "student_work.py").write_text("x")
 subprocess.Popen(box.command(["/usr/bin/python3", "-c", "import subprocess; subprocess.Popen(['sleep', '600'], start_new_session=True)"]),
                  cwd=box.scratch / "work", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).wait()
@@ -354,12 +391,18 @@ os.kill(os.getpid(), signal.SIGKILL)
 def test_a_killed_graders_sandboxes_are_swept_and_live_ones_kept() -> None:
     if not Path("/usr/bin/python3").is_file():
         pytest.skip("no /usr/bin/python3 reachable by an unprivileged user")
-    with Sandbox("user", LIMITS, [], {}, "test") as live:  # made first: the killed grader's sandbox gets another uid
-        done = subprocess.run([sys.executable, "-c", KILLED_GRADER], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    with Sandbox(USER, LIMITS, [], {}, "test") as live:  # made first: the killed grader's sandbox gets another uid
+        done = subprocess.run(
+            [sys.executable, "-c", KILLED_GRADER], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        )
         assert done.returncode == -9, done.stdout + done.stderr
         scratch, private, uid = done.stdout.split()
-        groups = [folder for folder in cgroup._layout(Path(scratch).name) if folder.is_dir()]
-        assert Path(scratch, "work", "student_work.py").is_file() and uids.processes_of({int(uid)}), "the killed grader left nothing to sweep"
+        groups = [
+            folder for folder in Path("/sys/fs/cgroup").glob(f"*/tiny-unet/{Path(scratch).name}") if folder.is_dir()
+        ]
+        assert Path(scratch, "work", "student_work.py").is_file() and uids.processes_of({int(uid)}), (
+            "the killed grader left nothing to sweep"
+        )
         removed = leftovers.sweep()
         assert live.scratch.is_dir() and live.private.is_dir(), "a live sandbox was swept"
     assert {scratch, private} <= set(removed) and not Path(scratch).exists() and not Path(private).exists()
@@ -374,6 +417,8 @@ def test_a_sandbox_that_fails_to_start_leaves_nothing(monkeypatch: pytest.Monkey
     monkeypatch.setattr(uids.UidSlot, "release", lambda slot: released.append(slot.uid) or release(slot))
     monkeypatch.setattr(Sandbox, "give", lambda *_: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError, match="disk full"):
-        Sandbox("user" if os.geteuid() == 0 else "none", LIMITS, [], {}, "test")
-    assert len(made) == 2 and not any(Path(folder).exists() for folder in made), "a folder of the failed sandbox is left"
+        Sandbox(USER if os.geteuid() == 0 else NONE, LIMITS, [], {}, "test")
+    assert len(made) == 2 and not any(Path(folder).exists() for folder in made), (
+        "a folder of the failed sandbox is left"
+    )
     assert len(released) == (1 if os.geteuid() == 0 else 0), "its uid stays reserved"

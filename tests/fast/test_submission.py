@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from autograder import submission
-from autograder.submission import discover, discover_one, load
+from autograder.submission import BATCH_FILES, discover, discover_one, load
 
 
 def _notebook(path: Path, text: str = "x = 1") -> Path:
@@ -23,7 +23,10 @@ def test_flat_and_nbgrader_layouts(tmp_path: Path) -> None:
     _notebook(tmp_path / "submitted" / "ann" / "tiny_unet" / "tiny_unet.ipynb")
     _notebook(tmp_path / "submitted" / "bob.ipynb")
     found = discover(tmp_path)
-    assert [(s.student, s.path.name, s.refused) for s in found] == [("ann", "tiny_unet.ipynb", ""), ("bob", "bob.ipynb", "")]
+    assert [(s.student, s.path.name, s.refused) for s in found] == [
+        ("ann", "tiny_unet.ipynb", ""),
+        ("bob", "bob.ipynb", ""),
+    ]
 
 
 def test_several_notebooks_grade_the_assignments_one_and_say_so(tmp_path: Path) -> None:
@@ -90,16 +93,23 @@ def test_one_students_folder_any_name_same_choice_rule(tmp_path: Path) -> None:
     assert discover_one(tmp_path, "submission").path.name == "my work.ipynb"
     _notebook(tmp_path / "nested" / "tiny_unet.ipynb")
     chosen = discover_one(tmp_path, "submission")
-    assert chosen.path.name == "tiny_unet.ipynb" and chosen.student == "submission" and "ignored `my work.ipynb`" in chosen.note
+    assert (
+        chosen.path.name == "tiny_unet.ipynb"
+        and chosen.student == "submission"
+        and "ignored `my work.ipynb`" in chosen.note
+    )
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"no \.ipynb file"):
         discover_one(tmp_path / "empty", "x")
 
 
 def test_ids_that_name_the_batchs_own_files_are_moved_aside(tmp_path: Path) -> None:
-    for name in ("slurm", "grades.csv"):
+    for name in ("slurm", "grades.csv", "report.html"):
         _notebook(tmp_path / f"{name}.ipynb")
-    assert sorted(s.student for s in discover(tmp_path)) == ["grades.csv-2", "slurm-2"]
+    assert sorted(s.student for s in discover(tmp_path)) == ["grades.csv-2", "report.html-2", "slurm"]
+    assert "slurm-2" in {s.student for s in discover(tmp_path, BATCH_FILES | {"slurm"})}, (
+        "an engine's folder is kept too"
+    )
 
 
 def test_notebooks_that_break_the_format_are_refused_with_a_reason(tmp_path: Path) -> None:

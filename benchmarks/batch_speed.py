@@ -1,0 +1,120 @@
+"""Batch throughput: N copies of the solution graded by `make grade` at JOBS=1 and JOBS=2 (sandboxed, probed,
+measured, checked, reported) and by `nbgrader autograde` (unsandboxed, the notebook alone) on the same N notebooks,
+all at the smoke profile's sizes on the same data. Prints notebooks per minute and the ratios; run on an idle
+machine, and compare ratios, not seconds, across machines.
+
+    python benchmarks/batch_speed.py [--copies 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assignment import data  # noqa: E402
+from assignment.profiles import PROFILES  # noqa: E402
+from autograder import run  # noqa: E402
+
+SOLUTION = ROOT / "solution" / "tiny_unet" / "tiny_unet.ipynb"
+ASSIGNMENT = "tiny_unet"
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    """The environment both graders run in: the same data, the venv's programs first (nbgrader calls alembic)."""
+    return {
+        **os.environ,
+        "TFDS_DATA_DIR": str(data_dir),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def kit(copies: int, jobs: int, data_dir: Path, scratch: Path) -> float:
+    """Seconds for `make grade` to grade `copies` copies of the solution at `jobs` workers."""
+    folder, out = scratch / f"kit{jobs}", scratch / f"out{jobs}"
+    folder.mkdir()
+    for i in range(copies):
+        shutil.copyfile(SOLUTION, folder / f"student{i}.ipynb")
+    command = [
+        sys.executable,
+        "-m",
+        "autograder.grade",
+        str(folder),
+        "--profile",
+        "smoke",
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode or "100/100" not in done.stdout:
+        raise SystemExit(f"make grade failed: {done.stdout[-1000:]}{done.stderr[-2000:]}")
+    return seconds
+
+
+def nbgrader(copies: int, data_dir: Path, scratch: Path) -> float:
+    """Seconds for `nbgrader autograde` to grade the same copies (the profile's values injected the same way)."""
+    course = scratch / "course"
+    (course / "source" / ASSIGNMENT).mkdir(parents=True)
+    shutil.copyfile(SOLUTION, course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    (course / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.root = {str(course)!r}\nc.ExecutePreprocessor.timeout = 600\n"
+    )
+    env = _env(data_dir)
+    subprocess.run(
+        ["nbgrader", "generate_assignment", ASSIGNMENT, "--force", "--log-level=ERROR"],
+        cwd=course,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    parameterized, _ = run.parameterize(nbformat.read(SOLUTION, as_version=4), PROFILES["smoke"].parameters.notebook())
+    for i in range(copies):
+        folder = course / "submitted" / f"student{i}" / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(parameterized, folder / f"{ASSIGNMENT}.ipynb")
+    started = time.perf_counter()
+    subprocess.run(
+        ["nbgrader", "autograde", ASSIGNMENT, "--log-level=ERROR"], cwd=course, env=env, check=True, capture_output=True
+    )
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=6)
+    args = parser.parse_args(argv)
+    run_data = data.resolve(PROFILES["smoke"].wants_sample, dict(os.environ))
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        seconds = {
+            "nbgrader": nbgrader(args.copies, run_data.path, scratch),
+            "JOBS=1": kit(args.copies, 1, run_data.path, scratch),
+            "JOBS=2": kit(args.copies, 2, run_data.path, scratch),
+        }
+    rate = {name: 60 * args.copies / value for name, value in seconds.items()}
+    print(
+        f"batch {args.copies} copies (smoke sizes, {run_data.kind} data): "
+        + ", ".join(f"{name} {rate[name]:.2f}/min ({seconds[name]:.0f} s)" for name in rate)
+        + f"; JOBS=2 over nbgrader {rate['JOBS=2'] / rate['nbgrader']:.2f}x, JOBS=2 over JOBS=1 "
+        f"{rate['JOBS=2'] / rate['JOBS=1']:.2f}x",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
