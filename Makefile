@@ -58,11 +58,13 @@ test-fast: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests/fast -q -p no:cacheprovider -n 2
 	$(BIN)/python -m pytest tests --ignore=tests/fast --durations=8
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: setup
 	$(BIN)/python benchmarks/grading_speed.py

@@ -193,12 +193,15 @@ def _build(data_dir: Path, source: Source, checksums: dict[str, tuple[int, str]]
         scratch_dir = Path(scratch)
         if source.kind == "synthetic":
             synthetic.write(scratch_dir / "src")
-            answer, extract = {"images": scratch_dir / "src", "annotations": scratch_dir / "src"}, None
+            answer = {"images": scratch_dir / "src", "annotations": scratch_dir / "src"}
+            extract = None
         elif source.kind == "extracted":
-            answer, extract = {"images": source.path, "annotations": source.path}, None
+            answer = {"images": source.path, "annotations": source.path}
+            extract = None
         else:
             verify_archives(source.path, checksums or official_checksums())
-            answer, extract = None, {key: source.path / name for key, name in ARCHIVES.items()}
+            answer = None
+            extract = {key: source.path / name for key, name in ARCHIVES.items()}
         config = tfds.download.DownloadConfig(download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS)
         builder = tfds.builder(DATASET, data_dir=str(data_dir))
         try:
@@ -265,8 +268,10 @@ def resolve(wants_sample: bool, environ: dict[str, str]) -> RunData:
         path = Path(environ["TFDS_DATA_DIR"]).resolve()
         origin = f"TFDS_DATA_DIR={path}"
     else:
-        path, origin = DEFAULT_DATA_DIR, f"{DEFAULT_DATA_DIR}"
-        stamp, prepared = read_stamp(path), is_prepared(path)
+        path = DEFAULT_DATA_DIR
+        origin = f"{DEFAULT_DATA_DIR}"
+        stamp = read_stamp(path)
+        prepared = is_prepared(path)
         if wants_sample and SHARED_SAMPLE.is_dir() and (not prepared or (stamp and stamp["kind"] == "synthetic")):
             prepare(path, SHARED_SAMPLE)
         elif not prepared:

@@ -123,7 +123,8 @@ PROFILES = {
         limits=Limits(memory_mib=4096, address_mib=8 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
         wants_sample=True,
         flag_test_fit={"real": 1.03},
-        flag_calibration="on the 400-image sample, 6 honest models measured 1.064..1.090 (mean 1.072, sd 0.009); models "
+        flag_calibration="on the 400-image sample, 6 honest models measured 1.064..1.090 (mean 1.072, sd 0.009); "
+        "models "
         "trained on the test split alone 0.963..1.006, on train and test together 1.017..1.039 (not flagged). On smoke "
         "sizes and on synthetic data honest and test-trained models overlap, so nothing is flagged there.",
     ),

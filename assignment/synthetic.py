@@ -50,8 +50,10 @@ def _pet(rng: np.random.Generator) -> tuple[Image.Image, Image.Image]:
     background = _texture(rng, h, w, rng.uniform(20, 110, 3), stripes=False)
     pet = _texture(rng, h, w, rng.uniform(130, 235, 3), stripes=True)
 
-    cx, cy = rng.uniform(0.35, 0.65) * w, rng.uniform(0.35, 0.65) * h
-    rx, ry = rng.uniform(0.15, 0.32) * w, rng.uniform(0.15, 0.32) * h
+    cx = rng.uniform(0.35, 0.65) * w
+    cy = rng.uniform(0.35, 0.65) * h
+    rx = rng.uniform(0.15, 0.32) * w
+    ry = rng.uniform(0.15, 0.32) * h
     blobs = [(cx, cy, rx, ry)]
     for _ in range(int(rng.integers(1, 4))):  # ears, tail: a few smaller blobs touching the body
         angle = rng.uniform(0, 2 * np.pi)
@@ -88,7 +90,9 @@ def _xml(name: str, width: int, height: int) -> str:
 def write(root: Path, train_count: int = TRAIN_COUNT, test_count: int = TEST_COUNT, seed: int = SEED) -> None:
     """Write the synthetic set under `root` (images/, annotations/...) deterministically."""
     rng = np.random.default_rng(seed)
-    images, trimaps, xmls = root / "images", root / "annotations" / "trimaps", root / "annotations" / "xmls"
+    images = root / "images"
+    trimaps = root / "annotations" / "trimaps"
+    xmls = root / "annotations" / "xmls"
     for folder in (images, trimaps, xmls):
         folder.mkdir(parents=True, exist_ok=True)
 

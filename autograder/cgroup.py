@@ -62,7 +62,8 @@ class Group:
             self.remove()
 
     def _limit(self, memory_bytes: int | None, tasks: int | None) -> None:
-        v2, folders = _v2(), self.folders
+        v2 = _v2()
+        folders = self.folders
         if memory_bytes is not None and "memory" in folders:
             (folders["memory"] / ("memory.max" if v2 else "memory.limit_in_bytes")).write_text(str(memory_bytes))
             swap = folders["memory"] / ("memory.swap.max" if v2 else "memory.memsw.limit_in_bytes")

@@ -37,13 +37,16 @@ class Challenge:
 def _trimap(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A pet (1) in a border band (3) on background (2), with a background hole inside the pet."""
     ys, xs = np.mgrid[0:h, 0:w]
-    cy, cx = rng.uniform(0.4, 0.6) * h, rng.uniform(0.4, 0.6) * w
-    ry, rx = rng.uniform(0.25, 0.32) * h, rng.uniform(0.25, 0.32) * w
+    cy = rng.uniform(0.4, 0.6) * h
+    cx = rng.uniform(0.4, 0.6) * w
+    ry = rng.uniform(0.25, 0.32) * h
+    rx = rng.uniform(0.25, 0.32) * w
     distance = ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2
     trimap = np.full((h, w), 2, np.uint8)
     trimap[distance <= 1.9] = 3
     trimap[distance <= 1.0] = 1
-    hy, hx = int(cy - 0.1 * h), int(cx - 0.1 * w)
+    hy = int(cy - 0.1 * h)
+    hx = int(cx - 0.1 * w)
     trimap[hy : hy + max(2, h // 8), hx : hx + max(2, w // 8)] = 2
     return trimap[..., None]
 
@@ -114,7 +117,8 @@ def decoder_params(c_in: int, c_skip: int, filters: int) -> int:
 def unet_params(c_in: int, base: int) -> int:
     """Parameters of the seed's U-Net (7,760,097 for 3 channels and base 32)."""
     widths = [base, 2 * base, 4 * base, 8 * base]
-    total, previous = 0, c_in
+    total = 0
+    previous = c_in
     for width in widths:
         total += double_conv_params(previous, width)
         previous = width

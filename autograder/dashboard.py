@@ -76,7 +76,8 @@ class Batch:
     """The outcomes of OUT with what the page says of each student."""
 
     def __init__(self, out: Path, outcomes: list[Outcome]) -> None:
-        self.out, self.outcomes = out, sorted(outcomes, key=lambda o: o.student)
+        self.out = out
+        self.outcomes = sorted(outcomes, key=lambda o: o.student)
         self.words = {o.student: report.status(o) for o in self.outcomes}
 
     def link(self, student: str) -> str:
@@ -160,7 +161,10 @@ def _flagged(run: Batch) -> str:
             flags.append(("pending checks", ", ".join(f"{c.name} ({c.max_score:g})" for c in o.pending)))
         flags += [("to look at", flag) for flag in o.flags]
         rows += [f"<tr><td>{run.link(o.student)}</td><td>{flag}</td><td>{text(d)}</td></tr>" for flag, d in flags]
-    none = '<p class="muted">None: no edited locked cells, grader errors, unusual statuses, pending checks or other flags.</p>'
+    none = (
+        '<p class="muted">None: no edited locked cells, grader errors, unusual statuses, pending checks '
+        "or other flags.</p>"
+    )
     head = ["<th>Student</th>", "<th>Flag</th>", "<th>Detail</th>"]
     return section("Flagged submissions", table(head, rows) if rows else none)
 
@@ -198,7 +202,8 @@ def _students(run: Batch) -> str:
     head = ['<th data-sort="text">student</th>', *numbers, '<th data-sort="text">status</th>']
     rows = []
     for o in run.outcomes:
-        points, found = o.section_points(), _iou(o)
+        points = o.section_points()
+        found = _iou(o)
         cells = [f'<td data-value="{html.escape(o.student)}">{run.link(o.student)}</td>']
         cells += [f'<td class="num">{points[key]:g}</td>' for key in SECTIONS]
         cells.append(f'<td class="num"><strong>{o.total:g}</strong></td>')
@@ -214,7 +219,9 @@ def _escaped(code: str) -> str:
 
 def _marked(code: str, spans: list[tuple[int, int]]) -> str:
     """`code` escaped, its matching spans in <mark>, cut at CODE_SHOWN characters."""
-    shown, parts, at = code[:CODE_SHOWN], [], 0
+    shown = code[:CODE_SHOWN]
+    parts = []
+    at = 0
     for start, end in sorted(spans):
         start, end = max(start, at), min(end, len(shown))
         if start < end:
@@ -264,7 +271,8 @@ def build(out: Path) -> Path:
     similarity.write_csv(pairs, out / "similarity.csv")
     content = _overview(run) + _distributions(run) + _flagged(run) + _students(run) + _failures(run)
     page = document(f"Batch report: {html.escape(out.name)}", content + _copied(run, pairs, note), SORTING, wide=True)
-    partial, path = out / ".report.html.partial", out / "report.html"
+    partial = out / ".report.html.partial"
+    path = out / "report.html"
     partial.write_text(page, errors="backslashreplace")
     partial.replace(path)
     return path

@@ -122,7 +122,8 @@ class Feedback:
             return {}
         if size not in self.drawn:
             dpi, with_predictions = SIZES[size]
-            training, threshold = self.measured.training, (self.run_config or {}).get("iou_threshold")
+            training = self.measured.training
+            threshold = (self.run_config or {}).get("iou_threshold")
             try:
                 made = {
                     "gauge": figures.iou_gauge(training.evaluation.iou, threshold, training.baseline_iou, dpi),
@@ -186,8 +187,11 @@ def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
     """The IoU against its threshold and the baseline, and the curves; or why there is nothing to show."""
     if feedback.measured is None:
         return ""
-    training, config = feedback.measured.training, feedback.run_config or {}
-    evaluation, threshold, baseline = training.evaluation, config.get("iou_threshold"), training.baseline_iou
+    training = feedback.measured.training
+    config = feedback.run_config or {}
+    evaluation = training.evaluation
+    threshold = config.get("iou_threshold")
+    baseline = training.baseline_iou
     parts = []
     if evaluation.iou is not None:
         against = f", against the threshold {threshold:.2f}" if threshold is not None else ""
@@ -215,7 +219,8 @@ def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
 
 def body(feedback: Feedback, shown: dict[str, Drawn], dropped: bool) -> str:
     """The page's content as simple semantic HTML (also results.json's output)."""
-    outcome, words = feedback.outcome, feedback.status
+    outcome = feedback.outcome
+    words = feedback.status
     tone = "ok" if words == "ok" else "warn" if words.startswith("ok;") else "bad"
     parts = [
         f'<header class="top"><div><p class="kicker">Tiny U-Net · feedback</p><h1>{text(outcome.student)}</h1>'

@@ -19,8 +19,12 @@ from PIL import Image
 
 from autograder.measuring.facts import Picture, Prediction
 
-INK, MUTED, GRID = "#1f2328", "#59636e", "#d1d9e0"
-GOOD, BAD, FILL = "#1a7f37", "#cf222e", "#0969da"
+INK = "#1f2328"
+MUTED = "#59636e"
+GRID = "#d1d9e0"
+GOOD = "#1a7f37"
+BAD = "#cf222e"
+FILL = "#0969da"
 SERIES = {"loss": ("training loss", "#0969da"), "val_loss": ("validation loss", "#bc4c00")}
 
 

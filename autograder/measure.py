@@ -57,11 +57,11 @@ PREPARE = """
 import json, sys
 import tensorflow_datasets as tfds
 from autograder.measuring import training
-data_dir, train, test, size, target, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+data_dir, train, test, size, target, limit = sys.argv[1:7]
 info = tfds.builder(training.DATASET, data_dir=data_dir).info
 examples = {split: info.splits[split].num_examples for split in (train, test)}
-if sum(examples.values()) * size * size * 16 <= limit:
-    training.save_reference(data_dir, {"train": train, "test": test}, size, target)
+if sum(examples.values()) * int(size) ** 2 * 16 <= int(limit):
+    training.save_reference(data_dir, {"train": train, "test": test}, int(size), target)
 print(json.dumps(examples))
 """
 
@@ -70,7 +70,8 @@ def prepare(profile: Profile, data_path: Path, folder: Path) -> tuple[dict[str, 
     """Once per batch, in a process of the grader's own (no student input): the examples in the profile's splits,
     and the splits as the reference preprocesses them (folder/reference.npz, when small enough to hand to every
     measuring process)."""
-    p, target = profile.parameters, folder / "reference.npz"
+    p = profile.parameters
+    target = folder / "reference.npz"
     argv = [
         sys.executable,
         "-c",

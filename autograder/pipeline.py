@@ -89,7 +89,8 @@ class _Probe:
 
     def __init__(self, job: Job, box: Sandbox, definitions: extract.Definitions, drawn: challenge.Challenge) -> None:
         p = job.profile.parameters
-        self.box, self.limit = box, job.profile.probe_timeout
+        self.box = box
+        self.limit = job.profile.probe_timeout
         examples = job.examples[p.test_split]
         own_split = (p.test_split, p.img_size) if examples * p.img_size**2 * 16 <= measure.OWN_SPLIT_LIMIT else None
         (box.scratch / "definitions.json").write_text(json.dumps(definitions.statements))
@@ -136,7 +137,8 @@ def grade(submission: Submission, job: Job, key: str = "") -> Outcome:
             measured = _grade_notebook(submission, job, folder, outcome)
         outcome.seconds = time.monotonic() - started
         worker = resource.getrusage(resource.RUSAGE_SELF)
-        outcome.diagnostics.append(f"grader worker CPU seconds before the reports: {worker.ru_utime + worker.ru_stime:.1f}")
+        used = worker.ru_utime + worker.ru_stime
+        outcome.diagnostics.append(f"grader worker CPU seconds before the reports: {used:.1f}")
         report.write_student(outcome, folder, job.profile.details_visibility, measured, job.run_config())
     except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
         outcome = Outcome(
@@ -235,7 +237,8 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
 def _flags(measured: facts.Facts, job: Job) -> list[str]:
     """What the instructor may want to look at; never points. A model that fits the test split about as well as the
     training split, where honest models measurably do not (the profile's calibration)."""
-    ratio, below = measured.training.evaluation.bce_ratio, job.profile.flag_test_fit.get(job.data.kind)
+    ratio = measured.training.evaluation.bce_ratio
+    below = job.profile.flag_test_fit.get(job.data.kind)
     if ratio is None or below is None or ratio >= below:
         return []
     return [

@@ -136,7 +136,8 @@ def results_from(folder: Path, visibility: str) -> dict:
         measured = parse(Facts, json.loads((folder / "facts.json").read_text()))
         run_config = json.loads((folder / "run.json").read_text())
     except (OSError, ValueError):
-        measured, run_config = None, None
+        measured = None
+        run_config = None
     return results_json(outcome, visibility, measured, run_config)
 
 

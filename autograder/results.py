@@ -13,7 +13,8 @@ NOTE_LIMIT = 300  # characters of one student-visible note
 
 
 def clean(text: str) -> str:
-    """Text from a hostile source made safe to write anywhere: valid UTF-8, no control characters but newlines and tabs."""
+    """Text from a hostile source made safe to write anywhere: valid UTF-8, no control characters but newlines and
+    tabs."""
     text = str(text).encode("utf-8", "replace").decode("utf-8")
     return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
 

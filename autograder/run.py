@@ -89,7 +89,8 @@ def parameterize(nb: nbformat.NotebookNode, parameters: dict[str, object]) -> tu
 
 
 class _CappedClient(NotebookClient):
-    """nbclient that keeps at most OUTPUT_LIMIT characters of output per cell and NOTEBOOK_LIMIT in all, updates to displays included."""
+    """nbclient that keeps at most OUTPUT_LIMIT characters of output per cell and NOTEBOOK_LIMIT in all, updates to
+    displays included."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -151,7 +152,9 @@ class _Session:
     """One sandboxed kernel running the notebook's cells, recording every cell that fails."""
 
     def __init__(self, nb: nbformat.NotebookNode, sandbox: Sandbox, attempt: int):
-        self.nb, self.sandbox, self.attempt = nb, sandbox, attempt
+        self.nb = nb
+        self.sandbox = sandbox
+        self.attempt = attempt
         self.specs = sandbox.private / f"spec{attempt}"
         recorder = f"--IPKernelApp.exec_files={sandbox.scratch / 'recorder.py'}"
         argv = sandbox.command([sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", recorder])
@@ -231,7 +234,8 @@ class _Session:
 def _attempt(session: _Session, result: RunResult, profile: Profile, skip: set[int], started: float) -> int | None:
     """Run every cell not in `skip` in a new kernel, then export the trained model; the index of the cell during
     which the kernel died or stopped answering, or None when it did not."""
-    sandbox, dead_at = session.sandbox, None
+    sandbox = session.sandbox
+    dead_at = None
     try:
         with session.client.setup_kernel(stdout=session.output.fd, stderr=session.output.fd):
             session.output.started()
@@ -248,7 +252,8 @@ def _attempt(session: _Session, result: RunResult, profile: Profile, skip: set[i
                 dead_at = index
                 session.run(cell, index, min(profile.cell_timeout, remaining))
             dead_at = None
-            script, out = sandbox.scratch / "export.py", sandbox.scratch / "out"
+            script = sandbox.scratch / "export.py"
+            out = sandbox.scratch / "out"
             code = f"import runpy; runpy.run_path({str(script)!r})['export'](globals(), {str(out)!r})"
             if problem := session.run_grader_code(code, max(60, profile.cell_timeout // 4)):
                 result.notes.append(f"the trained model could not be exported: {literal(problem, 200)}")

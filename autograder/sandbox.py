@@ -39,7 +39,9 @@ STDIN_LIMIT = 60_000  # bytes of one answer to a sandboxed program: less than a 
 
 def folder_size(root: Path, limit_entries: int = 200_000) -> int:
     """Bytes under `root` (not following links); past `limit_entries` entries, counts as over any limit."""
-    total, entries, stack = 0, 0, [str(root)]
+    total = 0
+    entries = 0
+    stack = [str(root)]
     while stack:
         try:
             with os.scandir(stack.pop()) as listing:
@@ -84,7 +86,8 @@ class Sandbox:
         label: str = "sbx",
         group: str | None = None,
     ) -> None:
-        self.backend, self.limits = backend, limits
+        self.backend = backend
+        self.limits = limits
         self.readonly = [Path(p) for p in dict.fromkeys(readonly)]
         self.seccomp: Path | None = None
         self.private = Path(tempfile.mkdtemp(prefix="tu-grader-", dir=leftovers.scratch_root()))

@@ -46,13 +46,20 @@ BLOCKED = {
     "kexec_load": (246, 104),
     "kexec_file_load": (320, 294),
 }
-CLONE, CLONE3 = (56, 220), (435, 435)
+CLONE = (56, 220)
+CLONE3 = (435, 435)
 ARCHES = {"x86_64": (0, 0xC000003E), "aarch64": (1, 0xC00000B7)}  # column in the tables, AUDIT_ARCH_*
 NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 X32_BIT = 0x40000000
 
-LOAD, JEQ, JSET, JGE, RET = 0x20, 0x15, 0x45, 0x35, 0x06
-ALLOW, DENY, NOSYS = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+LOAD = 0x20
+JEQ = 0x15
+JSET = 0x45
+JGE = 0x35
+RET = 0x06
+ALLOW = 0x7FFF0000
+DENY = 0x00050000 | errno.EPERM
+NOSYS = 0x00050000 | errno.ENOSYS
 
 
 def _op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:

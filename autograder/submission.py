@@ -73,9 +73,11 @@ def discover(
             f"SUBMISSIONS={root} is not a folder" + (" (it is a symbolic link)" if root.is_symlink() else "")
         )
     base = root / "submitted" if _real_dir(root / "submitted") else root
-    found, taken = [], set()
+    found = []
+    taken = set()
     for raw, paths in sorted(_candidates(base).items()):
-        student, number = _safe_name(raw), 1
+        student = _safe_name(raw)
+        number = 1
         while student in taken or student in reserved:
             number += 1
             student = f"{_safe_name(raw)}-{number}"
@@ -87,7 +89,8 @@ def discover(
 
 
 def _choose(paths: list[Path], notebook_name: str) -> tuple[Path, str]:
-    """Of one student's notebooks, the one called `notebook_name`, else the newest; and a note when there were several."""
+    """Of one student's notebooks, the one called `notebook_name`, else the newest; and a note when there were
+    several."""
     chosen = next((p for p in paths if p.name == notebook_name), None) or max(paths, key=lambda p: p.lstat().st_mtime)
     others = ", ".join(literal(p.name, 80) for p in paths if p != chosen)
     return (

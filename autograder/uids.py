@@ -28,7 +28,8 @@ class UidSlot:
         for slot in range(UID_SLOTS):
             descriptor = _lock(folder, slot)
             if descriptor is not None:
-                self.uid, self._descriptor = UID_BASE + slot, descriptor
+                self.uid = UID_BASE + slot
+                self._descriptor = descriptor
                 kill_uids({self.uid})  # left over from a grader that crashed
                 return
         raise RuntimeError(f"all {UID_SLOTS} sandbox uids are in use")
@@ -123,7 +124,8 @@ def hidden_bytes(uid: int, device: int, shared: bool) -> int:
     """Disk a uid uses outside its scratch folder's listing: files on `device` deleted but still open by its
     processes, and (`shared`: the `user` backend, with no private /tmp) what it owns in SHARED_FOLDERS, in any
     folder it may write."""
-    seen, total = set(), 0
+    seen = set()
+    total = 0
     for pid in processes_of({uid}):
         with contextlib.suppress(OSError), os.scandir(f"/proc/{pid}/fd") as descriptors:
             for descriptor in descriptors:

@@ -98,7 +98,8 @@ def prefix(readonly: list[Path], scratch: Path | None, as_root: bool) -> list[st
 
 
 def _gpu_devices() -> list[str]:
-    """NVIDIA device nodes to pass through on a GPU machine (with the parts of /sys where CUDA enumerates them); none here."""
+    """NVIDIA device nodes to pass through on a GPU machine (with the parts of /sys where CUDA enumerates them);
+    none here."""
     return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device())
 
 

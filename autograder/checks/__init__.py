@@ -34,7 +34,8 @@ class _Results:
 
 def run(facts: Path, run_config: Path) -> tuple[list[CheckResult], str]:
     """Run every hidden check on one submission's facts; return the results and a grader problem, if any."""
-    plugin, errors = _Results(), io.StringIO()
+    plugin = _Results()
+    errors = io.StringIO()
     with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(errors):
         code = pytest.main(
             [

@@ -63,7 +63,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     section, points = item.get_closest_marker("points").args
     values = {key: float(value) for key, value in item.user_properties}
     if call.excinfo is None:
-        status, message, detail = CheckStatus.PASSED, "", ""
+        status = CheckStatus.PASSED
+        message = ""
+        detail = ""
     else:
         message, detail = _message(call.excinfo.value)
         status = CheckStatus.PENDING if report.skipped else CheckStatus.FAILED

@@ -19,7 +19,8 @@ def test_decoder_output_shape(probed: Callable) -> None:
         h, w, c, s, f = case.case
         shape = case.shapes[0]
         assert shape == [None, 2 * h, 2 * w, f], (
-            f"decoder_block on x {(h, w, c)}, skip {(2 * h, 2 * w, s)}, num_f={f} gave {shape[1:]}, expected {[2 * h, 2 * w, f]}."
+            f"decoder_block on x {(h, w, c)}, skip {(2 * h, 2 * w, s)}, num_f={f} gave {shape[1:]}, "
+            f"expected {[2 * h, 2 * w, f]}."
         )
 
 
@@ -30,7 +31,8 @@ def test_decoder_upsamples_with_transposed_conv(probed: Callable) -> None:
         f = case.case[4]
         ups = of_class(case.layers, "Conv2DTranspose")
         assert len(ups) == 1, (
-            f"decoder_block has {len(ups)} Conv2DTranspose layers; upsample x with exactly one (UpSampling2D learns nothing)."
+            f"decoder_block has {len(ups)} Conv2DTranspose layers; upsample x with exactly one "
+            "(UpSampling2D learns nothing)."
         )
         config = ups[0].config
         assert config.strides == [2, 2], (
@@ -48,7 +50,8 @@ def test_decoder_concatenates_skip(probed: Callable) -> None:
     for case in probed("decoder_block").cases:
         concats = of_class(case.layers, "Concatenate")
         assert len(concats) == 1, (
-            f"decoder_block has {len(concats)} Concatenate layers; fuse with the skip using exactly one (Add is not a concatenation)."
+            f"decoder_block has {len(concats)} Concatenate layers; fuse with the skip using exactly one "
+            "(Add is not a concatenation)."
         )
         sources = set(concats[0].inputs)
         ups = {layer.name for layer in of_class(case.layers, "Conv2DTranspose")}
@@ -67,7 +70,8 @@ def test_decoder_refines_with_double_conv(probed: Callable) -> None:
         h, w, c, s, f = case.case
         refine = convs(case.layers)
         assert len(refine) == 2, (
-            f"decoder_block has {len(refine)} Conv2D layers after fusing; refine with one double_conv_block (two convolutions)."
+            f"decoder_block has {len(refine)} Conv2D layers after fusing; refine with one double_conv_block "
+            "(two convolutions)."
         )
         concat = of_class(case.layers, "Concatenate")
         if concat:
@@ -75,6 +79,7 @@ def test_decoder_refines_with_double_conv(probed: Callable) -> None:
                 "the double_conv_block must take the concatenated tensor as its input."
             )
         assert case.params == decoder_params(c, s, f), (
-            f"decoder_block on x {(h, w, c)}, skip channels {s}, num_f={f} has {case.params} parameters, expected {decoder_params(c, s, f)}: "
+            f"decoder_block on x {(h, w, c)}, skip channels {s}, num_f={f} has {case.params} parameters, "
+            f"expected {decoder_params(c, s, f)}: "
             "Conv2DTranspose(num_f, 2, strides=2), Concatenate, double_conv_block(num_f)."
         )

@@ -46,7 +46,8 @@ def test_double_conv_two_3x3_relu_convs(probed: Callable) -> None:
             )
             assert config.padding == "same", f"a convolution has padding {config.padding!r}; use padding='same'."
         assert case.params == double_conv_params(c, f), (
-            f"double_conv_block on {_describe(case.case)} has {case.params} parameters, expected {double_conv_params(c, f)}."
+            f"double_conv_block on {_describe(case.case)} has {case.params} parameters, "
+            f"expected {double_conv_params(c, f)}."
         )
 
 
@@ -71,7 +72,8 @@ def test_encoder_pooled_output(probed: Callable) -> None:
         if pooled == [None, h, w, f] and case.shapes[0] == [None, h // 2, w // 2, f]:
             pytest.fail("encoder_block returns (p, x) in the wrong order: return the skip x first, then the pooled p.")
         assert pooled == [None, h // 2, w // 2, f], (
-            f"encoder_block's pooled output p on {_describe(case.case)} is {pooled[1:]}, expected {[h // 2, w // 2, f]}: "
+            f"encoder_block's pooled output p on {_describe(case.case)} is {pooled[1:]}, "
+            f"expected {[h // 2, w // 2, f]}: "
             "apply MaxPooling2D(pool_size=2) to the block's output."
         )
 
@@ -83,9 +85,11 @@ def test_encoder_uses_double_conv_and_max_pooling(probed: Callable) -> None:
         _h, _w, c, f = case.case
         pools = of_class(case.layers, "MaxPooling2D")
         assert len(pools) == 1, (
-            f"encoder_block has {len(pools)} MaxPooling2D layers; use exactly one (other downsampling such as strides does not count)."
+            f"encoder_block has {len(pools)} MaxPooling2D layers; use exactly one "
+            "(other downsampling such as strides does not count)."
         )
         assert case.params == double_conv_params(c, f), (
-            f"encoder_block on {_describe(case.case)} has {case.params} parameters, expected {double_conv_params(c, f)} "
+            f"encoder_block on {_describe(case.case)} has {case.params} parameters, "
+            f"expected {double_conv_params(c, f)} "
             "(those of one double_conv_block): call double_conv_block(x, num_f) once and pool its output."
         )

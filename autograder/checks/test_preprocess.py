@@ -28,12 +28,14 @@ def test_image_shape_dtype_range(examples: list[Example], size: int) -> None:
     for example in examples:
         shape = example.image_shape
         assert shape == [size, size, 3], (
-            f"with IMG_SIZE = {size} the image has shape {tuple(shape)}: resize to (IMG_SIZE, IMG_SIZE), not a fixed size."
+            f"with IMG_SIZE = {size} the image has shape {tuple(shape)}: resize to (IMG_SIZE, IMG_SIZE), "
+            "not a fixed size."
         )
         assert example.image_dtype == "float32", (
             f"the image has dtype {example.image_dtype}, expected float32: cast it with tf.cast."
         )
-        low, high = example.image_min, example.image_max
+        low = example.image_min
+        high = example.image_max
         assert low is not None and high is not None, f"the image holds {example.image_dtype} values, not numbers."
         assert low >= 0.0 and high <= 1.0, f"image values span [{low:.3g}, {high:.3g}], expected [0, 1]: divide by 255."
         assert high > 0.5, f"image values are all at most {high:.3g}: divide by 255 once, not twice."
@@ -46,7 +48,8 @@ def test_image_bilinear_resize(examples: list[Example]) -> None:
         assert example.bilinear_error is not None, (
             "the image does not have the shape (IMG_SIZE, IMG_SIZE, 3), so it cannot be compared."
         )
-        error, nearest = example.bilinear_error, example.nearest_error
+        error = example.bilinear_error
+        nearest = example.nearest_error
         if error > RESIZE_TOLERANCE and nearest is not None and nearest <= RESIZE_TOLERANCE:
             pytest.fail("the image was resized with nearest-neighbour interpolation: use method='bilinear' for images.")
         assert error <= RESIZE_TOLERANCE, (
@@ -65,7 +68,8 @@ def test_mask_shape_dtype_and_values(examples: list[Example], size: int) -> None
         )
         values = example.mask_values
         assert set(values) <= {0.0, 1.0}, (
-            f"the mask holds the values {values[:6]}; it must hold only 0 and 1 (map the trimap, and resize it with method='nearest')."
+            f"the mask holds the values {values[:6]}; it must hold only 0 and 1 "
+            "(map the trimap, and resize it with method='nearest')."
         )
         assert example.mask_dtype == "float32", (
             f"the mask has dtype {example.mask_dtype}, expected float32: tf.cast it to tf.float32."
@@ -82,11 +86,13 @@ def test_mask_label_mapping(examples: list[Example]) -> None:
         got = {int(label): round(value) for label, value in example.label_values.items()}
         if got == {1: 1, 2: 1, 3: 0}:
             pytest.fail(
-                "border pixels (trimap 3) became 0 and background (trimap 2) became 1: 2 is the background, 3 the border. Use mask != 2."
+                "border pixels (trimap 3) became 0 and background (trimap 2) became 1: 2 is the background, "
+                "3 the border. Use mask != 2."
             )
         if got == {1: 1, 2: 0, 3: 0}:
             pytest.fail(
-                "border pixels (trimap 3) became 0: the border belongs to the pet. Only trimap value 2 (background) maps to 0."
+                "border pixels (trimap 3) became 0: the border belongs to the pet. "
+                "Only trimap value 2 (background) maps to 0."
             )
         assert got == {1: 1, 2: 0, 3: 1}, (
             f"trimap values map to {got}; expected pet 1 -> 1, background 2 -> 0, border 3 -> 1."
@@ -102,5 +108,6 @@ def test_mask_nearest_resize(examples: list[Example]) -> None:
         )
         wrong = example.nearest_mismatch
         assert wrong == 0.0, (
-            f"{wrong:.1%} of mask pixels differ from a nearest-neighbour resize of the trimap: resize masks with method='nearest' before mapping labels."
+            f"{wrong:.1%} of mask pixels differ from a nearest-neighbour resize of the trimap: "
+            "resize masks with method='nearest' before mapping labels."
         )

@@ -97,10 +97,12 @@ def test_trained_for_epochs(
 ) -> None:
     """model.fit ran EPOCHS epochs over the training split"""
     _require_learning(evaluation)
-    steps, expected = trained.iterations, training.expected_steps
+    steps = trained.iterations
+    expected = training.expected_steps
     per_epoch = expected // parameters.epochs
     assert steps == expected, (
-        f"the optimizer took {steps} steps; EPOCHS = {parameters.epochs} epochs of {per_epoch} batches take {expected}: "
+        f"the optimizer took {steps} steps; EPOCHS = {parameters.epochs} epochs of {per_epoch} batches "
+        f"take {expected}: "
         "train once with model.fit(train, epochs=EPOCHS), not a fixed number."
     )
 
@@ -113,7 +115,8 @@ def test_validated_on_test_split(training: Training, evaluation: Evaluation, rec
         "no validation loss was recorded: pass validation_data=test to model.fit and keep its result in `history`."
     )
     _require_learning(evaluation)
-    last, measured = reported[-1], evaluation.test_loss
+    last = reported[-1]
+    measured = evaluation.test_loss
     record_property("test_loss", measured)
     if close(last, measured) or (evaluation.own_test_loss is not None and close(last, evaluation.own_test_loss)):
         return

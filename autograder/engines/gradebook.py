@@ -61,7 +61,8 @@ def cell_scores(outcome: Outcome) -> dict[str, CellScore]:
 
 
 def _ensure_assignment(gradebook: Gradebook) -> None:
-    """The assignment, its notebook and its graded cells, created where missing (as `nbgrader generate_assignment` would)."""
+    """The assignment, its notebook and its graded cells, created where missing (as `nbgrader generate_assignment`
+    would)."""
     gradebook.update_or_create_assignment(ASSIGNMENT)
     try:
         gradebook.find_notebook(NOTEBOOK, ASSIGNMENT)
@@ -92,5 +93,6 @@ def record(outcomes: list[Outcome], path: Path) -> None:
             gradebook.update_or_create_submission(ASSIGNMENT, outcome.student)
             for cell, scored in cell_scores(outcome).items():
                 grade = gradebook.find_grade(cell, NOTEBOOK, ASSIGNMENT, outcome.student)
-                grade.auto_score, grade.needs_manual_grade = scored.score, scored.pending
+                grade.auto_score = scored.score
+                grade.needs_manual_grade = scored.pending
             gradebook.db.commit()

@@ -101,7 +101,8 @@ def _not_graded(problem: str, diagnostics: str) -> dict:
 
 
 def run(root: Path, sandbox: str) -> int:
-    """Grade the notebook in `root`/submission (any name; of several, the same choice as `make grade`) into `root`/results."""
+    """Grade the notebook in `root`/submission (any name; of several, the same choice as `make grade`) into
+    `root`/results."""
     config = json.loads((KIT / CONFIG).read_text())
     results = root / "results" / "results.json"
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -187,11 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names = build(profile, data_dir, args.zip, args.visibility or profile.details_visibility)
     print(
-        f"{args.zip}: {args.zip.stat().st_size / 2**20:.1f} MiB, {len(names)} files; profile {profile.name}, data {source.describe()}"
+        f"{args.zip}: {args.zip.stat().st_size / 2**20:.1f} MiB, {len(names)} files; profile {profile.name}, "
+        f"data {source.describe()}"
     )
     if source.kind == "synthetic" and profile.wants_sample:
         print(
-            f"note: the {profile.name} profile grades on synthetic data here; add real data with DATA_SRC=<folder with the official archives>"
+            f"note: the {profile.name} profile grades on synthetic data here; "
+            "add real data with DATA_SRC=<folder with the official archives>"
         )
     return 0
 

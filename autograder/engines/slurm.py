@@ -71,7 +71,8 @@ def _render(template: str, values: dict[str, str]) -> str:
 def write(
     submissions: Path, profile: Profile, out: Path, options: Options, only: list[str] | None = None
 ) -> tuple[Path, Path]:
-    """Write OUT/slurm/grade.sbatch and merge.sbatch for every submission (or the `only` students); return both paths."""
+    """Write OUT/slurm/grade.sbatch and merge.sbatch for every submission (or the `only` students); return both
+    paths."""
     found = discover(submissions, BATCH_FILES | {FOLDER})
     students = [s.student for s in found]
     if not students:
@@ -103,7 +104,8 @@ def write(
                 "SCRIPT": str(grade),
                 "ARRAY": array_spec(indices, options.max_parallel),
                 "TIME": time_limit(profile),
-                "MEM": f"{profile.limits.memory_mib + profile.limits.grader_mib}M",  # the submission's sandboxes and its worker
+                # the submission's sandboxes and its worker
+                "MEM": f"{profile.limits.memory_mib + profile.limits.grader_mib}M",
                 "CPUS": str(options.cpus_per_task),
                 "EXTRA": "\n".join(extra + gres),
                 "STUDENTS": " ".join(map(shlex.quote, students)),
@@ -126,6 +128,11 @@ def write(
         )
     )
     return grade, merge
+
+
+def _array_of(script: Path) -> str:
+    """The --array directive's value in a written grade.sbatch."""
+    return next(line for line in script.read_text().splitlines() if "--array=" in line).split("=")[1]
 
 
 def submit(grade: Path, merge: Path) -> tuple[str, str]:
@@ -178,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"make slurm: error: {error}", file=sys.stderr)
         return 2
-    print(
-        f"wrote {grade} ({next(line for line in grade.read_text().splitlines() if '--array=' in line).split('=')[1]}) and {merge}"
-    )
+    print(f"wrote {grade} ({_array_of(grade)}) and {merge}")
     if not args.submit:
         print(f"submit with: jobid=$(sbatch --parsable {grade}) && sbatch --dependency=afterany:$jobid {merge}")
         return 0

@@ -18,10 +18,10 @@ from pathlib import Path
 from . import files
 
 LAYERS = (
-    "InputLayer", "Conv2D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D",
-    "UpSampling2D", "Concatenate", "Add", "Multiply", "Activation", "ReLU", "LeakyReLU", "BatchNormalization",
-    "LayerNormalization", "GroupNormalization", "Dropout", "SpatialDropout2D", "ZeroPadding2D", "Cropping2D", "Rescaling",
-    "Identity", "Dense", "Flatten", "Reshape", "Softmax",
+    "InputLayer", "Conv2D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D",
+    "AveragePooling2D", "UpSampling2D", "Concatenate", "Add", "Multiply", "Activation", "ReLU", "LeakyReLU",
+    "BatchNormalization", "LayerNormalization", "GroupNormalization", "Dropout", "SpatialDropout2D", "ZeroPadding2D",
+    "Cropping2D", "Rescaling", "Identity", "Dense", "Flatten", "Reshape", "Softmax",
 )  # fmt: skip
 MARKERS = {"__keras_tensor__", "__tuple__"}  # entries Keras writes for tensors and tuples, with no module
 BOUNDS = {
@@ -88,7 +88,8 @@ def resolve(item: dict) -> object:
     """The object a config entry names, as Keras's deserializer would find it (None where it finds nothing)."""
     from keras.src.saving import serialization_lib
 
-    name, module = item.get("class_name"), item.get("module")
+    name = item.get("class_name")
+    module = item.get("module")
     kind = "function" if name == "function" else "class"
     if kind == "function":
         name = item.get("config")
@@ -119,7 +120,8 @@ def check(config: object) -> None:
     """Refuse a config naming anything off the allow-list, more than MAX_LAYERS layers, or sizes above BOUNDS."""
     import keras
 
-    layers, permitted = 0, allowed()
+    layers = 0
+    permitted = allowed()
     for item in _entries(config):
         name = item.get("class_name")
         if name is not None and not (name in MARKERS and item.get("module") is None):

@@ -241,7 +241,8 @@ def parse(kind: type[T], raw: object, where: str = "facts") -> T:
 
 
 def _value(kind: object, raw: object, where: str):
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
         if raw is None and type(None) in args:
             return None

@@ -56,7 +56,8 @@ def measure(out: Path, called: Call, images: list[np.ndarray], trimaps: list[np.
         return Preprocess(call=Call(ok=False, error=problem), img_size=size)
     examples = []
     for i, (raw, trimap) in enumerate(zip(images, trimaps, strict=True)):
-        image, mask = arrays.get(f"image{i}"), arrays.get(f"mask{i}")
+        image = arrays.get(f"image{i}")
+        mask = arrays.get(f"mask{i}")
         if image is None or mask is None:
             return Preprocess(call=Call(ok=False, error="preprocess returned no (image, mask) pair"), img_size=size)
         examples.append(_example(raw, trimap, image, mask, size))

@@ -30,8 +30,10 @@ def main(folder: str) -> None:
     keras.utils.set_random_seed(0)
     with np.load(root / "inputs.npz") as saved:
         count = challenge["examples"]
-        images, trimaps = [saved[f"image{i}"] for i in range(count)], [saved[f"trimap{i}"] for i in range(count)]
-    probe, export = root / "probe", root / "export"
+        images = [saved[f"image{i}"] for i in range(count)]
+        trimaps = [saved[f"trimap{i}"] for i in range(count)]
+    probe = root / "probe"
+    export = root / "export"
     measured = facts.Facts(
         seed=job["seed"],
         definitions=models.call(probe, "definitions"),

@@ -57,7 +57,8 @@ def batches(job: dict, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
     names = [f"{split}_{kind}" for split in ("train", "test") for kind in ("images", "masks")]
     try:
         saved = files.arrays(Path(job["folder"]) / "reference.npz", names, REFERENCE_LIMIT)
-        images, masks = saved[f"{name}_images"], saved[f"{name}_masks"]
+        images = saved[f"{name}_images"]
+        masks = saved[f"{name}_masks"]
     except (files.Refused, KeyError):
         images, masks = reference_split(job["data_dir"], job[f"{name}_split"], job["img_size"])
     size = job["batch_size"]
@@ -107,7 +108,8 @@ def fits(folder: Path) -> list[Fit]:
 
 
 def settings(model) -> TrainedModel:
-    optimizer, loss = getattr(model, "optimizer", None), getattr(model, "loss", None)
+    optimizer = getattr(model, "optimizer", None)
+    loss = getattr(model, "loss", None)
     if not isinstance(loss, str | None):
         loss = getattr(loss, "name", None) or getattr(loss, "__name__", type(loss).__name__)
     rate = float(np.asarray(optimizer.learning_rate)) if optimizer is not None else None
@@ -144,7 +146,10 @@ def _per_example(model, split: list[tuple[np.ndarray, np.ndarray]], step) -> dic
     import keras
 
     iou = keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5)
-    total, count, losses, first = 0.0, 0, [], None
+    total = 0.0
+    count = 0
+    losses = []
+    first = None
     for images, masks in split:
         probabilities, loss, bce = step(images, masks)
         total += float(loss) * len(images)
@@ -165,7 +170,8 @@ def pictures(images: np.ndarray, masks: np.ndarray, probabilities: np.ndarray) -
     step = max(1, math.ceil(images.shape[1] / PICTURE_SIZE))
     shown = []
     for image, mask, predicted in list(zip(images, masks, probabilities, strict=True))[:PICTURES]:
-        truth, guess = mask[::step, ::step, 0] > 0.5, predicted[::step, ::step, 0]
+        truth = mask[::step, ::step, 0] > 0.5
+        guess = predicted[::step, ::step, 0]
         union = np.logical_or(truth, guess > 0.5).sum()
         iou = float(np.logical_and(truth, guess > 0.5).sum() / union) if union else 1.0
         shown.append(
@@ -183,7 +189,8 @@ def evaluate(
     model, job: dict, reported: float | None, own_test: tuple | None
 ) -> tuple[Evaluation, list[Prediction], float | None]:
     """The grader's evaluation of the trained model, pictures of its predictions, and the all-pet baseline IoU."""
-    size, batch = job["img_size"], job["batch_size"]
+    size = job["img_size"]
+    batch = job["batch_size"]
     if list(model.input_shape[1:]) != [size, size, 3]:
         shape = tuple(model.input_shape[1:])
         return (
@@ -194,7 +201,8 @@ def evaluate(
             [],
             None,
         )
-    test_split, step = batches(job, "test"), _step(model, size)
+    test_split = batches(job, "test")
+    step = _step(model, size)
     test = _per_example(model, test_split, step)
     train = _per_example(model, batches(job, "train"), step)
     masks = np.concatenate([m for _, m in test_split])
@@ -226,7 +234,8 @@ def _own_test(out: Path, size: int, examples: int, limit: int) -> tuple[np.ndarr
     """The test split as the submission's preprocess prepared it in the probe process, if it has the right shapes."""
     try:
         saved = files.arrays(out / "test_split.npz", ["images", "masks"], limit)
-        images, masks = saved["images"].astype(np.float32), saved["masks"].astype(np.float32)
+        images = saved["images"].astype(np.float32)
+        masks = saved["masks"].astype(np.float32)
     except (files.Refused, ValueError, KeyError, MemoryError, TypeError):
         return None
     if images.shape != (examples, size, size, 3) or masks.shape != (examples, size, size, 1):
@@ -269,5 +278,6 @@ def measure(export: Path, probe_out: Path, job: dict) -> Training:
         evaluation = Evaluation(
             Status.PROBLEM, files.text(f"the grader could not evaluate the trained model: {error}", 400)
         )
-        shown, baseline = [], None
+        shown = []
+        baseline = None
     return Training(**common, evaluation=evaluation, model=trained, baseline_iou=baseline, predictions=shown)

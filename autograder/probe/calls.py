@@ -49,11 +49,14 @@ class Prober:
     def __init__(self, namespace: dict, reference: dict):
         import keras
 
-        self.keras, self.namespace, self.reference = keras, namespace, reference
+        self.keras = keras
+        self.namespace = namespace
+        self.reference = reference
 
     def call(self, name: str):
         """The student's `name`, called while its helpers resolve to the grader's blocks."""
-        function, namespace = self.namespace[name], self.namespace
+        function = self.namespace[name]
+        namespace = self.namespace
         code = getattr(function, "__code__", None)
         if code is not None and not code.co_filename.startswith("cell "):
             raise TypeError(f"{name} is not a function the notebook defines")
@@ -92,7 +95,8 @@ class Prober:
     def decoder_block(self, cases: list) -> dict:
         files = {}
         for i, (h, w, c, s, f) in enumerate(cases):
-            x, skip = self.keras.Input((h, w, c)), self.keras.Input((2 * h, 2 * w, s))
+            x = self.keras.Input((h, w, c))
+            skip = self.keras.Input((2 * h, 2 * w, s))
             files[f"decoder_block-{i}.json"] = self.config([x, skip], self.call("decoder_block")(x, skip, f))
         return files
 
@@ -136,7 +140,8 @@ def _child(name: str, challenge: dict, statements: list, arrays: dict, reference
     """In a forked child: define the submission, call `name`, send {ok, error, problems, files} and exit."""
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the references still to come stay out of reach
     os.close(ASKS[0])
-    namespace, problems = {"__name__": "__submission__"}, []
+    namespace = {"__name__": "__submission__"}
+    problems = []
     for cell, source in statements:  # one by one: a statement that fails does not hide the ones after it
         try:
             exec(compile(source, f"cell {cell + 1}", "exec"), namespace)

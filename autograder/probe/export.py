@@ -13,7 +13,8 @@ import sys
 def export(namespace: dict, folder: str) -> None:
     """Save the notebook's trained `model` (Keras format), `history.history` and what model.fit was given (JSON,
     from recorder.py) into `folder`."""
-    model, history = namespace.get("model"), namespace.get("history")
+    model = namespace.get("model")
+    history = namespace.get("history")
     if model is not None and callable(getattr(model, "save", None)):
         model.save(os.path.join(folder, "trained.keras"))
     record = getattr(history, "history", None)

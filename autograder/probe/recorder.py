@@ -53,7 +53,8 @@ class _PatchOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds `keras` once, lets its own loader run it, then patches it."""
 
     def __init__(self, record: types.ModuleType) -> None:
-        self.record, self.spec = record, None
+        self.record = record
+        self.spec = None
 
     def find_spec(self, name, path, target=None):
         if name != "keras" or self.spec is not None:
