@@ -120,7 +120,7 @@ PROFILES = {
         total_timeout=1800,
         probe_timeout=300,
         measure_timeout=300,
-        limits=Limits(memory_mib=4096, address_mib=8 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
+        limits=Limits(memory_mib=3072, address_mib=8 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
         wants_sample=True,
         flag_test_fit={"real": 1.03},
         flag_calibration="on the 400-image sample, 6 honest models measured 1.064..1.090 (mean 1.072, sd 0.009); "
@@ -152,6 +152,8 @@ PROFILES = {
         total_timeout=900,
         probe_timeout=300,
         measure_timeout=180,
-        limits=Limits(memory_mib=3072, address_mib=6 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
+        # The solution's sandboxes together peak near 0.85 GiB here; 2 GiB and the worker's 1 GiB fit a 4 GB
+        # Gradescope VM.
+        limits=Limits(memory_mib=2048, address_mib=6 * 1024, tasks=512, file_mib=512, scratch_mib=1024),
     ),
 }

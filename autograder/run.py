@@ -182,7 +182,7 @@ class _Session:
             on_cell_error=self._record_error,
         )
         self.failures: list[CellFailure] = []
-        self.output = Capture()  # the kernel's own stdout and stderr, within a bound
+        self.output = Capture(limit=4000)  # the kernel's own stdout and stderr: its first and last 2 kB
 
     def _record_error(self, cell: nbformat.NotebookNode, cell_index: int, execute_reply: dict) -> None:
         content = execute_reply["content"]
@@ -215,9 +215,10 @@ class _Session:
             del self.failures[before:]
         return errors[0].detail if errors else None
 
-    def stderr_tail(self) -> str:
-        """The end of what the sandbox and kernel wrote to stdout and stderr (instructor-only)."""
-        return self.output.text(wait=0.5)[-2000:]
+    def printed(self) -> str:
+        """The start and the end of what the sandbox and kernel wrote to stdout and stderr, and how much of it was
+        dropped between them (instructor-only)."""
+        return self.output.text(wait=0.5)
 
     def close(self) -> None:
         if self.client.kc is not None:
@@ -261,7 +262,7 @@ def _attempt(session: _Session, result: RunResult, profile: Profile, skip: set[i
     except Exception as error:  # noqa: BLE001 - dead, unresponsive, or sending what breaks the client: the kernel failed
         known = isinstance(error, DeadKernelError | _Unresponsive | RuntimeError)
         detail = f"{type(error).__name__}: {error}" if known else traceback.format_exc(limit=-4)
-        result.diagnostics.append(f"kernel attempt {session.attempt + 1}: {detail}\n{session.stderr_tail()}".strip())
+        result.diagnostics.append(f"kernel attempt {session.attempt + 1}: {detail}\n{session.printed()}".strip())
         if dead_at is None and result.started:
             result.notes.append("the kernel stopped while the grader exported the trained model")
     finally:

@@ -42,7 +42,8 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 def kit(copies: int, jobs: int, data_dir: Path, scratch: Path) -> float:
     """Seconds for `make grade` to grade `copies` copies of the solution at `jobs` workers."""
-    folder, out = scratch / f"kit{jobs}", scratch / f"out{jobs}"
+    folder = scratch / f"kit{jobs}"
+    out = scratch / f"out{jobs}"
     folder.mkdir()
     for i in range(copies):
         shutil.copyfile(SOLUTION, folder / f"student{i}.ipynb")

@@ -43,7 +43,8 @@ def main() -> None:
             )
             values.append(iou)
             print(
-                f"{name} seed {seed}: foreground IoU {iou:.3f}, score {outcome.total:g}, {outcome.seconds:.0f} s ({run_data.origin})",
+                f"{name} seed {seed}: foreground IoU {iou:.3f}, score {outcome.total:g}, "
+                f"{outcome.seconds:.0f} s ({run_data.origin})",
                 flush=True,
             )
         summary = f"IoU min {min(values):.3f}, mean {sum(values) / len(values):.3f}, max {max(values):.3f}"

@@ -84,7 +84,8 @@ def main() -> None:
             bare = min(bare_run(name, run_data.path) for _ in range(args.repeat))
             graded, score = min(graded_run(job) for _ in range(args.repeat))
         print(
-            f"{name:8} {bare:7.1f} {graded:9.1f} {graded / bare:8.2f}x  {backend.name} / {run_data.origin} (score {score:g})",
+            f"{name:8} {bare:7.1f} {graded:9.1f} {graded / bare:8.2f}x  "
+            f"{backend.name} / {run_data.origin} (score {score:g})",
             flush=True,
         )
 

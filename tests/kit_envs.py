@@ -107,7 +107,8 @@ def ensure_env(env: Env, log=print) -> Path:
         done = subprocess.run([*pip, "-r", str(requirements)], capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(
-            f"pip install -r {env.requirements} failed for the {env.name} environment:\n{(done.stdout + done.stderr)[-4000:]}"
+            f"pip install -r {env.requirements} failed for the {env.name} environment:\n"
+            f"{(done.stdout + done.stderr)[-4000:]}"
         )
     stamp.write_text(json.dumps(wanted))
     return python

@@ -49,7 +49,8 @@ MUTANTS = [
     Mutant(
         "single_conv",
         "double_conv_block",
-        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)\n    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
+        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)\n'
+        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
         '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
         "encoder",
         "needs exactly two",

@@ -1,4 +1,5 @@
-"""The attack suite: hostile notebooks (tests/attacks.py) graded in one batch between two honest ones, through the real CLI.
+"""The attack suite: hostile notebooks (tests/attacks.py) graded in one batch between two honest ones, through the
+real CLI.
 
 One module-scoped batch: "aa_honest_solution", the attacks ("attack_NN_..."), "zz_honest_solution", graded with
 `python -m autograder.grade --jobs 2` under the smoke profile, with a secret in the grader's environment and a
@@ -92,7 +93,8 @@ def kit_files() -> dict[str, str]:
 
 
 def tree_listing(root: Path) -> dict[str, str]:
-    """Paths, modes, sizes, mtimes and owners under `root` (bytecode caches left out: the grader writes them as it imports)."""
+    """Paths, modes, sizes, mtimes and owners under `root` (bytecode caches left out: the grader writes them as it
+    imports)."""
     paths = [root]
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if name != "__pycache__"]
@@ -189,10 +191,12 @@ def uid_slots() -> dict[str, str]:
 
 
 class GraderMemory:
-    """Samples the resident memory of the grader's own processes (the CLI and its descendants that are not sandboxed)."""
+    """Samples the resident memory of the grader's own processes (the CLI and its descendants that are not
+    sandboxed)."""
 
     def __init__(self, root_pid: int, samples: list[tuple[float, int]]) -> None:
-        self.root_pid, self.samples = root_pid, samples
+        self.root_pid = root_pid
+        self.samples = samples
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -204,7 +208,8 @@ class GraderMemory:
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     parent = int(Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[1])
                     children.setdefault(parent, []).append(int(entry.name))
-        found, todo = [], [self.root_pid]
+        found = []
+        todo = [self.root_pid]
         while todo:
             pid = todo.pop()
             found.append(pid)
@@ -400,7 +405,9 @@ def batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) ->
     except backends.SandboxUnavailable as error:
         pytest.skip(f"no sandbox on this machine: {error}")
     root = tmp_path_factory.mktemp("attacks")
-    out, submissions, planted = root / "out", root / "submissions", root / "planted"
+    out = root / "out"
+    submissions = root / "submissions"
+    planted = root / "planted"
     submissions.mkdir()
     planted.mkdir()
     # What an attacker would like the grader to read from outside its sandbox (reached only through a symlink).
@@ -413,8 +420,12 @@ def batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) ->
         shutil.copyfile(SOLUTION, submissions / f"{student}.ipynb")
     secret = f"secret-{secrets.token_hex(16)}"
     python = Path(os.path.realpath(sys.base_prefix))
-    kit, venv, interpreter = kit_files(), tree_listing(Path(sys.prefix)), tree_listing(python)
-    scratch, big, slots = scratch_folders(), big_files([Path("/tmp"), ROOT]), uid_slots()
+    kit = kit_files()
+    venv = tree_listing(Path(sys.prefix))
+    interpreter = tree_listing(python)
+    scratch = scratch_folders()
+    big = big_files([Path("/tmp"), ROOT])
+    slots = uid_slots()
     env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir), SECRET_NAME: secret}
     command = [
         sys.executable,
@@ -474,7 +485,8 @@ def batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) ->
         left_behind = result.scratch_left
         peak = max((rss for _, rss in context.grader_memory), default=0)
         print(
-            f"\nattack batch: {seconds:.0f} s for {len(ATTACKS) + len(HONEST)} notebooks; grader processes peaked at {peak} MiB",
+            f"\nattack batch: {seconds:.0f} s for {len(ATTACKS) + len(HONEST)} notebooks; "
+            f"grader processes peaked at {peak} MiB",
             file=sys.stderr,
         )
         yield result
@@ -551,7 +563,8 @@ def test_no_sandbox_process_left(batch: Batch) -> None:
 
 
 def test_no_file_over_1_gib_left(batch: Batch) -> None:
-    """No file over 1 GiB appeared in OUT, the kit or a sandbox folder, or owned by a sandbox uid (others: a warning)."""
+    """No file over 1 GiB appeared in OUT, the kit or a sandbox folder, or owned by a sandbox uid (others: a
+    warning)."""
 
     def by_grading(path: str) -> bool:
         with contextlib.suppress(OSError):
@@ -565,7 +578,8 @@ def test_no_file_over_1_gib_left(batch: Batch) -> None:
     assert not found, f"files over 1 GiB: {found}"
     if batch.big_files_new:
         warnings.warn(
-            f"files over 1 GiB appeared elsewhere during the batch (someone else's?): {sorted(batch.big_files_new)[:5]}",
+            "files over 1 GiB appeared elsewhere during the batch (someone else's?): "
+            f"{sorted(batch.big_files_new)[:5]}",
             stacklevel=1,
         )
 
@@ -600,7 +614,8 @@ def test_attack_earns_no_more_than_its_honest_part(batch: Batch, attack: Attack)
     row = batch.rows[attack.student]
     beyond = {key: (float(row[key]), attack.honest[key]) for key in SECTIONS if float(row[key]) > attack.honest[key]}
     assert not beyond, (
-        f"{attack.student} earned more than its honest part (section: (earned, honest most)): {beyond}; status {row['status']}"
+        f"{attack.student} earned more than its honest part (section: (earned, honest most)): {beyond}; "
+        f"status {row['status']}"
     )
     assert float(row["total"]) <= sum(attack.honest.values())
 
@@ -651,7 +666,8 @@ def test_ignored_sigint_costs_a_kernel_not_the_batch(batch: Batch) -> None:
 
 
 def test_the_suites_instruments_notice_what_they_look_for(tmp_path: Path) -> None:
-    """Without a batch: the listener records a connection, the leak scan finds hidden-check text, a token marks a change."""
+    """Without a batch: the listener records a connection, the leak scan finds hidden-check text, a token marks a
+    change."""
     listener = Listener()
     try:
         with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as connection:

@@ -32,10 +32,12 @@ def _copy_subset(source: Path, target: Path, names: list[str]) -> Path:
 
 def test_real_sample_counts_and_values(sample_data_dir: Path) -> None:
     assert data.split_sizes(sample_data_dir) == {"train": 270, "test": 129}
-    corners, total = 0, 0
+    corners = 0
+    total = 0
     for split in ("train", "test"):
         for example in _load(sample_data_dir, split):
-            image, mask = example["image"], example["segmentation_mask"]
+            image = example["image"]
+            mask = example["segmentation_mask"]
             assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
             assert mask.shape == (*image.shape[:2], 1)
             assert set(np.unique(mask)) <= {1, 2, 3}

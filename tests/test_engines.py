@@ -1,4 +1,5 @@
-"""Engines end to end: the Gradescope zip grading real notebooks, a Slurm array on a one-node cluster, the gradebook from `make grade`.
+"""Engines end to end: the Gradescope zip grading real notebooks, a Slurm array on a one-node cluster, the gradebook
+from `make grade`.
 
 The Slurm test starts the cluster with tools/slurm-one-node (packages: tools/system-packages slurmctld:slurm-wlm
 munged:munge, which .ci/run installs) and compares its grades.csv with the local `make grade` of the same notebooks.
@@ -103,7 +104,8 @@ def smoke_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_gradescope_zip_grades_the_solution_and_the_release(smoke_zip: Path, tmp_path: Path) -> None:
-    """run_autograder from the unpacked zip, with the kit's .venv as the python3 on PATH (the local test the README describes)."""
+    """run_autograder from the unpacked zip, with the kit's .venv as the python3 on PATH (the local test the README
+    describes)."""
     root = _unpack(smoke_zip, tmp_path / "autograder")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     env.pop("TFDS_DATA_DIR", None)  # the zip brings its own data
@@ -113,7 +115,10 @@ def test_gradescope_zip_grades_the_solution_and_the_release(smoke_zip: Path, tmp
     solved = _run_autograder(root, env)
     shown = _text(solved["output"])
     assert solved["score"] == MAX_POINTS and solved["output_format"] == "html" and "Run status: ok" in shown
-    assert "graded tiny_unet.ipynb, ignored scratch.ipynb" in shown and "<img src=\"data:image/png;base64," in solved["output"]
+    assert (
+        "graded tiny_unet.ipynb, ignored scratch.ipynb" in shown
+        and '<img src="data:image/png;base64,' in solved["output"]
+    )
     assert solved["leaderboard"][0]["name"] == "Foreground IoU" and 0.6 <= solved["leaderboard"][0]["value"] <= 1
     assert {t["visibility"] for t in solved["tests"]} == {"visible", "hidden"}
     assert json.loads((root / "grading" / "submission" / "run.json").read_text())["data"]["path"] == str(
@@ -134,10 +139,12 @@ def test_gradescope_zip_grades_the_solution_and_the_release(smoke_zip: Path, tmp
     reason="make test-gradescope runs setup.sh for real (a fresh venv: minutes)",
 )
 def test_gradescope_setup_sh_then_user_sandbox(smoke_zip: Path) -> None:
-    """setup.sh as Gradescope runs it (root), then run_autograder with the unprivileged-user sandbox of Gradescope's container."""
+    """setup.sh as Gradescope runs it (root), then run_autograder with the unprivileged-user sandbox of Gradescope's
+    container."""
     if os.geteuid() != 0:
         pytest.skip("setup.sh installs system packages and the user sandbox needs root")
-    # Like /autograder, a folder every user can pass through (pytest's and a clone's folders may be private; the venv must not be).
+    # Like /autograder, a folder every user can pass through (pytest's and a clone's folders may be private; the venv
+    # must not be).
     root = Path(tempfile.mkdtemp(prefix="tiny-unet-autograder-", dir="/tmp"))
     try:
         _unpack(smoke_zip, root)
@@ -202,7 +209,8 @@ def _wait_for(jobs: list[str], timeout: float) -> None:
             return
         time.sleep(1)
     pytest.fail(
-        f"Slurm jobs {jobs} still queued after {timeout:.0f} s: {subprocess.run(['squeue'], capture_output=True, text=True).stdout}"
+        f"Slurm jobs {jobs} still queued after {timeout:.0f} s: "
+        f"{subprocess.run(['squeue'], capture_output=True, text=True).stdout}"
     )
 
 
@@ -212,7 +220,8 @@ SLURM_STUDENTS = ("broken_json", "broken_oversize", "mutant_single_conv", "solut
 def test_slurm_array_grades_as_make_grade_does(
     slurm_cluster: None, smoke_batch: tuple, synthetic_data_dir: Path, tmp_path: Path
 ) -> None:
-    """A smoke batch as an array job plus an afterany merge, compared with the local `make grade` of the same notebooks."""
+    """A smoke batch as an array job plus an afterany merge, compared with the local `make grade` of the same
+    notebooks."""
     local_out, _, _ = smoke_batch
     batch = tmp_path / "submissions"
     batch.mkdir()
@@ -264,7 +273,8 @@ def test_slurm_array_grades_as_make_grade_does(
 
 
 def test_make_grade_records_the_gradebook(smoke_batch: tuple, synthetic_data_dir: Path, tmp_path: Path) -> None:
-    """`make grade GRADEBOOK=` on notebooks that need no kernel, and `make grade-merge GRADEBOOK=` over the smoke batch's real outcomes."""
+    """`make grade GRADEBOOK=` on notebooks that need no kernel, and `make grade-merge GRADEBOOK=` over the smoke
+    batch's real outcomes."""
     local_out, _, _ = smoke_batch
     folder = tmp_path / "submissions"
     folder.mkdir()

@@ -42,7 +42,16 @@ def test_every_submission_gets_a_row_and_reports(smoke_batch: tuple) -> None:
         results = _results(out, student)
         assert isinstance(results["score"], int | float) and results["stdout_visibility"] == "hidden", student
         for test in _visible(results):
-            assert set(test) == {"name", "number", "score", "max_score", "status", "output", "output_format", "visibility"}
+            assert set(test) == {
+                "name",
+                "number",
+                "score",
+                "max_score",
+                "status",
+                "output",
+                "output_format",
+                "visibility",
+            }
         assert [t["name"] for t in results["tests"] if t["visibility"] == "hidden"] == [
             "Grader diagnostics (instructor only)"
         ]

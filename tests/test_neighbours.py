@@ -31,7 +31,8 @@ def rows(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> 
     except backends.SandboxUnavailable as error:
         pytest.skip(f"no sandbox on this machine: {error}")
     root = tmp_path_factory.mktemp("neighbours")
-    submissions, planted = root / "submissions", root / "planted"
+    submissions = root / "submissions"
+    planted = root / "planted"
     submissions.mkdir()
     planted.mkdir()
     context = Context(port=1, out=root / "out", token=secrets.token_hex(8), planted=planted)

@@ -99,7 +99,8 @@ SELF_CHECKS = (
 
 
 def test_self_checks_show_their_message_not_their_code() -> None:
-    """Each self-check's code is folded: `jupyter.source_hidden` for JupyterLab and Notebook 7, Colab's form view with a title."""
+    """Each self-check's code is folded: `jupyter.source_hidden` for JupyterLab and Notebook 7, Colab's form view
+    with a title."""
     for path in (SOLUTION, RELEASE):
         checks = {_grade_id(c): c for c in _cells(path) if _grade_id(c) in SELF_CHECKS}
         assert sorted(checks) == sorted(SELF_CHECKS), path
@@ -119,7 +120,8 @@ def test_parameters_cell_holds_the_seed_settings() -> None:
     for path in (SOLUTION, RELEASE):
         tagged = [c for c in _cells(path) if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, path
-        values, names = {}, set()
+        values = {}
+        names = set()
         for node in ast.parse(tagged[0].source).body:
             assert isinstance(node, ast.Assign)
             name = node.targets[0].id

@@ -18,7 +18,10 @@ from nbclient import NotebookClient
 
 STUB = re.compile(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*$", re.M)
 REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION(?:\n|\Z)", re.M | re.S)
-SETTINGS = 'IMG_SIZE = 32\nBATCH_SIZE = 4\nEPOCHS = 2\nBASE_FILTERS = 4\nLEARNING_RATE = 1e-3\nTRAIN_SPLIT = "train[:8]"\nTEST_SPLIT = "test[:8]"'
+SETTINGS = (
+    "IMG_SIZE = 32\nBATCH_SIZE = 4\nEPOCHS = 2\nBASE_FILTERS = 4\nLEARNING_RATE = 1e-3\n"
+    'TRAIN_SPLIT = "train[:8]"\nTEST_SPLIT = "test[:8]"'
+)
 TINY_DATA = """_rng = np.random.default_rng(0)
 _images = _rng.random((8, IMG_SIZE, IMG_SIZE, 3), dtype=np.float32)
 _masks = (_rng.random((8, IMG_SIZE, IMG_SIZE, 1)) > 0.5).astype(np.float32)
@@ -147,7 +150,8 @@ MISTAKES = [
     Mistake(
         "single_conv",
         "double_conv_block",
-        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)\n    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
+        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)\n'
+        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
         '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
         ("exactly two Conv2D layers",),
     ),
@@ -207,7 +211,8 @@ ALTERNATIVES = [
         "mask_mapped_then_nearest",
         "preprocess",
         f"mask = tf.image.resize({MASK_RESIZE})\n    mask = {MASK_MAPPING}",
-        'mask = tf.cast(example["segmentation_mask"] != 2, tf.float32)\n    mask = tf.image.resize(mask, (IMG_SIZE, IMG_SIZE), method="nearest")',
+        'mask = tf.cast(example["segmentation_mask"] != 2, tf.float32)\n'
+        '    mask = tf.image.resize(mask, (IMG_SIZE, IMG_SIZE), method="nearest")',
     ),
     (
         "resizing_layer",
@@ -226,7 +231,8 @@ def _cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
 
 def filled_answers() -> dict[str, str]:
     """Every answer cell of the release with its stubs replaced by the solution's code."""
-    release, solution = nbformat.read(RELEASE, as_version=4), nbformat.read(SOLUTION, as_version=4)
+    release = nbformat.read(RELEASE, as_version=4)
+    solution = nbformat.read(SOLUTION, as_version=4)
     answers = {}
     for grade_id in ANSWERS:
         regions = iter(REGION.findall(_cell(solution, grade_id).source))

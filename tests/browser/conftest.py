@@ -1,4 +1,5 @@
-"""`make test-browser` only: JupyterLab and headless Chromium, left out of the plain `pytest` run unless KIT_BROWSER_TEST=1."""
+"""`make test-browser` only: JupyterLab and headless Chromium, left out of the plain `pytest` run unless
+KIT_BROWSER_TEST=1."""
 
 from __future__ import annotations
 

@@ -66,14 +66,17 @@ def _preprocess_answer() -> str:
 def jupyterlab():
     """JupyterLab on 127.0.0.1 serving a copy of the release notebook; yields the notebook's URL."""
     shutil.rmtree(OUT, ignore_errors=True)
-    work, settings, workspaces = OUT / "work", OUT / "lab-settings", OUT / "lab-workspaces"
+    work = OUT / "work"
+    settings = OUT / "lab-settings"
+    workspaces = OUT / "lab-workspaces"
     work.mkdir(parents=True)
     shutil.copyfile(RELEASE, work / "tiny_unet.ipynb")
     for name, values in SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(values))
     workspaces.mkdir()
-    port, token = _free_port(), secrets.token_hex(16)
+    port = _free_port()
+    token = secrets.token_hex(16)
     env = {key: value for key, value in os.environ.items() if key not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS")}
     env.update(JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(workspaces))
     command = [
@@ -117,7 +120,8 @@ def jupyterlab():
 def test_student_notebook_in_jupyterlab(jupyterlab: str) -> None:
     if not CHROMIUM.exists():
         pytest.skip(
-            f"Chromium is not at {CHROMIUM}: install Debian's `chromium` (make test-browser does so as root where apt-get exists)"
+            f"Chromium is not at {CHROMIUM}: install Debian's `chromium` "
+            "(make test-browser does so as root where apt-get exists)"
         )
     python = ensure_env(BROWSER)
     answer = OUT / "preprocess_answer.py"
@@ -158,7 +162,8 @@ def test_student_notebook_in_jupyterlab(jupyterlab: str) -> None:
     assert [c["index"] for c in folded] == [i["index"] for i in inputs], (
         f"cells other than the self-checks are folded: {folded}"
     )
-    unfolded, refolded = results["unfolded"], results["refolded"]
+    unfolded = results["unfolded"]
+    refolded = results["refolded"]
     assert unfolded["editors"] == 1 and "model.optimizer" in unfolded["code"], (
         f"a click did not unfold a self-check's code: {unfolded}"
     )
@@ -183,5 +188,6 @@ def test_student_notebook_in_jupyterlab(jupyterlab: str) -> None:
     assert len(screenshots) >= 7 and "5-folded-self-check.png" in screenshots, screenshots
     SUMMARY.append(
         f"JupyterLab + Chromium: table and {results['formulas']} formulas rendered, {len(inputs)} self-checks folded, "
-        f"{results['cells_run']} cells run, self-check passed under its folded code, no red box; screenshots in {OUT.relative_to(ROOT)}/"
+        f"{results['cells_run']} cells run, self-check passed under its folded code, no red box; "
+        f"screenshots in {OUT.relative_to(ROOT)}/"
     )

@@ -121,7 +121,8 @@ def _outcome(student: str, lost: dict[str, str] | None = None, **kwargs) -> Outc
 
 def _batch(root: Path) -> Path:
     """OUT with a trained student, her copy, one that never trained and a hostile one, and their manifest."""
-    out, subs = root / "out", root / "submissions"
+    out = root / "out"
+    subs = root / "submissions"
     subs.mkdir(parents=True)
     failures = [
         CellFailure(33, FailureKind.ERROR, "NotImplementedError:", "model.compile("),

@@ -92,5 +92,6 @@ def test_solution_runs_cleanly(name: str, data_dir: Path) -> None:
     assert not missing, f"no figure from {missing} on the {name} stack"
     assert "foreground IoU" in cells["evaluate"]["stdout"]
     SUMMARY.append(
-        f"{name} ok (Python {report['python']}, TensorFlow {stack.tensorflow}, Keras {stack.keras}, {report['seconds']:.0f} s)"
+        f"{name} ok (Python {report['python']}, TensorFlow {stack.tensorflow}, Keras {stack.keras}, "
+        f"{report['seconds']:.0f} s)"
     )

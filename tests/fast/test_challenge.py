@@ -13,12 +13,14 @@ from autograder.challenge import draw, unet_params
 
 def _nearest(trimap: np.ndarray, size: int) -> np.ndarray:
     h, w = trimap.shape[:2]
-    rows, cols = (np.arange(size) * h // size), (np.arange(size) * w // size)
+    rows = np.arange(size) * h // size
+    cols = np.arange(size) * w // size
     return trimap[rows][:, cols]
 
 
 def test_each_draw_differs_and_a_seed_repeats_it() -> None:
-    first, second = draw(), draw()
+    first = draw()
+    second = draw()
     assert first.seed != second.seed and first.double_conv != second.double_conv
     again = draw(first.seed)
     assert again.unet == first.unet and all(

@@ -61,7 +61,8 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """OUT with a good notebook, its copy, a refused one, a timeout with a pending check, a hostile one, an unreadable
     outcome and a student the manifest expects but OUT lacks."""
     root = tmp_path_factory.mktemp("batch")
-    subs, out = root / "submissions", root / "out"
+    subs = root / "submissions"
+    out = root / "out"
     subs.mkdir()
     copied = outcome("bob", edited=["locked cell `check_preprocess` was edited"])
     slow = outcome("dee", failures=[CellFailure(33, FailureKind.TIMEOUT, "the cell ran past 180 s", "model.fit(")])

@@ -1,4 +1,5 @@
-"""Engines without a notebook run: the Gradescope zip's contents, the Slurm scripts, the gradebook mapping and export."""
+"""Engines without a notebook run: the Gradescope zip's contents, the Slurm scripts, the gradebook mapping and
+export."""
 
 from __future__ import annotations
 
@@ -174,7 +175,7 @@ def test_sbatch_array_has_one_task_per_submission(batch: Path, tmp_path: Path) -
     )
     assert grade == tmp_path / "out" / "slurm" / "grade.sbatch" and (tmp_path / "out" / "slurm" / "logs").is_dir()
     directives = _directives(grade)
-    assert directives["array"] == "0-2%2" and directives["mem"] == "4096M" and directives["time"] == "0:35:00"
+    assert directives["array"] == "0-2%2" and directives["mem"] == "3072M" and directives["time"] == "0:35:00"
     assert "gres" not in directives and "partition" not in directives
     assert "STUDENTS=(ann bob cy)" in grade.read_text()
     assert f'--profile smoke --out {tmp_path / "out"} --only "$STUDENT" --sandbox auto' in grade.read_text()

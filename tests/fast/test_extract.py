@@ -16,7 +16,8 @@ def _nb(*sources: str) -> nbformat.NotebookNode:
 
 def test_keeps_imports_constants_and_definitions_in_order() -> None:
     source = (
-        "import numpy as np\nfrom keras import layers\nAUTOTUNE = tf.data.AUTOTUNE\nSIZE = (IMG, IMG)\nscale = lambda x: x / 255\n"
+        "import numpy as np\nfrom keras import layers\nAUTOTUNE = tf.data.AUTOTUNE\nSIZE = (IMG, IMG)\n"
+        "scale = lambda x: x / 255\n"
         "@decorate\ndef f(x):\n    return layers.Dense(1)(x)\nclass Helper:\n    pass\nIMG += 2"
     )
     kept = [s for _, s in extract(_nb(source)).statements]

@@ -92,7 +92,8 @@ def test_feedback_names_every_lost_point_and_caps_notes() -> None:
 
 
 def test_csv_and_merge_rebuild_the_same_table(tmp_path: Path) -> None:
-    first, second = _outcome(), Outcome("bob", problem="invalid notebook: not a readable notebook")
+    first = _outcome()
+    second = Outcome("bob", problem="invalid notebook: not a readable notebook")
     for outcome in (first, second):
         report.write_student(outcome, tmp_path / outcome.student)
     report.write_csv([second, first], tmp_path / "direct.csv")

@@ -57,7 +57,9 @@ class FakeKernel:
     ran: ClassVar[list[tuple[int, int]]] = []
 
     def __init__(self, nb: nbformat.NotebookNode, sandbox: object, attempt: int) -> None:
-        self.nb, self.sandbox, self.attempt = nb, sandbox, attempt
+        self.nb = nb
+        self.sandbox = sandbox
+        self.attempt = attempt
         self.failures: list[CellFailure] = []
         self.output = Capture()
         self.client = self
@@ -80,7 +82,7 @@ class FakeKernel:
             raise DeadKernelError("Kernel died")
         return None
 
-    def stderr_tail(self) -> str:
+    def printed(self) -> str:
         return ""
 
     def close(self) -> None:

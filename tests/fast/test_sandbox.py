@@ -123,7 +123,8 @@ def test_scratch_quota_kills_the_sandbox() -> None:
 HIDDEN_WRITES = """
 import os, sys, time
 kept = []
-for i in range(20):  # 20 x 4 MiB (the file limit is 8), over the 64 MiB scratch limit, none of it listed in the scratch folder
+# 20 x 4 MiB (the file limit is 8), over the 64 MiB scratch limit, none of it listed in the scratch folder
+for i in range(20):
     path = os.path.join(sys.argv[1], f"hidden{os.getpid()}-{i}")
     kept.append(open(path, "wb"))
     kept[-1].write(b"x" * (4 << 20))
@@ -160,7 +161,8 @@ def test_seccomp_refuses_namespaces_keyrings_and_ptrace_but_not_threads() -> Non
         f"print('keyctl', libc.syscall({seccomp.BLOCKED['keyctl'][0]}, 0, -4), ctypes.get_errno())\n"
         "print('unshare', subprocess.run(['unshare', '-U', 'true'], capture_output=True).returncode)\n"
         "print('ptrace', libc.ptrace(16, 1, 0, 0), ctypes.get_errno())\n"
-        "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\nprint('child', subprocess.run(['true']).returncode)\n"
+        "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+        "print('child', subprocess.run(['true']).returncode)\n"
     )
     with Sandbox(BWRAP, LIMITS, PYTHON_PATHS, {}, "test") as box:
         if not box.seccomp:
@@ -177,7 +179,8 @@ def test_memory_cgroup_caps_all_processes_together() -> None:
         "import subprocess, sys, time\n"  # each child holds 700 MiB until both have tried, or one was killed
         "children = [subprocess.Popen([sys.executable, '-c', 'import sys; b = bytearray(700 << 20); "
         'b[::4096] = b"x" * len(b[::4096]); sys.stdin.read()\'], stdin=subprocess.PIPE) for _ in range(2)]\n'
-        "end = time.time() + 60\nwhile all(c.poll() is None for c in children) and time.time() < end:\n    time.sleep(0.05)\n"
+        "end = time.time() + 60\n"
+        "while all(c.poll() is None for c in children) and time.time() < end:\n    time.sleep(0.05)\n"
         "for c in children:\n    c.stdin.close()\nprint('codes', sorted(c.wait() for c in children))\n"
     )
     with Sandbox(BWRAP, LIMITS, PYTHON_PATHS, {}, "test") as box:
@@ -196,7 +199,8 @@ def test_user_backend_drops_to_an_unprivileged_uid(tmp_path: Path) -> None:
     private.mkdir(mode=0o700)
     (private / "checks.py").write_text("hidden")
     code = (
-        f"import os, subprocess\ntry:\n    open({str(private / 'checks.py')!r}).read()\nexcept OSError as e:\n    print('read', type(e).__name__)\n"
+        f"import os, subprocess\ntry:\n    open({str(private / 'checks.py')!r}).read()\n"
+        "except OSError as e:\n    print('read', type(e).__name__)\n"
         "print('uid', os.getuid(), sorted(os.environ))\nsubprocess.Popen(['sleep', '600'], start_new_session=True)\n"
     )
     with Sandbox(USER, LIMITS, [], {}, "test") as box:
@@ -210,7 +214,8 @@ HOPPER = """
 import os, sys, time
 if os.fork():
     os._exit(0)
-end, last = time.time() + 40, 0.0
+end = time.time() + 40
+last = 0.0
 while time.time() < end:  # a new pid every few microseconds: a list of pids is stale before it is used
     try:
         if os.fork():
@@ -230,7 +235,8 @@ sys.path.insert(0, os.getcwd())
 from assignment.profiles import Limits
 from autograder.backends import REGISTRY
 from autograder.sandbox import Sandbox
-ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # a subreaper that reaps at once, as systemd or tini would: the hopper runs at full speed
+# a subreaper that reaps at once, as systemd or tini would: the hopper runs at full speed
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
 def reap():
     while True:
         try:
@@ -290,7 +296,8 @@ def test_close_waits_for_a_run_in_another_thread(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="the user backend needs root and setpriv")
 def test_user_backend_starts_without_what_an_earlier_holder_of_its_uid_left(tmp_path: Path) -> None:
-    """A grader that crashed left its sandbox's files (the student's work) in /tmp: the uid's next sandbox must not find them."""
+    """A grader that crashed left its sandbox's files (the student's work) in /tmp: the uid's next sandbox must not
+    find them."""
     with Sandbox(USER, LIMITS, [], {}, "test") as box:
         uid = box.uid
     left = Path(tempfile.mkdtemp(prefix="tu-crashed-")) / "work"
@@ -331,7 +338,8 @@ def test_private_data_is_named_before_grading(tmp_path: Path) -> None:
 
 
 def test_protect_hides_grader_folders_from_other_users(tmp_path: Path) -> None:
-    visible, hidden = tmp_path / "checks", tmp_path / "already-private"
+    visible = tmp_path / "checks"
+    hidden = tmp_path / "already-private"
     visible.mkdir(mode=0o755)
     hidden.mkdir(mode=0o700)
     assert permissions.protect([visible, hidden, tmp_path / "missing"]) == [str(visible)]
@@ -380,8 +388,14 @@ from autograder.backends import REGISTRY
 from autograder.sandbox import Sandbox
 box = Sandbox(REGISTRY["user"](), Limits(512, 512, 64, 8, 64), [], {}, "test")
 (box.scratch / "work" / "student_work.py").write_text("x")
-subprocess.Popen(box.command(["/usr/bin/python3", "-c", "import subprocess; subprocess.Popen(['sleep', '600'], start_new_session=True)"]),
-                 cwd=box.scratch / "work", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).wait()
+subprocess.Popen(
+    box.command(
+        ["/usr/bin/python3", "-c", "import subprocess; subprocess.Popen(['sleep', '600'], start_new_session=True)"]
+    ),
+    cwd=box.scratch / "work",
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+).wait()
 print(box.scratch, box.private, box.uid, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -411,8 +425,10 @@ def test_a_killed_graders_sandboxes_are_swept_and_live_ones_kept() -> None:
 
 
 def test_a_sandbox_that_fails_to_start_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    made, released = [], []
-    mkdtemp, release = tempfile.mkdtemp, uids.UidSlot.release
+    made = []
+    released = []
+    mkdtemp = tempfile.mkdtemp
+    release = uids.UidSlot.release
     monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: made.append(mkdtemp(**kw)) or made[-1])
     monkeypatch.setattr(uids.UidSlot, "release", lambda slot: released.append(slot.uid) or release(slot))
     monkeypatch.setattr(Sandbox, "give", lambda *_: (_ for _ in ()).throw(OSError("disk full")))
