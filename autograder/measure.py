@@ -1,8 +1,9 @@
 """Measuring, from the grader's side. What the kernel and the probe left is copied, file by file as
 `measuring.files.read` reads (no link followed, regular files only, sizes checked first), into a fresh sandbox that
-runs the measuring program (autograder/measuring/): no network, read-only inputs, its own time limit, inside the
-submission's memory. Its facts are read back within a size bound and accepted only as the declared types and
-ranges (`measuring.facts.parse`); anything else, a timeout included, is this submission's problem alone.
+runs the measuring program (autograder/measuring/): no network, no student code, inputs it gets only once their
+writers are gone, its own time limit, inside the submission's memory. Its facts are read back within a size bound
+and accepted only as the declared types and ranges (`measuring.facts.parse`); anything else, a timeout included, is
+this submission's problem alone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +30,10 @@ PACKAGE = Path(__file__).resolve().parent / "measuring"
 KIT = PACKAGE.parent.parent
 FACTS_LIMIT = 8 << 20  # bytes of the facts the measuring process writes
 OWN_SPLIT_LIMIT = 64 << 20  # bytes: up to this size the probe also preprocesses the test split the submission's way
-LAUNCH = "import sys; sys.path.insert(0, sys.argv[1]); from measuring import program; program.main(sys.argv[2])"
+LAUNCH = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from measuring import program; "
+    "program.main(sys.argv[2], int(sys.argv[sys.argv.index('--asks') + 1]) if '--asks' in sys.argv else -1)"
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def prepare(profile: Profile, data_path: Path, folder: Path) -> tuple[dict[str, 
     return json.loads(done.stdout.strip().splitlines()[-1]), target if target.is_file() else None
 
 
-def job_settings(profile: Profile, data_path: Path, examples: dict[str, int], seed: int, exported: bool) -> dict:
+def job_settings(profile: Profile, data_path: Path, examples: dict[str, int], seed: int) -> dict:
     p = profile.parameters
     return {
         "seed": seed,
@@ -104,7 +109,6 @@ def job_settings(profile: Profile, data_path: Path, examples: dict[str, int], se
         "train_split": p.train_split,
         "test_split": p.test_split,
         "data_dir": str(data_path),
-        "exported": exported,
         "train_examples": examples[p.train_split],
         "test_examples": examples[p.test_split],
         "file_limit": profile.limits.file_mib << 20,
@@ -114,67 +118,98 @@ def job_settings(profile: Profile, data_path: Path, examples: dict[str, int], se
     }
 
 
-def _stage(
-    box: Sandbox,
-    settings: dict,
-    drawn: challenge.Challenge,
-    probe_out: Path,
-    export: Path | None,
-    reference: Path | None,
-) -> None:
-    """Put the measuring program and its inputs in the sandbox's scratch folder, readable only by its uid."""
-    scratch = box.scratch
-    if reference and files.copy(reference, scratch / "reference.npz", REFERENCE_LIMIT):
-        box.give(scratch / "reference.npz")
-    (scratch / "job.json").write_text(json.dumps(settings))
-    challenge.write(drawn, scratch)
-    shutil.copytree(PACKAGE, scratch / "program" / "measuring", ignore=shutil.ignore_patterns("__pycache__"))
-    for folder in ("probe", "export"):
-        (scratch / folder).mkdir()
-    limit = settings["file_limit"]
-    for name in probe_files(drawn):
-        files.copy(probe_out / name, scratch / "probe" / name, max(files.FILE_LIMIT, OWN_SPLIT_LIMIT))
-    for name in ("trained.keras", "history.json", "fits.json") if export else ():
-        files.copy(export / name, scratch / "export" / name, limit)
-    program = scratch / "program"
-    copied = [
-        scratch / "job.json",
-        scratch / "challenge.json",
-        scratch / "inputs.npz",
-        program,
-        program / "measuring",
-        *(program / "measuring").iterdir(),
-    ]
-    for folder in ("probe", "export"):
-        copied += [scratch / folder, *(scratch / folder).iterdir()]
-    box.give(*copied)
+class Measurer:
+    """The measuring process of one submission, started with the notebook so that its TensorFlow start and the
+    measuring of the probe's work overlap the run: it asks for the probe's files, then for the trained model, and the
+    grader answers each once it has copied them in. Its own time limit counts from the notebook's end."""
 
+    def __init__(
+        self,
+        box: Sandbox,
+        profile: Profile,
+        data_path: Path,
+        examples: dict[str, int],
+        drawn: challenge.Challenge,
+        reference: Path | None,
+    ) -> None:
+        self.box, self.profile, self.drawn = box, profile, drawn
+        self.probe_ready, self.export_ready = threading.Event(), threading.Event()
+        self.exported = False
+        settings = job_settings(profile, data_path, examples, drawn.seed)
+        scratch = box.scratch
+        if reference and files.copy(reference, scratch / "reference.npz", REFERENCE_LIMIT):
+            box.give(scratch / "reference.npz")
+        (scratch / "job.json").write_text(json.dumps(settings))
+        challenge.write(drawn, scratch)
+        program = scratch / "program"
+        shutil.copytree(PACKAGE, program / "measuring", ignore=shutil.ignore_patterns("__pycache__"))
+        for folder in ("probe", "export"):
+            (scratch / folder).mkdir()
+        box.give(
+            scratch / "job.json",
+            scratch / "challenge.json",
+            scratch / "inputs.npz",
+            program,
+            program / "measuring",
+            *(program / "measuring").iterdir(),
+        )
+        argv = [sys.executable, "-I", "-c", LAUNCH, str(program), str(scratch)]
+        limit = profile.total_timeout + profile.probe_timeout + profile.measure_timeout
+        answers = (self._probe_answer, self._export_answer)
+        self.done: list = []
+        self.thread = threading.Thread(target=lambda: self.done.append(box.run(argv, limit, answers)), daemon=True)
+        self.thread.start()
 
-def measure(
-    box: Sandbox,
-    profile: Profile,
-    data_path: Path,
-    examples: dict[str, int],
-    drawn: challenge.Challenge,
-    probe_out: Path,
-    export: Path | None,
-    reference: Path | None = None,
-) -> Measured:
-    """Run the measuring program in `box` on what the probe (`probe_out`) and the kernel (`export`) left; `examples`:
-    the sizes of the profile's splits; `reference`: the splits preprocessed once for the batch (see `prepare`)."""
-    settings = job_settings(profile, data_path, examples, drawn.seed, export is not None)
-    _stage(box, settings, drawn, probe_out, export, reference)
-    done = box.run(
-        [sys.executable, "-I", "-c", LAUNCH, str(box.scratch / "program"), str(box.scratch)], profile.measure_timeout
-    )
-    why = ""
-    if box.violation:
-        why = f"measuring what your notebook left stopped: {box.violation}"
-    elif done.returncode:
-        why = f"measuring what your notebook left failed (exit {done.returncode})"
-    if not why:
-        try:
-            return Measured(facts.parse(Facts, json.loads(files.read(box.scratch / "out" / "facts.json", FACTS_LIMIT))))
-        except (files.Refused, ValueError, FactError, RecursionError) as error:
-            why = f"the measurement of what your notebook left was not usable ({str(error)[:200]})"
-    return Measured(Facts.unmeasured(drawn.seed, why, BLOCKS), f"measuring process: {why}\n{done.stdout[-3000:]}")
+    def _when(self, ready: threading.Event) -> None:
+        ready.wait(self.profile.total_timeout + self.profile.probe_timeout + self.profile.measure_timeout)
+
+    def _probe_answer(self) -> bytes:
+        self._when(self.probe_ready)
+        return b"{}\n"
+
+    def _export_answer(self) -> bytes:
+        self._when(self.export_ready)
+        return f"{json.dumps({'exported': self.exported})}\n".encode()
+
+    def _copy(self, source: Path, names: list[str], folder: str, limit: int) -> None:
+        target = self.box.scratch / folder
+        for name in names:
+            if files.copy(source / name, target / name, limit):
+                self.box.give(target / name)
+        self.box.give(target)
+
+    def probe_done(self, probe_out: Path) -> None:
+        """The probe has ended (every process of its sandbox is gone): hand over what it left."""
+        self._copy(probe_out, probe_files(self.drawn), "probe", max(files.FILE_LIMIT, OWN_SPLIT_LIMIT))
+        self.probe_ready.set()
+
+    def notebook_done(self, export: Path | None) -> Measured:
+        """The notebook has ended (nothing of it runs): hand over the trained model; wait (bounded) for the facts."""
+        if export is not None:
+            self._copy(
+                export, ["trained.keras", "history.json", "fits.json"], "export", self.profile.limits.file_mib << 20
+            )
+        self.exported = export is not None
+        self.export_ready.set()
+        self.thread.join(self.profile.measure_timeout)
+        if self.thread.is_alive():
+            self.box.violation = self.box.violation or f"time limit of {self.profile.measure_timeout} s reached"
+            self.box.kill()
+            self.thread.join(60)
+        return self._facts()
+
+    def _facts(self) -> Measured:
+        done = self.done[0] if self.done else None
+        why = ""
+        if self.box.violation:
+            why = f"measuring what your notebook left stopped: {self.box.violation}"
+        elif done is None or done.returncode:
+            why = f"measuring what your notebook left failed (exit {done.returncode if done else 'unknown'})"
+        if not why:
+            try:
+                raw = json.loads(files.read(self.box.scratch / "out" / "facts.json", FACTS_LIMIT))
+                return Measured(facts.parse(Facts, raw))
+            except (files.Refused, ValueError, FactError, RecursionError) as error:
+                why = f"the measurement of what your notebook left was not usable ({str(error)[:200]})"
+        printed = done.stdout[-3000:] if done else ""
+        return Measured(Facts.unmeasured(self.drawn.seed, why, BLOCKS), f"measuring process: {why}\n{printed}")

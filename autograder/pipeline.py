@@ -83,11 +83,22 @@ class Job:
         }
 
 
+def _constant(answer: bytes):
+    return lambda: answer
+
+
 class _Probe:
     """The student's functions called in their own sandbox, side by side with the notebook run; a thread only waits
     for the sandboxed process. The reference blocks go to its stdin, stage by stage (autograder/reference.py)."""
 
-    def __init__(self, job: Job, box: Sandbox, definitions: extract.Definitions, drawn: challenge.Challenge) -> None:
+    def __init__(
+        self,
+        job: Job,
+        box: Sandbox,
+        definitions: extract.Definitions,
+        drawn: challenge.Challenge,
+        meter: measure.Measurer,
+    ) -> None:
         p = job.profile.parameters
         self.box = box
         self.limit = job.profile.probe_timeout
@@ -99,9 +110,14 @@ class _Probe:
         box.give(*(box.scratch / name for name in ("definitions.json", "challenge.json", "inputs.npz", "calls.py")))
         argv = [sys.executable, "-I", str(box.scratch / "calls.py"), str(box.scratch)]
         argv += ["--kill-others"] if box.backend.name != "none" else []
-        answers = tuple(f"{json.dumps(stage)}\n".encode() for stage in reference.references())
+        answers = tuple(_constant(f"{json.dumps(stage)}\n".encode()) for stage in reference.references())
         self.done: list = []
-        self.thread = threading.Thread(target=lambda: self.done.append(box.run(argv, self.limit, answers)), daemon=True)
+
+        def probe() -> None:  # when it ends (every process of its sandbox killed), the measurer gets its files
+            self.done.append(box.run(argv, self.limit, answers))
+            meter.probe_done(box.scratch / "out")
+
+        self.thread = threading.Thread(target=probe, daemon=True)
         self.thread.start()
 
     def wait(self, diagnostics: list[str]) -> None:
@@ -177,7 +193,9 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
             stack.callback(group.remove)
         probe_box = stack.enter_context(job.sandbox("probe", group))
         box = stack.enter_context(job.sandbox("nb", group))
-        probe = _Probe(job, probe_box, extract.extract(nb), drawn)
+        meter_box = stack.enter_context(job.sandbox("measure", group))
+        meter = measure.Measurer(meter_box, job.profile, job.data.path, job.examples, drawn, job.reference)
+        probe = _Probe(job, probe_box, extract.extract(nb), drawn, meter)
         outcome.sandbox = box.describe()
         started = time.monotonic()
         result = run.execute(nb, job.profile, box)
@@ -185,24 +203,14 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
         ran = time.monotonic()
         for done in (box, probe_box):  # nothing of the student's runs while their files are measured
             done.kill()
-        with job.sandbox("measure", group) as meter:
-            measured = measure.measure(
-                meter,
-                job.profile,
-                job.data.path,
-                job.examples,
-                drawn,
-                probe_box.scratch / "out",
-                result.exported,
-                job.reference,
-            )
-            used = {
-                name: done.group.cpu_seconds()
-                for name, done in (("notebook", box), ("probe", probe_box), ("measuring", meter))
-            }
+        measured = meter.notebook_done(result.exported)
+        used = {
+            name: done.group.cpu_seconds()
+            for name, done in (("notebook", box), ("probe", probe_box), ("measuring", meter_box))
+        }
         outcome.diagnostics.append(
             f"seconds: notebook {result.seconds:.1f}, probe waited for {ran - started - result.seconds:.1f}, "
-            f"measuring {time.monotonic() - ran:.1f}; CPU seconds: "
+            f"measuring after the notebook {time.monotonic() - ran:.1f}; CPU seconds: "
             + ", ".join(f"{name} {value:.1f}" for name, value in used.items() if value is not None)
         )
         if box.violation:

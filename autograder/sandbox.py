@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from assignment.profiles import Limits
@@ -58,13 +59,19 @@ def folder_size(root: Path, limit_entries: int = 200_000) -> int:
     return total
 
 
-def _answer(stdin, asks: int, answers: tuple[bytes, ...]) -> None:
+Answer = Callable[[], bytes]  # gives the next answer to a sandboxed program (it may wait until the grader has it)
+
+
+def _answer(stdin, asks: int, answers: tuple[Answer, ...]) -> None:
     """Write each answer to `stdin` once a line has come on `asks`; stop when the program is gone."""
     with contextlib.suppress(OSError), os.fdopen(asks, "rb") as requests, stdin:
         for answer in answers:
             if not requests.readline(STDIN_LIMIT):
                 return
-            stdin.write(answer)
+            text = answer()
+            if len(text) > STDIN_LIMIT:
+                raise ValueError(f"at most {STDIN_LIMIT} bytes go to a sandboxed program's stdin at once")
+            stdin.write(text)
             stdin.flush()
 
 
@@ -192,7 +199,7 @@ class Sandbox:
         """The backend and what it isolates, for the instructor."""
         return self.backend.describe(self)
 
-    def run(self, argv: list[str], timeout: float, answers: tuple[bytes, ...] = ()) -> subprocess.CompletedProcess:
+    def run(self, argv: list[str], timeout: float, answers: tuple[Answer, ...] = ()) -> subprocess.CompletedProcess:
         """Run `argv` inside the sandbox to completion (killed at `timeout` seconds), then kill whatever it left
         running; its output is captured within a bound. With `answers`, the program gets `--asks FD` and each
         answer reaches its stdin only once it has asked for it with a line on FD: until then it is nowhere in
@@ -206,9 +213,7 @@ class Sandbox:
                 self._running -= 1
                 self._runs.notify_all()
 
-    def _run(self, argv: list[str], timeout: float, answers: tuple[bytes, ...]) -> subprocess.CompletedProcess:
-        if any(len(answer) > STDIN_LIMIT for answer in answers):
-            raise ValueError(f"at most {STDIN_LIMIT} bytes go to a sandboxed program's stdin at once")
+    def _run(self, argv: list[str], timeout: float, answers: tuple[Answer, ...]) -> subprocess.CompletedProcess:
         capture = Capture()
         asks, told = os.pipe() if answers else (-1, -1)
         command = [*argv, "--asks", str(told)] if answers else argv

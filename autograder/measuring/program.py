@@ -1,10 +1,13 @@
 """The measuring process: in a sandbox of its own, once per submission, it reads what the notebook's kernel and
 the probe left (copied in by the grader, so nothing else is within reach) and writes the typed facts.
 
-    python -I -c "import sys; sys.path.insert(0, FOLDER/program); from measuring import program; program.main(FOLDER)"
+    python -I -c "import sys; sys.path.insert(0, FOLDER/program); from measuring import program; ..." FOLDER
+        [--asks FD]
 
 FOLDER holds job.json (the run's settings), challenge.json and inputs.npz (the probe's inputs), probe/ (what the
-probe saved) and export/ (the trained model and history the kernel saved). The facts go to FOLDER/out/facts.json.
+probe saved) and export/ (the trained model and history the kernel saved). Started with the notebook, it imports
+TensorFlow, then asks the grader on FD for the probe's files, measures them, and asks for the trained model; each
+answer is a line on stdin, sent once the grader has copied the files in. The facts go to FOLDER/out/facts.json.
 It runs no student code; whatever a hostile file makes it do stays in its sandbox, and the grader accepts from it
 only facts of the declared types and ranges.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from . import facts, models, preprocess, training
@@ -20,7 +24,16 @@ from . import facts, models, preprocess, training
 BLOCKS = ("double_conv_block", "encoder_block", "decoder_block", "make_unet")
 
 
-def main(folder: str) -> None:
+def ask(asks: int, what: str) -> dict:
+    """Ask the grader for `what` (the probe's files, the trained model) and wait for its answer, a JSON line."""
+    if asks < 0:
+        return {}
+    os.write(asks, f"{what}\n".encode())
+    line = sys.stdin.readline(1 << 16)
+    return json.loads(line) if line.startswith("{") else {}
+
+
+def main(folder: str, asks: int = -1) -> None:
     root = Path(folder)
     job = {**json.loads((root / "job.json").read_text()), "folder": str(root)}
     challenge = json.loads((root / "challenge.json").read_text())
@@ -32,16 +45,15 @@ def main(folder: str) -> None:
         count = challenge["examples"]
         images = [saved[f"image{i}"] for i in range(count)]
         trimaps = [saved[f"trimap{i}"] for i in range(count)]
+    ask(asks, "probe")
     probe = root / "probe"
-    export = root / "export"
-    measured = facts.Facts(
-        seed=job["seed"],
-        definitions=models.call(probe, "definitions"),
-        preprocess=preprocess.measure(probe, models.call(probe, "preprocess"), images, trimaps, challenge["img_size"]),
-        blocks={name: models.block(probe, name, challenge[name]) for name in BLOCKS},
-        training=training.measure(export, probe, job),
-    )
-    text = facts.dumps(measured)
+    definitions = models.call(probe, "definitions")
+    preprocessed = preprocess.measure(probe, models.call(probe, "preprocess"), images, trimaps, challenge["img_size"])
+    blocks = {name: models.block(probe, name, challenge[name]) for name in BLOCKS}
+    answer = ask(asks, "trained model")
+    job["exported"] = answer.get("exported", (root / "export" / "trained.keras").is_file()) is True
+    trained = training.measure(root / "export", probe, job)
+    text = facts.dumps(facts.Facts(job["seed"], definitions, preprocessed, blocks, trained))
     descriptor = os.open(root / "out" / "facts.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)

@@ -26,7 +26,7 @@ def run_probe(folder: Path, statements: list, drawn: challenge.Challenge) -> Com
     (folder / "out").mkdir(exist_ok=True)
     (folder / "definitions.json").write_text(json.dumps(statements))
     challenge.write(drawn, folder)
-    answers = tuple(f"{json.dumps(stage)}\n".encode() for stage in reference.references())
+    answers = tuple((lambda line=f"{json.dumps(stage)}\n".encode(): line) for stage in reference.references())
     with Sandbox(
         backends.REGISTRY["none"](), PROFILES["smoke"].limits, [], {"TF_CPP_MIN_LOG_LEVEL": "2"}, "test"
     ) as box:
@@ -55,7 +55,9 @@ def test_measured_facts_pass_every_structure_check(probed: tuple, tmp_path: Path
     profile = PROFILES["smoke"]
     with Sandbox(backends.REGISTRY["none"](), profile.limits, [], {"TF_CPP_MIN_LOG_LEVEL": "2"}, "test") as box:
         examples = {profile.parameters.train_split: 200, profile.parameters.test_split: 100}
-        measured = measure.measure(box, profile, tmp_path / "no-data", examples, drawn, out, None)
+        meter = measure.Measurer(box, profile, tmp_path / "no-data", examples, drawn, None)
+        meter.probe_done(out)
+        measured = meter.notebook_done(None)
     assert not measured.diagnostic.strip() or "problem" not in measured.diagnostic, measured.diagnostic
     assert measured.facts.blocks["make_unet"].cases[0].params == 7_760_097
     assert all(e.bilinear_error < 1e-5 and e.nearest_mismatch == 0 for e in measured.facts.preprocess.examples)
