@@ -30,7 +30,7 @@ from autograder.backends import Backend
 from autograder.cgroup import Group
 from autograder.measuring import facts
 from autograder.results import Outcome, cap, clean
-from autograder.sandbox import Sandbox
+from autograder.sandbox import Sandbox, known
 from autograder.submission import Submission, load
 
 CALLS = Path(__file__).resolve().parent / "probe" / "calls.py"
@@ -83,10 +83,6 @@ class Job:
         }
 
 
-def _constant(answer: bytes):
-    return lambda: answer
-
-
 class _Probe:
     """The student's functions called in their own sandbox, side by side with the notebook run; a thread only waits
     for the sandboxed process. The reference blocks go to its stdin, stage by stage (autograder/reference.py)."""
@@ -110,7 +106,7 @@ class _Probe:
         box.give(*(box.scratch / name for name in ("definitions.json", "challenge.json", "inputs.npz", "calls.py")))
         argv = [sys.executable, "-I", str(box.scratch / "calls.py"), str(box.scratch)]
         argv += ["--kill-others"] if box.backend.name != "none" else []
-        answers = tuple(_constant(f"{json.dumps(stage)}\n".encode()) for stage in reference.references())
+        answers = tuple(known(f"{json.dumps(stage)}\n".encode()) for stage in reference.references())
         self.done: list = []
 
         def probe() -> None:  # when it ends (every process of its sandbox killed), the measurer gets its files

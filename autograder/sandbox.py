@@ -62,6 +62,11 @@ def folder_size(root: Path, limit_entries: int = 200_000) -> int:
 Answer = Callable[[], bytes]  # gives the next answer to a sandboxed program (it may wait until the grader has it)
 
 
+def known(answer: bytes) -> Answer:
+    """An answer the grader has from the start."""
+    return lambda: answer
+
+
 def _answer(stdin, asks: int, answers: tuple[Answer, ...]) -> None:
     """Write each answer to `stdin` once a line has come on `asks`; stop when the program is gone."""
     with contextlib.suppress(OSError), os.fdopen(asks, "rb") as requests, stdin:

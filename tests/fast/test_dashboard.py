@@ -67,7 +67,9 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copied = outcome("bob", edited=["locked cell `check_preprocess` was edited"])
     slow = outcome("dee", failures=[CellFailure(33, FailureKind.TIMEOUT, "the cell ran past 180 s", "model.fit(")])
     slow.checks[-1] = check("training", 3, CheckStatus.PENDING, "needs a GPU")
-    graded = [(outcome("ana"), facts()), (copied, facts()), (slow, facts(trained=False)), (hostile(), facts())]
+    flagged = outcome("ana")
+    flagged.flags.append("possibly trained on the test split: its test/train cross-entropy ratio is 0.990")
+    graded = [(flagged, facts()), (copied, facts()), (slow, facts(trained=False)), (hostile(), facts())]
     for done, measured in graded:
         report.write_student(done, out / done.student, "visible", measured, RUN)
     report.write_student(Outcome("cy", problem="refused: the notebook is a symbolic link"), out / "cy")
@@ -110,6 +112,7 @@ def test_status_counts_flags_and_failure_rates(out: Path) -> None:
     for count, kind in [(7, "students"), (2, "ok"), (1, "error"), (1, "timeout"), (1, "refused"), (2, "other")]:
         assert f'<div class="card"><strong>{count}</strong>{kind}</div>' in page
     assert "edited locked cells" in page and "pending checks" in page
+    assert "to look at" in page and "possibly trained on the test split" in page
     failures = page[page.index("Checks failed, most often first") :]
     rows = re.findall(
         r"<tr><td>([^<]*): a (\w+) check \((\d+)\)<ul>.*?</ul></td><td class=\"num\">(\d+ / \d+)", failures

@@ -15,7 +15,7 @@ from assignment.profiles import PROFILES
 from autograder import backends, challenge, checks, extract, measure, reference
 from autograder.measuring import facts
 from autograder.probe import calls
-from autograder.sandbox import Sandbox
+from autograder.sandbox import Sandbox, known
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -26,7 +26,7 @@ def run_probe(folder: Path, statements: list, drawn: challenge.Challenge) -> Com
     (folder / "out").mkdir(exist_ok=True)
     (folder / "definitions.json").write_text(json.dumps(statements))
     challenge.write(drawn, folder)
-    answers = tuple((lambda line=f"{json.dumps(stage)}\n".encode(): line) for stage in reference.references())
+    answers = tuple(known(f"{json.dumps(stage)}\n".encode()) for stage in reference.references())
     with Sandbox(
         backends.REGISTRY["none"](), PROFILES["smoke"].limits, [], {"TF_CPP_MIN_LOG_LEVEL": "2"}, "test"
     ) as box:
