@@ -65,9 +65,16 @@ class Profile:
     details_visibility: str = "visible"  # Gradescope: "visible" or "after_published"
 
     @property
+    def export_timeout(self) -> int:
+        """Seconds for the kernel to save the trained model after the last cell."""
+        return max(60, self.cell_timeout // 4)
+
+    @property
     def deadline(self) -> int:
-        """Seconds after which a submission's grading is stopped, whatever it is doing."""
-        return self.total_timeout + self.measure_timeout + 120
+        """Seconds after which a submission's grading is stopped, whatever it is doing: the notebook's time, its
+        export, a kernel that stops answering and is started again (each attempt waits for it), the measuring, and a
+        margin for starting the sandboxes and writing the reports."""
+        return self.total_timeout + self.export_timeout + 3 * 60 + self.measure_timeout + 300
 
 
 PROFILES = {

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from autograder import report
-from autograder.results import Outcome
+from autograder.results import Outcome, replace_file
 from autograder.submission import MAX_BYTES, Submission
 
 MANIFEST = "batch.json"
@@ -23,9 +23,7 @@ def write_manifest(out: Path, submissions: list[Submission], root: Path) -> None
     """OUT/batch.json: every student the batch expects, with the notebook graded for each."""
     out.mkdir(parents=True, exist_ok=True)
     students = [{**asdict(s), "path": str(s.path), "warnings": list(s.warnings)} for s in submissions]
-    partial = out / f".{MANIFEST}.partial"
-    partial.write_text(json.dumps({"submissions": str(root), "students": students}, indent=1))
-    partial.replace(out / MANIFEST)
+    replace_file(out / MANIFEST, json.dumps({"submissions": str(root), "students": students}, indent=1))
 
 
 def read_manifest(out: Path) -> list[Submission]:

@@ -79,6 +79,20 @@ def draw(seed: int | None = None) -> Challenge:
     )
 
 
+def outputs(challenge: Challenge) -> dict[str, list[str]]:
+    """Function the probe calls -> the files it may write: model configs per case, arrays. The probe's parent keeps
+    only these (a child cannot write another function's), adds a status file per function, and the grader copies no
+    other name."""
+    cases = {
+        "double_conv_block": challenge.double_conv,
+        "encoder_block": challenge.encoder,
+        "decoder_block": challenge.decoder,
+        "make_unet": challenge.unet,
+    }
+    found = {name: [f"{name}-{i}.json" for i in range(len(shapes))] for name, shapes in cases.items()}
+    return {"preprocess": ["preprocess.npz"], **found, "test_split": ["test_split.npz"]}
+
+
 def write(challenge: Challenge, folder: Path, test_split: tuple[str, int] | None = None) -> None:
     """What the probe process gets: challenge.json (sizes) and inputs.npz (examples). With `test_split`
     (split, IMG_SIZE) it also preprocesses that split with the submission's preprocess."""
@@ -92,6 +106,7 @@ def write(challenge: Challenge, folder: Path, test_split: tuple[str, int] | None
         "test_split": test_split,
         "stages": stages(),
         "helpers": {graded.name: list(graded.helpers) for graded in GRADED},
+        "outputs": outputs(challenge),
     }
     (folder / "challenge.json").write_text(json.dumps(cases))
     arrays = {f"image{i}": image for i, image in enumerate(challenge.images)}

@@ -24,7 +24,7 @@ from assignment.points import MAX_POINTS, SECTIONS
 from autograder import batch, figures, report, similarity
 from autograder.feedback import bar, document, figure, section, table, text, unlinked
 from autograder.figures import Drawn
-from autograder.results import CheckResult, CheckStatus, Outcome
+from autograder.results import CheckResult, CheckStatus, Outcome, replace_file
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "release" / "tiny_unet" / "tiny_unet.ipynb"
@@ -271,11 +271,8 @@ def build(out: Path) -> Path:
     similarity.write_csv(pairs, out / "similarity.csv")
     content = _overview(run) + _distributions(run) + _flagged(run) + _students(run) + _failures(run)
     page = document(f"Batch report: {html.escape(out.name)}", content + _copied(run, pairs, note), SORTING, wide=True)
-    partial = out / ".report.html.partial"
-    path = out / "report.html"
-    partial.write_text(page, errors="backslashreplace")
-    partial.replace(path)
-    return path
+    replace_file(out / "report.html", page)
+    return out / "report.html"
 
 
 def main(argv: list[str] | None = None) -> int:

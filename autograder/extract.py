@@ -74,7 +74,7 @@ def extract(nb: nbformat.NotebookNode) -> Definitions:
             continue
         try:
             tree = ast.parse(transform(cell.source))
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):  # the run reports such a cell
             continue
         statements += [(index, ast.unparse(node)) for node in tree.body if _kept(node)]
     return Definitions(statements)

@@ -120,10 +120,9 @@ def _submissions(args: argparse.Namespace) -> list[Submission]:
     return found
 
 
-def _job(args: argparse.Namespace, profile: Profile, backend: Backend) -> pipeline.Job:
+def _job(args: argparse.Namespace, profile: Profile, backend: Backend, private: Path) -> pipeline.Job:
     run_data = data.resolve(profile.wants_sample, dict(os.environ))
-    args.out.mkdir(parents=True, exist_ok=True)
-    examples, reference = measure.prepare(profile, run_data.path, args.out.resolve())
+    examples, reference = measure.prepare(profile, run_data.path, private)
     print(
         f"profile {profile.name}: {profile.description}\ndata: {run_data.origin}\nsandbox: {backend.name}",
         file=sys.stderr,
@@ -163,6 +162,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--gradebook", type=Path, metavar="DB", help="also record the points in this nbgrader gradebook"
     )
+    parser.add_argument(
+        "--no-merge", action="store_true", help="grade only: leave grades.csv and report.html to a merge (array tasks)"
+    )
     args = parser.parse_args(argv)
     if args.merge is None and args.submissions is None:
         parser.error("SUBMISSIONS is required")
@@ -184,6 +186,24 @@ def _finish(out: Path, gradebook_path: Path | None, backend_name: str) -> list[O
     return outcomes
 
 
+def _prepare(args: argparse.Namespace, profile: Profile, private: Path) -> tuple[list[Submission], pipeline.Job]:
+    """The submissions to consider and the job, or Refusal (and the errors below) saying why the batch cannot start."""
+    check_memory(profile, args.jobs, machine_memory_mib())
+    submissions = _submissions(args)
+    backend = _backend(args)
+    if args.only:
+        wanted = set(args.only.split(","))
+        unknown = wanted - {s.student for s in submissions}
+        if unknown:
+            raise Refusal(f"no submission for {', '.join(sorted(unknown))} in {args.submissions}")
+        submissions = [s for s in submissions if s.student in wanted]
+    if not submissions:
+        raise Refusal(f"no .ipynb files found in {args.submissions}")
+    if swept := leftovers.sweep():
+        print(f"removed {len(swept)} folders left by the sandboxes of a grader that was killed", file=sys.stderr)
+    return submissions, _job(args, profile, backend, private)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -194,31 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.cell_timeout:
         profile = replace(profile, cell_timeout=args.cell_timeout)
     started = time.monotonic()
-    try:
-        check_memory(profile, args.jobs, machine_memory_mib())
-        submissions = _submissions(args)
-        backend = _backend(args)
-        if args.only:
-            wanted = set(args.only.split(","))
-            unknown = wanted - {s.student for s in submissions}
-            if unknown:
-                raise Refusal(f"no submission for {', '.join(sorted(unknown))} in {args.submissions}")
-            submissions = [s for s in submissions if s.student in wanted]
-        if not submissions:
-            raise Refusal(f"no .ipynb files found in {args.submissions}")
-        if swept := leftovers.sweep():
-            print(f"removed {len(swept)} folders left by the sandboxes of a grader that was killed", file=sys.stderr)
-        job = _job(args, profile, backend)
-    except (FileNotFoundError, SandboxUnavailable, Refusal, data.DataError) as error:
-        print(f"make grade: error: {error}", file=sys.stderr)
-        return 2
-    todo, kept = _todo(submissions, job, args.regrade)
-    try:
+    with leftovers.batch_folder() as private:
+        try:
+            submissions, job = _prepare(args, profile, private)
+        except (FileNotFoundError, SandboxUnavailable, Refusal, data.DataError) as error:
+            print(f"make grade: error: {error}", file=sys.stderr)
+            return 2
+        todo, kept = _todo(submissions, job, args.regrade)
         _grade(todo, kept, job, args.jobs)
-    finally:
-        if job.reference:
-            job.reference.unlink(missing_ok=True)
-    _finish(job.out, args.gradebook, backend.name)
+    if not args.no_merge:
+        _finish(job.out, args.gradebook, job.backend.name)
     print(f"graded {len(todo)}, kept {kept}, in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return 0
 

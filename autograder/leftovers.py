@@ -43,6 +43,19 @@ def record(private: Path, scratch: Path, uid: int | None, backend: str, group: s
     os.replace(private / "state.new", private / "state.json")
 
 
+@contextlib.contextmanager
+def batch_folder():
+    """A private folder for a batch's own files (the grader's, never a sandbox's), removed when the batch ends and,
+    should its grader be killed, by the next batch's sweep."""
+    folder = Path(tempfile.mkdtemp(prefix="tu-grader-batch-", dir=scratch_root()))
+    alive = hold(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(alive)
+
+
 def sweep() -> list[str]:
     """Remove what the sandboxes of killed graders left; returns the folders removed."""
     removed = []

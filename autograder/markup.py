@@ -34,17 +34,9 @@ def _prose_markdown(text: str) -> str:
 
 
 def markdown(text: str) -> str:
-    """`text` for a Markdown document: prose escaped, code spans kept as code spans."""
-    out = []
-    for code, part in _spans(text):
-        if code:
-            fence = "`" * (max((len(run) for run in re.findall("`+", part)), default=0) + 1)
-            out.append(
-                f"{fence} {part} {fence}" if part.startswith("`") or part.endswith("`") else f"{fence}{part}{fence}"
-            )
-        else:
-            out.append(_prose_markdown(part))
-    return "".join(out)
+    """`text` for a Markdown document: prose escaped, code spans kept as code spans on one line (a span cannot hold
+    a blank line: it would end there and leave the rest live)."""
+    return "".join(f"`{' '.join(part.split())}`" if code else _prose_markdown(part) for code, part in _spans(text))
 
 
 def html(text: str) -> str:

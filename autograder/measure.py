@@ -46,16 +46,12 @@ class Measured:
 
 def probe_files(drawn: challenge.Challenge) -> list[str]:
     """The names the probe writes: a status per function, model configs per case, arrays."""
-    cases = {
-        "double_conv_block": drawn.double_conv,
-        "encoder_block": drawn.encoder,
-        "decoder_block": drawn.decoder,
-        "make_unet": drawn.unet,
-    }
-    names = ["definitions.json", "preprocess.json", "preprocess.npz", "test_split.json", "test_split.npz"]
-    for name, found in cases.items():
-        names += [f"{name}.json", *(f"{name}-{i}.json" for i in range(len(found)))]
-    return names
+    written = challenge.outputs(drawn)
+    return [
+        "definitions.json",
+        *(f"{name}.json" for name in written),
+        *(file for files in written.values() for file in files),
+    ]
 
 
 PREPARE = """
@@ -180,8 +176,10 @@ class Measurer:
 
     def probe_done(self, probe_out: Path) -> None:
         """The probe has ended (every process of its sandbox is gone): hand over what it left."""
-        self._copy(probe_out, probe_files(self.drawn), "probe", max(files.FILE_LIMIT, OWN_SPLIT_LIMIT))
-        self.probe_ready.set()
+        try:
+            self._copy(probe_out, probe_files(self.drawn), "probe", max(files.FILE_LIMIT, OWN_SPLIT_LIMIT))
+        finally:  # whatever could not be copied is measured as not written
+            self.probe_ready.set()
 
     def notebook_done(self, export: Path | None) -> Measured:
         """The notebook has ended (nothing of it runs): hand over the trained model; wait (bounded) for the facts."""

@@ -71,7 +71,10 @@ class Job:
                 }
             )
         path = group.path if group and group.folders else None
-        return Sandbox(self.backend, self.profile.limits, self.readonly(), env, label, path)
+        # when the submission's memory runs out, its student code is killed before its measuring
+        return Sandbox(
+            self.backend, self.profile.limits, self.readonly(), env, label, path, oom_first=label != "measure"
+        )
 
     def run_config(self) -> dict:
         """The run config handed to the checks: effective profile, data, threshold."""
@@ -104,14 +107,16 @@ class _Probe:
         challenge.write(drawn, box.scratch, own_split)
         shutil.copyfile(CALLS, box.scratch / "calls.py")
         box.give(*(box.scratch / name for name in ("definitions.json", "challenge.json", "inputs.npz", "calls.py")))
-        argv = [sys.executable, "-I", str(box.scratch / "calls.py"), str(box.scratch)]
+        argv = [sys.executable, "-I", str(box.scratch / "calls.py"), str(box.scratch), "--seconds", str(self.limit)]
         argv += ["--kill-others"] if box.backend.name != "none" else []
         answers = tuple(known(f"{json.dumps(stage)}\n".encode()) for stage in reference.references())
         self.done: list = []
 
         def probe() -> None:  # when it ends (every process of its sandbox killed), the measurer gets its files
-            self.done.append(box.run(argv, self.limit, answers))
-            meter.probe_done(box.scratch / "out")
+            try:
+                self.done.append(box.run(argv, self.limit, answers))
+            finally:
+                meter.probe_done(box.scratch / "out")
 
         self.thread = threading.Thread(target=probe, daemon=True)
         self.thread.start()
@@ -130,8 +135,7 @@ class _Probe:
 def grade(submission: Submission, job: Job, key: str = "") -> Outcome:
     """Grade one submission into OUT/<student>/; whatever it does, return an outcome (`key`: what it is graded from)."""
     folder = job.out / submission.student
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    _clear(folder)
     started = time.monotonic()
     outcome = Outcome(
         submission.student,
@@ -166,6 +170,14 @@ def grade(submission: Submission, job: Job, key: str = "") -> Outcome:
     return outcome
 
 
+def _clear(folder: Path) -> None:
+    """OUT/<student>/, empty: whatever held its name in OUT (a folder of an earlier run, a stray file) goes."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        folder.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+
+
 def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Outcome) -> facts.Facts | None:
     try:
         nb = load(submission.path)
@@ -196,6 +208,8 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
         started = time.monotonic()
         result = run.execute(nb, job.profile, box)
         probe.wait(outcome.diagnostics)
+        if probe_box.violation:
+            outcome.notes.append(f"the grader's calls of your functions stopped: {probe_box.violation}")
         ran = time.monotonic()
         for done in (box, probe_box):  # nothing of the student's runs while their files are measured
             done.kill()

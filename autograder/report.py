@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import json
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
 from autograder import feedback, markup
 from autograder.measuring.facts import Facts, parse
-from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, cap, clean, literal
+from autograder.results import (
+    CellFailure,
+    CheckResult,
+    CheckStatus,
+    FailureKind,
+    Outcome,
+    cap,
+    clean,
+    literal,
+    replace_file,
+)
 
 DIAGNOSTICS_LIMIT = 20_000  # characters of instructor diagnostics in results.json
 RESULTS_LIMIT = 1_000_000  # bytes of results.json: its figures are drawn smaller, then left out, to stay within it
@@ -30,7 +41,7 @@ def describe_failure(failure: CellFailure) -> str:
 
 def status(outcome: Outcome) -> str:
     """The run status in a few words, e.g. "ok", "error in cell 12, 14", "refused: ..."."""
-    words = outcome.problem
+    words = cap(outcome.problem)
     if not words:
         words = "ok"
         for kind in (FailureKind.KERNEL_DIED, FailureKind.TIMEOUT, FailureKind.ERROR):
@@ -218,22 +229,14 @@ def _cell(text: str) -> str:
 
 def write_csv(outcomes: list[Outcome], path: Path) -> None:
     """grades.csv: one row per student, points per section, total, max, status."""
-    partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student", *SECTIONS, "total", "max", "status"])
-        for outcome in sorted(outcomes, key=lambda o: o.student):
-            points = outcome.section_points()
-            writer.writerow(
-                [
-                    _cell(outcome.student),
-                    *(f"{points[k]:g}" for k in SECTIONS),
-                    f"{outcome.total:g}",
-                    MAX_POINTS,
-                    _cell(status(outcome)),
-                ]
-            )
-    partial.replace(path)
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["student", *SECTIONS, "total", "max", "status"])
+    for outcome in sorted(outcomes, key=lambda o: o.student):
+        points = outcome.section_points()
+        cells = [f"{points[k]:g}" for k in SECTIONS]
+        writer.writerow([_cell(outcome.student), *cells, f"{outcome.total:g}", MAX_POINTS, _cell(status(outcome))])
+    replace_file(path, table.getvalue())
 
 
 def table(outcomes: list[Outcome]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -17,6 +18,14 @@ def clean(text: str) -> str:
     tabs."""
     text = str(text).encode("utf-8", "replace").decode("utf-8")
     return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write `path` whole or not at all (through a file of this process's own, renamed over it): a batch killed part
+    way, or two processes writing it at once, never leave it torn."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text, errors="backslashreplace")
+    partial.replace(path)
 
 
 def cap(text: str, limit: int = NOTE_LIMIT) -> str:
@@ -97,9 +106,7 @@ class Outcome:
 
     def save(self, path: Path) -> None:
         """Written whole or not at all: a batch killed part way never leaves an outcome that looks complete."""
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_text(json.dumps(asdict(self), indent=1, default=lambda value: value.value))
-        partial.replace(path)
+        replace_file(path, json.dumps(asdict(self), indent=1, default=lambda value: value.value))
 
     @classmethod
     def load(cls, path: Path) -> Outcome:

@@ -177,6 +177,7 @@ class _Session:
             allow_errors=True,
             interrupt_on_timeout=True,
             iopub_timeout=IOPUB_SECONDS,
+            store_widget_state=False,  # widget messages would pile up in the grader's memory
             error_on_timeout={"ename": "CellTimeoutError", "evalue": "cell time limit reached", "traceback": []},
             resources={"metadata": {"path": str(sandbox.scratch / "work")}},
             on_cell_error=self._record_error,
@@ -256,7 +257,7 @@ def _attempt(session: _Session, result: RunResult, profile: Profile, skip: set[i
             script = sandbox.scratch / "export.py"
             out = sandbox.scratch / "out"
             code = f"import runpy; runpy.run_path({str(script)!r})['export'](globals(), {str(out)!r})"
-            if problem := session.run_grader_code(code, max(60, profile.cell_timeout // 4)):
+            if problem := session.run_grader_code(code, profile.export_timeout):
                 result.notes.append(f"the trained model could not be exported: {literal(problem, 200)}")
             result.exported = out
     except Exception as error:  # noqa: BLE001 - dead, unresponsive, or sending what breaks the client: the kernel failed

@@ -97,8 +97,10 @@ class Sandbox:
         env: dict[str, str],
         label: str = "sbx",
         group: str | None = None,
+        oom_first: bool = False,
     ) -> None:
         self.backend = backend
+        self.oom_first = oom_first
         self.limits = limits
         self.readonly = [Path(p) for p in dict.fromkeys(readonly)]
         self.seccomp: Path | None = None
@@ -191,6 +193,7 @@ class Sandbox:
             f"echo $$ >> {shlex.quote(str(self.private / 'pids'))}",
             self.group.join(),
             f"exec 3< {shlex.quote(str(self.seccomp))}" if self.seccomp else "",
+            "{ echo 1000 > /proc/self/oom_score_adj || true; } 2>/dev/null" if self.oom_first else "",
         ]
         return ["sh", "-c", " && ".join([*(step for step in steps if step), 'exec "$@"']), "sh", *argv]
 
@@ -222,15 +225,21 @@ class Sandbox:
         capture = Capture()
         asks, told = os.pipe() if answers else (-1, -1)
         command = [*argv, "--asks", str(told)] if answers else argv
-        process = subprocess.Popen(
-            self.command(command),
-            stdout=capture.fd,
-            stderr=capture.fd,
-            stdin=subprocess.PIPE,
-            cwd=self.scratch / "work",
-            start_new_session=True,
-            pass_fds=(told,) if answers else (),
-        )
+        try:
+            process = subprocess.Popen(
+                self.command(command),
+                stdout=capture.fd,
+                stderr=capture.fd,
+                stdin=subprocess.PIPE,
+                cwd=self.scratch / "work",
+                start_new_session=True,
+                pass_fds=(told,) if answers else (),
+            )
+        except OSError:
+            capture.started()
+            for descriptor in (asks, told) if answers else ():
+                os.close(descriptor)
+            raise
         capture.started()
         if answers:
             os.close(told)
@@ -285,13 +294,15 @@ class Sandbox:
             while self._running:
                 self._runs.wait(1)
                 gone = self.kill()
-        self.backend.cleanup(self)
-        self.group.remove()
-        shutil.rmtree(self.scratch, ignore_errors=True)
-        shutil.rmtree(self.private, ignore_errors=True)
-        if self.slot and gone:  # else the uid stays reserved: the next sandbox must not share it with a survivor
-            self.slot.release()
-        os.close(self._alive)
+        try:
+            self.backend.cleanup(self)
+        finally:
+            self.group.remove()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            shutil.rmtree(self.private, ignore_errors=True)
+            if self.slot and gone:  # else the uid stays reserved: the next sandbox must not share it with a survivor
+                self.slot.release()
+            os.close(self._alive)
 
     def __enter__(self) -> Sandbox:
         return self

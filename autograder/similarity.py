@@ -20,6 +20,7 @@ import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from copydetect.utils import get_token_coverage
 
+from autograder.results import replace_file
 from autograder.submission import load
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ NOISE = 15
 # all four at once 0.862) and 0.744 with `reference` (1.000, 1.000, 0.968, 0.765, 0.744). 0.67 is the middle of
 # 0.602..0.744, the range that separates them either way.
 THRESHOLD = 0.67
+CODE_LIMIT = 200_000  # characters of one student's written code compared (a whole notebook's exercises are ~10 kB)
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,9 @@ def compare(
     """
     release_nb = load(release)
     boilerplate = _boilerplate(release_nb, [release_nb] + ([load(reference)] if reference else []))
-    codes = {student: code for student, path in sorted(notebooks.items()) if (code := _read(path, release_nb))}
+    codes = {
+        student: code[:CODE_LIMIT] for student, path in sorted(notebooks.items()) if (code := _read(path, release_nb))
+    }
     prints = {student: _fingerprint(code, boilerplate) for student, code in codes.items()}
     students = sorted(prints)
     pairs = []
@@ -144,8 +148,9 @@ def compare(
 
 def write_csv(pairs: list[Pair], path: Path) -> None:
     """student_a,student_b,score (3 decimals), highest score first."""
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student_a", "student_b", "score"])
-        for pair in sorted(pairs, key=lambda pair: -pair.score):
-            writer.writerow([pair.student_a, pair.student_b, f"{pair.score:.3f}"])
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["student_a", "student_b", "score"])
+    for pair in sorted(pairs, key=lambda pair: -pair.score):
+        writer.writerow([pair.student_a, pair.student_b, f"{pair.score:.3f}"])
+    replace_file(path, table.getvalue())

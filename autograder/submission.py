@@ -143,7 +143,7 @@ def load(path: Path) -> nbformat.NotebookNode:
         nb = nbformat.reads(text.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except Exception as error:
-        raise ValueError(f"not a readable notebook ({type(error).__name__}: {str(error)[:200]})") from error
+        raise ValueError(f"not a readable notebook ({literal(f'{type(error).__name__}: {error}', 200)})") from error
     if not any(cell.cell_type == "code" for cell in nb.cells):
         raise ValueError("the notebook has no code cells")
     return nb

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +42,10 @@ def crashed(submission: Submission, job: Job, key: str, why: str) -> Outcome:
     outcome = Outcome(
         submission.student, problem="grader error (your instructor has the details)", diagnostics=[why], key=key
     )
-    report.write_student(outcome, job.out / submission.student, job.profile.details_visibility)
+    try:
+        report.write_student(outcome, job.out / submission.student, job.profile.details_visibility)
+    except OSError as error:  # its folder is unusable: the row still counts, the batch goes on
+        print(f"grader error on {submission.student}: its reports could not be written: {error}", file=sys.stderr)
     return outcome
 
 
@@ -78,8 +82,9 @@ def grade_all(
         now = time.monotonic()
         wait([entry.process.sentinel for entry in running], timeout=max(0.1, min(e.deadline for e in running) - now))
         for entry in list(running):
-            overdue = time.monotonic() > entry.deadline
-            if entry.process.is_alive() and not overdue:
+            alive = entry.process.is_alive()
+            overdue = alive and time.monotonic() > entry.deadline  # one that ended just in time keeps its outcome
+            if alive and not overdue:
                 continue
             running.remove(entry)
             outcome = _finish(entry, job, overdue)

@@ -91,6 +91,9 @@ class Block:
     call: Call
     cases: list[Built] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        _require(not self.call.ok or self.cases, "a call that worked but built nothing")
+
 
 @dataclass(frozen=True)
 class Example:
@@ -114,6 +117,9 @@ class Preprocess:
     call: Call
     img_size: int
     examples: list[Example] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _require(not self.call.ok or self.examples, "a call that worked but returned nothing")
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         _require(self.iou is None or 0.0 <= self.iou <= 1.0, "iou outside [0, 1]")
-        for name in ("test_loss", "bce", "constant_bce", "own_test_loss", "train_loss", "bce_ratio"):
+        for name in ("bce", "constant_bce", "bce_ratio"):  # cross-entropies (compiled losses may be negative)
             value = getattr(self, name)
             _require(value is None or value >= 0.0, f"{name} is negative")
         _require(
@@ -280,8 +286,12 @@ def _value(kind: object, raw: object, where: str):
         return raw
     if kind is float:
         _require(isinstance(raw, int | float) and not isinstance(raw, bool), f"{where}: not a number")
-        _require(math.isfinite(raw), f"{where}: not a finite number")
-        return float(raw)
+        try:
+            value = float(raw)
+        except OverflowError as error:
+            raise FactError(f"{where}: not a finite number") from error
+        _require(math.isfinite(value), f"{where}: not a finite number")
+        return value
     if kind is Encoded:
         _require(
             isinstance(raw, str) and len(raw) <= ENCODED_LIMIT, f"{where}: not base64 within {ENCODED_LIMIT} characters"

@@ -18,9 +18,9 @@ class Refused(Exception):
     """A file the grader will not read; the message says why, in words for the student."""
 
 
-def read(path: Path, limit: int = FILE_LIMIT) -> bytes:
-    """The bytes of `path`: opened without following a link in its last part, non-blocking (a named pipe cannot
-    hold the reader), and only if it is a regular file with one name and at most `limit` bytes."""
+def _open(path: Path, limit: int):
+    """`path` opened for reading without following a link in its last part, non-blocking (a named pipe cannot hold
+    the reader), and only if it is a regular file with one name and at most `limit` bytes."""
     try:
         folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
@@ -29,12 +29,19 @@ def read(path: Path, limit: int = FILE_LIMIT) -> bytes:
             os.close(folder)
     except OSError as error:
         raise Refused(f"{path.name} was not written") from error
-    with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-            raise Refused(f"{path.name} is not a plain file")
+    handle = os.fdopen(descriptor, "rb")
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > limit:
+        handle.close()
         if info.st_size > limit:
             raise Refused(f"{path.name} is larger than {limit >> 20} MiB")
+        raise Refused(f"{path.name} is not a plain file")
+    return handle
+
+
+def read(path: Path, limit: int = FILE_LIMIT) -> bytes:
+    """The bytes of `path`, opened as `_open` does (no link, regular, at most `limit` bytes)."""
+    with _open(path, limit) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise Refused(f"{path.name} is larger than {limit >> 20} MiB")
@@ -42,14 +49,21 @@ def read(path: Path, limit: int = FILE_LIMIT) -> bytes:
 
 
 def copy(source: Path, target: Path, limit: int) -> bool:
-    """Copy one file a sandbox left into a folder the grader made, read as `read` does; False when it was refused."""
+    """Copy one file a sandbox left into a folder the grader made, opened as `_open` does, a piece at a time (never
+    more than `limit` bytes); False when it was refused."""
     try:
-        data = read(source, limit)
+        handle = _open(source, limit)
     except Refused:
         return False
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
+    with handle, os.fdopen(descriptor, "wb") as written:
+        copied = 0
+        while (chunk := handle.read(1 << 20)) and copied <= limit:
+            written.write(chunk)
+            copied += len(chunk)
+    if copied > limit:
+        target.unlink()
+        return False
     return True
 
 

@@ -30,9 +30,8 @@ def _example(raw: np.ndarray, trimap: np.ndarray, image: np.ndarray, mask: np.nd
         values = mask.astype(np.float64)
         labels = {label: float(np.median(values[resized == label])) for label in (1, 2, 3)}
         own_mapping = np.vectorize(labels.get)(resized)
-        found.update(
-            label_values={str(k): v for k, v in labels.items()}, nearest_mismatch=float(np.mean(values != own_mapping))
-        )
+        shown = {str(label): value for label, value in labels.items() if np.isfinite(value)}  # a NaN mask, say
+        found.update(label_values=shown, nearest_mismatch=float(np.mean(values != own_mapping)))
     finite = {key: value for key, value in found.items() if not isinstance(value, float) or np.isfinite(value)}
     return Example(
         image_shape=[int(n) for n in image.shape],

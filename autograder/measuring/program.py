@@ -17,9 +17,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
-from . import facts, models, preprocess, training
+from . import facts, files, models, preprocess, training
+
+T = TypeVar("T")
 
 BLOCKS = ("double_conv_block", "encoder_block", "decoder_block", "make_unet")
 
@@ -31,6 +36,15 @@ def ask(asks: int, what: str) -> dict:
     os.write(asks, f"{what}\n".encode())
     line = sys.stdin.readline(1 << 16)
     return json.loads(line) if line.startswith("{") else {}
+
+
+def checked(measured: T, instead: Callable[[str], T]) -> T:
+    """`measured` if it is of its declared types and ranges (as the grader will read it), else what `instead` makes
+    of the reason: one odd value (a NaN the submission produced, say) costs its own section, not every one."""
+    try:
+        return facts.parse(type(measured), json.loads(facts.dumps(measured)))
+    except facts.FactError as error:
+        return instead(files.text(f"the grader could not use what it measured here: {error}", 300))
 
 
 def main(folder: str, asks: int = -1) -> None:
@@ -48,11 +62,21 @@ def main(folder: str, asks: int = -1) -> None:
     ask(asks, "probe")
     probe = root / "probe"
     definitions = models.call(probe, "definitions")
-    preprocessed = preprocess.measure(probe, models.call(probe, "preprocess"), images, trimaps, challenge["img_size"])
-    blocks = {name: models.block(probe, name, challenge[name]) for name in BLOCKS}
+    preprocessed = checked(
+        preprocess.measure(probe, models.call(probe, "preprocess"), images, trimaps, challenge["img_size"]),
+        lambda why: facts.Preprocess(facts.Call(ok=False, error=why), challenge["img_size"]),
+    )
+    blocks = {
+        name: checked(
+            models.block(probe, name, challenge[name]), lambda why: facts.Block(facts.Call(ok=False, error=why))
+        )
+        for name in BLOCKS
+    }
     answer = ask(asks, "trained model")
     job["exported"] = answer.get("exported", (root / "export" / "trained.keras").is_file()) is True
     trained = training.measure(root / "export", probe, job)
+    evaluation = facts.Evaluation(facts.Status.PROBLEM, "")
+    trained = checked(trained, lambda why: facts.Training(0, 0, {}, replace(evaluation, reason=why), model_problem=why))
     text = facts.dumps(facts.Facts(job["seed"], definitions, preprocessed, blocks, trained))
     descriptor = os.open(root / "out" / "facts.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(descriptor, "w") as handle:

@@ -30,7 +30,8 @@ import sys
 import time
 import traceback
 
-CHILD_SECONDS = 120
+CHILD_SECONDS = 120  # the most one call may take (less when the probe's own time is running out)
+MARGIN_SECONDS = 15  # of the probe's time, kept for writing what it found
 ASKS = [-1]  # the descriptor on which this process asks the grader for the next stage's references
 LINE_LIMIT = 1 << 16  # bytes of one stage's reference sources
 
@@ -199,17 +200,48 @@ def _kill_others(kill_others: bool) -> None:
             os.kill(-1, signal.SIGKILL)
 
 
-def _call(name: str, challenge: dict, statements: list, arrays: dict, reference: dict) -> dict:
+def _call(name: str, challenge: dict, statements: list, arrays: dict, reference: dict, seconds: float) -> dict:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read)
         _child(name, challenge, statements, arrays, reference, write)
     os.close(write)
-    return _collect(pid, read, time.monotonic() + CHILD_SECONDS)
+    return _collect(pid, read, time.monotonic() + seconds)
 
 
-def main(folder: str, kill_others: bool) -> None:
+def _status(result: dict) -> dict:
+    """What the grader reads of a call: whether it worked, the error and its traceback, the statements that failed."""
+    problems = result.get("problems") if isinstance(result.get("problems"), list) else []
+    return {
+        "ok": result.get("ok") is True,
+        "error": str(result.get("error", ""))[:2000],
+        "traceback": str(result.get("traceback", ""))[-4000:],
+        "problems": [str(problem)[:300] for problem in problems[:10]],
+    }
+
+
+def _write(out: str, results: dict, outputs: dict) -> None:
+    """Each function's status and the files it may write (challenge.json's "outputs"): no child can write the
+    files of another function, nor a status of its own making."""
+    for entry in os.scandir(out):  # whatever student code left here goes
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
+    for name, result in results.items():
+        files = result.get("files") if isinstance(result.get("files"), dict) else {}
+        for file in outputs.get(name, []):
+            if isinstance(files.get(file), str):
+                with open(os.path.join(out, file), "wb") as handle:
+                    handle.write(base64.b64decode(files[file]))
+        with open(os.path.join(out, f"{name}.json"), "w") as handle:
+            json.dump(_status(result), handle)
+    with open(os.path.join(out, "definitions.json"), "w") as handle:
+        json.dump({"ok": True, "problems": _status(results["preprocess"])["problems"]}, handle)
+
+
+def main(folder: str, kill_others: bool, seconds: float = 300) -> None:
     ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no child can read this process's memory or stdin
     with open(os.path.join(folder, "challenge.json")) as handle:
         challenge = json.load(handle)
@@ -221,7 +253,9 @@ def main(folder: str, kill_others: bool) -> None:
 
     arrays = dict(np.load(os.path.join(folder, "inputs.npz")))
     known: dict = {"layers": keras.layers}  # the references received so far, in one namespace: they call one another
-    results = {}
+    results: dict = {}
+    end = time.monotonic() + seconds - MARGIN_SECONDS  # what is left is shared out between the calls still to come
+    calls = sum(len(stage) for stage in challenge["stages"]) + bool(challenge["test_split"])
     for number, stage in enumerate(challenge["stages"]):
         if number:
             _kill_others(kill_others)
@@ -231,26 +265,17 @@ def main(folder: str, kill_others: bool) -> None:
                 known,
             )
         for name in stage + (["test_split"] if number == 0 and challenge["test_split"] else []):
+            share = max(1.0, min(CHILD_SECONDS, (end - time.monotonic()) / max(1, calls - len(results))))
+            if name == "test_split" and not results["preprocess"].get("ok"):
+                results[name] = {"ok": False, "error": "preprocess failed"}
+                continue
             reference = {helper: known[helper] for helper in challenge["helpers"].get(name, [])}
-            results[name] = _call(name, challenge, statements, arrays, reference)
+            results[name] = _call(name, challenge, statements, arrays, reference, share)
     _kill_others(kill_others)  # nothing may write after this
-    out = os.path.join(folder, "out")
-    for entry in os.scandir(out):  # whatever student code left here goes
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            os.unlink(entry.path)
-    for name, result in results.items():
-        for file, encoded in result.pop("files", {}).items():
-            if file.replace("-", "").replace(".", "").replace("_", "").isalnum():
-                with open(os.path.join(out, file), "wb") as handle:
-                    handle.write(base64.b64decode(encoded))
-        with open(os.path.join(out, f"{name}.json"), "w") as handle:
-            json.dump(result, handle)
-    with open(os.path.join(out, "definitions.json"), "w") as handle:
-        json.dump({"ok": True, "problems": results["preprocess"].get("problems", [])}, handle)
+    _write(os.path.join(folder, "out"), results, challenge["outputs"])
 
 
 if __name__ == "__main__":
     ASKS[0] = int(sys.argv[sys.argv.index("--asks") + 1])
-    main(sys.argv[1], "--kill-others" in sys.argv[2:])
+    budget = float(sys.argv[sys.argv.index("--seconds") + 1]) if "--seconds" in sys.argv else 300
+    main(sys.argv[1], "--kill-others" in sys.argv[2:], budget)

@@ -57,7 +57,9 @@ def test_the_probe_gets_inputs_but_no_answers(tmp_path: Path) -> None:
         "test_split",
         "stages",
         "helpers",
+        "outputs",
     }
+    assert sent["outputs"]["make_unet"] == ["make_unet-0.json", "make_unet-1.json"]
     assert sent["helpers"]["make_unet"] == ["double_conv_block", "encoder_block", "decoder_block"], (
         "names, never sources"
     )

@@ -175,7 +175,7 @@ def test_sbatch_array_has_one_task_per_submission(batch: Path, tmp_path: Path) -
     )
     assert grade == tmp_path / "out" / "slurm" / "grade.sbatch" and (tmp_path / "out" / "slurm" / "logs").is_dir()
     directives = _directives(grade)
-    assert directives["array"] == "0-2%2" and directives["mem"] == "3072M" and directives["time"] == "0:35:00"
+    assert directives["array"] == "0-2%2" and directives["mem"] == "3072M" and directives["time"] == "0:42:00"
     assert "gres" not in directives and "partition" not in directives
     assert "STUDENTS=(ann bob cy)" in grade.read_text()
     assert f'--profile smoke --out {tmp_path / "out"} --only "$STUDENT" --sandbox auto' in grade.read_text()
@@ -194,7 +194,7 @@ def test_sbatch_full_profile_asks_for_gpus_and_the_cluster(batch: Path, tmp_path
         "course42",
         "0-2",
     )
-    assert directives["time"] == "5:47:00" and directives["mem"] == "41984M"
+    assert directives["time"] == "6:53:00" and directives["mem"] == "41984M"
     assert "gres" not in _directives(merge) and _directives(merge)["account"] == "course42"
     assert f"--gradebook {tmp_path / 'gb.db'}" in merge.read_text()
 
@@ -249,7 +249,7 @@ def test_array_spec_and_time_limit() -> None:
         and slurm.array_spec([5], 3) == "5%3"
         and slurm.array_spec([1, 4], None) == "1,4"
     )
-    assert slurm.time_limit(PROFILES["ci"]) == "0:52:00"
+    assert slurm.time_limit(PROFILES["ci"]) == "1:01:45"
 
 
 # ---- nbgrader's gradebook ----

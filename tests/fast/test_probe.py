@@ -134,3 +134,25 @@ def test_a_child_that_closes_its_pipe_and_runs_on_is_killed() -> None:
     started = time.monotonic()
     result = calls._collect(pid, read, time.monotonic() + 60)
     assert time.monotonic() - started < 30 and not result["ok"] and "without an answer" in result["error"]
+
+
+FORGER = """
+def make_unet(input_shape, base_num_f, num_classes=1, final_act=None):
+    import sys
+    import keras
+    files = sys._getframe(2).f_locals["files"]  # the dict the probe sends back for this call
+    files["encoder_block-0.json"] = b'{"forged": true}'
+    files["encoder_block.json"] = b'{"ok": true}'
+    x = keras.Input(input_shape)
+    return keras.Model(x, keras.layers.Conv2D(1, 1, activation="sigmoid")(x))
+"""
+
+
+def test_a_call_cannot_write_another_functions_files(tmp_path: Path) -> None:
+    drawn = challenge.draw(7)
+    done = run_probe(tmp_path, [(0, "import keras"), (1, FORGER)], drawn)
+    assert done.returncode == 0, done.stdout[-2000:]
+    out = tmp_path / "out"
+    assert json.loads((out / "make_unet.json").read_text())["ok"], "its own call worked"
+    assert not (out / "encoder_block-0.json").exists(), "a file of another function was written"
+    assert json.loads((out / "encoder_block.json").read_text())["ok"] is False

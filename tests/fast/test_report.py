@@ -126,3 +126,17 @@ def test_text_no_encoder_can_write_does_not_stop_the_reports(tmp_path: Path) -> 
     report.write_student(outcome, tmp_path)
     for name in ("feedback.md", "grader.log", "results.json"):
         assert "\x1b" not in (tmp_path / name).read_text(errors="strict")
+
+
+def test_markdown_keeps_student_text_inert_across_lines_and_links() -> None:
+    """A code span cannot hold a blank line: one that did would end there and leave the rest live."""
+    from markdown_it import MarkdownIt
+
+    from autograder import markup
+
+    hostile = (
+        "invalid notebook: `ValidationError: x\n\n'<img src=x onerror=alert(1)>' [a](http://example.invalid)` and <b>"
+    )
+    rendered = MarkdownIt("commonmark").render(markup.markdown(hostile))
+    assert "<img" not in rendered and "<a " not in rendered and "<b>" not in rendered, rendered
+    assert "&lt;img src=x onerror=alert(1)&gt;" in rendered
