@@ -69,28 +69,14 @@ def curves(history: dict[str, list[float]], reference: dict[str, list[float]] | 
         return None
     figure = _figure(7.6, 3.0)
     axes = _axes(figure)
+    styles = [
+        (reference or {}, "--", {"alpha": 0.45, "linewidth": 1.6}, "solution's"),
+        (history, "-o", {"linewidth": 2.2, "markersize": 4.5}, "your"),
+    ]
     for key, (label, color) in SERIES.items():
-        if reference and reference.get(key):
-            values = reference[key]
-            axes.plot(
-                range(1, len(values) + 1),
-                values,
-                "--",
-                color=color,
-                alpha=0.45,
-                linewidth=1.6,
-                label=f"solution's {label}",
-            )
-        if values := history.get(key):
-            axes.plot(
-                range(1, len(values) + 1),
-                values,
-                "-o",
-                color=color,
-                linewidth=2.2,
-                markersize=4.5,
-                label=f"your {label}",
-            )
+        for source, line, looks, whose in styles:
+            if values := source.get(key):
+                axes.plot(range(1, len(values) + 1), values, line, color=color, label=f"{whose} {label}", **looks)
     axes.set_xlabel("epoch", color=MUTED)
     axes.set_ylabel("loss", color=MUTED)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -47,18 +47,8 @@ def kit(copies: int, jobs: int, data_dir: Path, scratch: Path) -> float:
     folder.mkdir()
     for i in range(copies):
         shutil.copyfile(SOLUTION, folder / f"student{i}.ipynb")
-    command = [
-        sys.executable,
-        "-m",
-        "autograder.grade",
-        str(folder),
-        "--profile",
-        "smoke",
-        "--out",
-        str(out),
-        "--jobs",
-        str(jobs),
-    ]
+    flags = ["--profile", "smoke", "--out", str(out), "--jobs", str(jobs)]
+    command = [sys.executable, "-m", "autograder.grade", str(folder), *flags]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from grading import grade_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -56,18 +56,7 @@ def smoke_batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Pa
     kinds = write_batch(root / "submissions")
     out = root / "grades"
     env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir)}
-    command = [
-        sys.executable,
-        "-m",
-        "autograder.grade",
-        str(root / "submissions"),
-        "--profile",
-        "smoke",
-        "--out",
-        str(out),
-        "--jobs",
-        "2",
-    ]
+    command = grade_command(root / "submissions", out)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]
     return out, kinds, done.stdout

@@ -40,10 +40,11 @@ from attacks import ATTACKS as EARLIER
 from attacks import RELEASE, SOLUTION, Attack, Context, clear_keys, outputs
 from attacks import __file__ as ATTACKS_FILE
 from attacks_leftovers import ATTACKS as LEFTOVERS
+from grading import folders, grade_command, sandbox_or_skip
 
 from assignment.points import MAX_POINTS, SECTIONS
 from assignment.profiles import PROFILES
-from autograder import backends, uids
+from autograder import uids
 
 ROOT = Path(__file__).resolve().parent.parent
 HONEST = ("aa_honest_solution", "zz_honest_solution")
@@ -400,16 +401,10 @@ def _sandbox_owned(roots: list[Path]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Iterator[Batch]:
-    try:
-        backend = backends.detect("auto").name
-    except backends.SandboxUnavailable as error:
-        pytest.skip(f"no sandbox on this machine: {error}")
+    backend = sandbox_or_skip()
     root = tmp_path_factory.mktemp("attacks")
     out = root / "out"
-    submissions = root / "submissions"
-    planted = root / "planted"
-    submissions.mkdir()
-    planted.mkdir()
+    submissions, planted = folders(root, "submissions", "planted")
     # What an attacker would like the grader to read from outside its sandbox (reached only through a symlink).
     (planted / "history.json").write_text(json.dumps({"loss": [123.456], "val_loss": [123.456]}))
     listener = Listener()
@@ -427,22 +422,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) ->
     big = big_files([Path("/tmp"), ROOT])
     slots = uid_slots()
     env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir), SECRET_NAME: secret}
-    command = [
-        sys.executable,
-        "-m",
-        "autograder.grade",
-        str(submissions),
-        "--profile",
-        "smoke",
-        "--out",
-        str(out),
-        "--jobs",
-        "2",
-        "--cell-timeout",
-        str(CELL_TIMEOUT),
-        "--sandbox",
-        backend,
-    ]
+    command = grade_command(submissions, out, "--cell-timeout", str(CELL_TIMEOUT), "--sandbox", backend)
     left_behind: set[str] = set()
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -7,12 +7,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
+from grading import grade_command
 from mutants import MUTANTS, RELEASE, SOLUTION, mutate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,19 +20,7 @@ STUDENTS = ("a_solution", "b_release", "c_single_conv")
 
 
 def _grade(submissions: Path, out: Path, data_dir: Path, *extra: str, kill_after_first: bool = False) -> str:
-    command = [
-        sys.executable,
-        "-m",
-        "autograder.grade",
-        str(submissions),
-        "--profile",
-        "smoke",
-        "--out",
-        str(out),
-        "--jobs",
-        "2",
-        *extra,
-    ]
+    command = grade_command(submissions, out, *extra)
     env = {**os.environ, "TFDS_DATA_DIR": str(data_dir)}
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True

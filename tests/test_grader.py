@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from grading import grade_command
 from mutants import MUTANTS, Mutant
 
 from assignment.points import MAX_POINTS, SECTIONS
@@ -187,16 +188,7 @@ def test_solution_gets_full_marks_under_ci(tmp_path: Path, shared_sample: Path) 
     folder.mkdir()
     (folder / "solution.ipynb").write_bytes((ROOT / "solution" / "tiny_unet" / "tiny_unet.ipynb").read_bytes())
     env = {k: v for k, v in os.environ.items() if k != "TFDS_DATA_DIR"}
-    command = [
-        sys.executable,
-        "-m",
-        "autograder.grade",
-        str(folder),
-        "--profile",
-        "ci",
-        "--out",
-        str(tmp_path / "grades"),
-    ]
+    command = grade_command(folder, tmp_path / "grades", profile="ci", jobs=1)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=1800)
     assert done.returncode == 0, done.stderr[-2000:]
     row = _rows(tmp_path / "grades")["solution"]

@@ -9,16 +9,15 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from attacks import SOLUTION, Context
 from attacks_leftovers import ATTACKS
+from grading import folders, grade_command, sandbox_or_skip
 
 from assignment.points import MAX_POINTS
-from autograder import backends
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = ("crafted_model_file", "named_pipes", "output_flood")
@@ -26,36 +25,15 @@ HOSTILE = ("crafted_model_file", "named_pipes", "output_flood")
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> dict[str, dict[str, str]]:
-    try:
-        backend = backends.detect("auto").name
-    except backends.SandboxUnavailable as error:
-        pytest.skip(f"no sandbox on this machine: {error}")
+    backend = sandbox_or_skip()
     root = tmp_path_factory.mktemp("neighbours")
-    submissions = root / "submissions"
-    planted = root / "planted"
-    submissions.mkdir()
-    planted.mkdir()
+    submissions, planted = folders(root, "submissions", "planted")
     context = Context(port=1, out=root / "out", token=secrets.token_hex(8), planted=planted)
     for number, slug in enumerate(HOSTILE):
         attack = next(a for a in ATTACKS if a.slug == slug)
         nbformat.write(attack.build(context), submissions / f"{number}a_{slug}.ipynb")
         shutil.copyfile(SOLUTION, submissions / f"{number}b_honest.ipynb")
-    command = [
-        sys.executable,
-        "-m",
-        "autograder.grade",
-        str(submissions),
-        "--profile",
-        "smoke",
-        "--out",
-        str(root / "out"),
-        "--jobs",
-        "1",
-        "--cell-timeout",
-        "60",
-        "--sandbox",
-        backend,
-    ]
+    command = grade_command(submissions, root / "out", "--cell-timeout", "60", "--sandbox", backend, jobs=1)
     env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir)}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -13,6 +13,8 @@ from pathlib import Path
 import nbformat
 from mutants import RELEASE, SOLUTION
 
+from assignment import points
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED_SETTINGS = {"IMG_SIZE": 256, "BATCH_SIZE": 16, "EPOCHS": 10, "BASE_FILTERS": 32, "LEARNING_RATE": 1e-4}
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
@@ -88,14 +90,7 @@ def test_every_seed_section_has_its_points() -> None:
     ]
 
 
-SELF_CHECKS = (
-    "check_preprocess",
-    "check_double_conv_block",
-    "check_encoder_block",
-    "check_decoder_block",
-    "check_make_unet",
-    "check_training",
-)
+SELF_CHECKS = tuple(points.SELF_CHECKS)
 
 
 def test_self_checks_show_their_message_not_their_code() -> None:

@@ -14,18 +14,9 @@ import json
 import sys
 from pathlib import Path
 
+from drive_lab import CHROMIUM_FLAGS
 from playwright.sync_api import Page, sync_playwright
 
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 LOCAL = ("file:", "data:")
 
 

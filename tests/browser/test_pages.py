@@ -30,14 +30,13 @@ OUT = ROOT / "build" / "browser"
 DRIVER = Path(__file__).resolve().parent / "drive_pages.py"
 RUN = {"profile": {"name": "smoke"}, "data": {"kind": "synthetic"}, "iou_threshold": 0.6}
 HOSTILE = "<script>alert(1)</script> <img src=http://example.invalid/x.png> [click](http://example.invalid)"
-CODE = """def helper_{i}(values):
-    total = 0
-    for index, value in enumerate(values):
-        if index % 3 == 0:
-            total += value * {i}
-        elif value > 2:
-            total -= value
-    return [total, len(values), max(values or [0])]
+CODE = """def scale_{i}(numbers, factor={i}):
+    scaled = []
+    for number in numbers:
+        if number < 0:
+            number = -number
+        scaled.append(number * factor + 1)
+    return scaled, sum(scaled)
 """
 
 

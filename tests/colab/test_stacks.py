@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from kit_envs import ENVS_DIR, KIT_PYTHON, ROOT, STACKS, ensure_env
 
+from assignment import points
+
 SUMMARY: list[str] = []  # one line per stack that passed, printed by tests/colab/conftest.py
 
 SOLUTION = ROOT / "solution" / "tiny_unet" / "tiny_unet.ipynb"
@@ -32,14 +34,7 @@ PARAMETERS = {
     "TRAIN_SPLIT": '"train[:64]"',
     "TEST_SPLIT": '"test[:32]"',
 }
-SELF_CHECKS = (
-    "check_preprocess",
-    "check_double_conv_block",
-    "check_encoder_block",
-    "check_decoder_block",
-    "check_make_unet",
-    "check_training",
-)
+SELF_CHECKS = tuple(points.SELF_CHECKS)
 
 
 @pytest.fixture(scope="session")

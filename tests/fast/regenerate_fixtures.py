@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from grading import grade_command  # noqa: E402
 from mutants import MUTANTS, RELEASE, SOLUTION, mutate  # noqa: E402
 
 from assignment import data  # noqa: E402
@@ -40,18 +41,7 @@ def main() -> None:
         for mutant in MUTANTS:
             nbformat.write(mutate(mutant), folder / f"mutant_{mutant.name}.ipynb")
         out = Path(scratch) / "grades"
-        command = [
-            sys.executable,
-            "-m",
-            "autograder.grade",
-            str(folder),
-            "--profile",
-            "smoke",
-            "--out",
-            str(out),
-            "--jobs",
-            "2",
-        ]
+        command = grade_command(folder, out)
         subprocess.run(command, cwd=ROOT, check=True, env={**os.environ, "TFDS_DATA_DIR": str(data_dir)})
         for student in sorted(p.stem for p in folder.glob("*.ipynb")):
             run = json.loads((out / student / "run.json").read_text())

@@ -420,6 +420,11 @@ def test_a_killed_graders_sandboxes_are_swept_and_live_ones_kept() -> None:
         removed = leftovers.sweep()
         assert live.scratch.is_dir() and live.private.is_dir(), "a live sandbox was swept"
     assert {scratch, private} <= set(removed) and not Path(scratch).exists() and not Path(private).exists()
+    # A sandbox of a test running in parallel may take that uid as soon as the killed grader's lock is gone; it then
+    # kills what the uid runs itself, as it starts (UidSlot): either way nothing of the killed grader's may run on.
+    deadline = time.monotonic() + 10
+    while uids.processes_of({int(uid)}) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert uids.processes_of({int(uid)}) == [], "a process the killed grader's sandbox started is still running"
     assert groups == [] or not any(folder.exists() for folder in groups), "its control group is left"
 
