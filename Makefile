@@ -60,7 +60,7 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests/fast -q -p no:cacheprovider -n 2
-	$(BIN)/python -m pytest tests --ignore=tests/fast --durations=8
+	$(BIN)/python -m pytest tests --ignore=tests/fast --durations=20
 
 lint: setup
 	$(BIN)/ruff check .

@@ -35,7 +35,7 @@ from autograder.sandbox import Sandbox
 
 MAX_KERNEL_RESTARTS = 2
 RESPONSIVE_SECONDS = (
-    60  # after a timeout, the kernel must answer within this or it is restarted (generous: the machine may be busy)
+    30  # after a timeout, the kernel must answer within this or it is restarted (generous: the machine may be busy)
 )
 IOPUB_SECONDS = (
     20  # after a cell's reply, how long its last outputs may take to arrive (generous: the machine may be busy)

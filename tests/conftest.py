@@ -56,7 +56,9 @@ def smoke_batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Pa
     kinds = write_batch(root / "submissions")
     out = root / "grades"
     env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir)}
-    command = grade_command(root / "submissions", out)
+    # 120 s a cell (5x the smoke training cell on a CPU without bf16 units) rather than the profile's 180: the
+    # infinite loop waits for it.
+    command = grade_command(root / "submissions", out, "--cell-timeout", "120")
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]
     return out, kinds, done.stdout

@@ -107,6 +107,22 @@ MUTANTS = [
     Mutant("mse_loss", "compile", 'loss="binary_crossentropy"', 'loss="mse"', "training", "binary_crossentropy"),
     Mutant("hard_coded_epochs", "fit", "epochs=EPOCHS", "epochs=2", "training", "EPOCHS"),
 ]
+# Graded for real in the slow batch: at least one per section and per way the grader measures it (the probe's
+# preprocess, block and model calls; the trained model). tests/fast judges every mutant on facts regenerated from such
+# runs, and tests/test_grader.py checks that live facts still give what the committed ones give.
+LIVE = [
+    m
+    for m in MUTANTS
+    if m.name
+    in {
+        "seed_trimap_typo",
+        "mask_bilinear",
+        "single_conv",
+        "skip_not_concatenated",
+        "softmax_head",
+        "hard_coded_epochs",
+    }
+]
 
 
 def mutate(mutant: Mutant) -> nbformat.NotebookNode:
@@ -149,13 +165,13 @@ def write_batch(root: Path) -> dict[str, str]:
     extra = root / "submitted" / "solution" / "tiny_unet" / "tiny_unet-Copy1.ipynb"  # a stray copy beside the real one
     extra.write_text("not a notebook")
     put("unfilled_release", nbformat.read(RELEASE, as_version=4), nested=False)
-    for mutant in MUTANTS:
+    for mutant in LIVE:
         put(f"mutant_{mutant.name}", mutate(mutant))
         kinds[f"mutant_{mutant.name}"] = "mutant"
     put("broken_json", text=json.dumps({"cells": "oops"})[:-3])
     put("broken_syntax", with_extra_cell("def oops(:\n    pass", "double_conv_block"), nested=False)
     put("broken_infinite_loop", with_extra_cell("while True:\n    pass", "visualise"))
-    put("broken_dead_kernel", with_extra_cell("import os\nos._exit(1)", "plot_history"))
+    put("broken_dead_kernel", with_extra_cell("import os\nos._exit(1)", "visualise"))
     no_tag = nbformat.read(SOLUTION, as_version=4)
     for cell in no_tag.cells:
         cell.metadata.pop("tags", None)

@@ -49,7 +49,7 @@ from autograder import uids
 ROOT = Path(__file__).resolve().parent.parent
 HONEST = ("aa_honest_solution", "zz_honest_solution")
 SANDBOX_UIDS = uids.SANDBOX_UIDS
-CELL_TIMEOUT = 45  # seconds per cell (the smoke profile's 180 would make the SIGINT attack cost minutes)
+CELL_TIMEOUT = 120  # seconds per cell: 5x the smoke training cell on a CPU without bf16 units, below the profile's 180
 WAIT_AFTER = 8  # seconds after the batch for anything that survived it to strike
 GIB = 1 << 30
 SECRET_NAME = "TINY_UNET_SECRET"

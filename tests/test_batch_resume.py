@@ -3,6 +3,7 @@ uninterrupted one; an unchanged notebook is kept, a changed one graded again; a 
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import signal
@@ -13,10 +14,10 @@ from pathlib import Path
 import nbformat
 import pytest
 from grading import grade_command
-from mutants import MUTANTS, RELEASE, SOLUTION, mutate
+from mutants import RELEASE, SOLUTION
 
 ROOT = Path(__file__).resolve().parent.parent
-STUDENTS = ("a_solution", "b_release", "c_single_conv")
+STUDENTS = ("a_untrained", "b_release", "c_broken")  # one that earns points, two that earn none; none trains
 
 
 def _grade(submissions: Path, out: Path, data_dir: Path, *extra: str, kill_after_first: bool = False) -> str:
@@ -37,6 +38,14 @@ def _grade(submissions: Path, out: Path, data_dir: Path, *extra: str, kill_after
     return stderr
 
 
+def _untrained() -> nbformat.NotebookNode:
+    """The solution with its training cell emptied: it earns every point but the training section's, quickly."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    fit = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "fit")
+    fit.source = "# not trained yet"
+    return nb
+
+
 def _mtimes(out: Path) -> dict[str, int]:
     return {student: (out / student / "outcome.json").stat().st_mtime_ns for student in STUDENTS}
 
@@ -45,9 +54,9 @@ def _mtimes(out: Path) -> dict[str, int]:
 def submissions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("resume") / "submissions"
     folder.mkdir()
-    shutil.copyfile(SOLUTION, folder / "a_solution.ipynb")
+    nbformat.write(_untrained(), folder / "a_untrained.ipynb")
     shutil.copyfile(RELEASE, folder / "b_release.ipynb")
-    nbformat.write(mutate(next(m for m in MUTANTS if m.name == "single_conv")), folder / "c_single_conv.ipynb")
+    (folder / "c_broken.ipynb").write_text('{"cells": "not a notebook"')
     return folder
 
 
@@ -56,6 +65,9 @@ def whole(submissions: Path, synthetic_data_dir: Path) -> Path:
     """An uninterrupted batch."""
     out = submissions.parent / "whole"
     _grade(submissions, out, synthetic_data_dir)
+    with (out / "grades.csv").open() as handle:
+        totals = {row["student"]: row["total"] for row in csv.DictReader(handle)}
+    assert totals == {"a_untrained": "94", "b_release": "0", "c_broken": "0"}, totals
     return out
 
 

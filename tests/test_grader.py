@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from grading import grade_command
-from mutants import MUTANTS, Mutant
+from mutants import LIVE, Mutant
+from PIL import Image
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import markup
+from autograder import checks, markup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,6 +107,40 @@ def test_committed_fact_fixtures_have_the_shape_of_fresh_facts(smoke_batch: tupl
         )
 
 
+@pytest.mark.parametrize("student", ["solution", "unfilled_release", *(f"mutant_{m.name}" for m in LIVE)])
+def test_live_facts_pass_and_fail_the_checks_the_committed_ones_do(
+    smoke_batch: tuple, student: str, tmp_path: Path
+) -> None:
+    """tests/fast judges committed facts: live facts of the same notebook must still earn the same points per check."""
+    out, _, _ = smoke_batch
+    fixture = json.loads((ROOT / "tests" / "fast" / "fixtures" / f"{student}.json").read_text())
+    (tmp_path / "facts.json").write_text(json.dumps(fixture["facts"]))
+    (tmp_path / "run.json").write_text(json.dumps(fixture["run"]))
+    committed, problem = checks.run(tmp_path / "facts.json", tmp_path / "run.json")
+    assert not problem, problem
+    live = json.loads((out / student / "outcome.json").read_text())["checks"]
+    assert {c["id"]: c["score"] for c in live} == {r.id: r.score for r in committed}, (
+        f"tests/fast/fixtures is stale: run tests/fast/regenerate_fixtures.py ({student})"
+    )
+
+
+def test_live_pages_hold_the_figures_the_grader_drew(smoke_batch: tuple) -> None:
+    """feedback.html of trained notebooks shows the gauge, the curves and the predictions as PNGs that decode; one
+    that never trained shows none; every page and results.json stays under 1 MB; report.html links everyone."""
+    out, _, _ = smoke_batch
+    figures = {"solution": 3, "mutant_single_conv": 3, "mutant_hard_coded_epochs": 3, "unfilled_release": 0}
+    for student, count in figures.items():
+        page = (out / student / "feedback.html").read_text()
+        pngs = [base64.b64decode(data) for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)]
+        assert len(pngs) == count, (student, len(pngs))
+        for png in pngs:
+            Image.open(io.BytesIO(png)).verify()
+        assert len(page.encode()) < 1 << 20 and (out / student / "results.json").stat().st_size < 1 << 20
+    dashboard = (out / "report.html").read_text()
+    unlinked = [student for student in _rows(out) if f'href="{quote(student, safe="")}/feedback.html"' not in dashboard]
+    assert not unlinked, unlinked
+
+
 def test_unfilled_release_gets_zero(smoke_batch: tuple) -> None:
     out, _, _ = smoke_batch
     row = _rows(out)["unfilled_release"]
@@ -110,7 +148,7 @@ def test_unfilled_release_gets_zero(smoke_batch: tuple) -> None:
     assert "is not written yet" in (out / "unfilled_release" / "feedback.md").read_text()
 
 
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+@pytest.mark.parametrize("mutant", LIVE, ids=[m.name for m in LIVE])
 def test_mutant_loses_points_in_its_section_and_is_named(smoke_batch: tuple, mutant: Mutant) -> None:
     out, _, _ = smoke_batch
     student = f"mutant_{mutant.name}"

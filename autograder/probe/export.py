@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 
 
@@ -16,13 +17,28 @@ def export(namespace: dict, folder: str) -> None:
     model = namespace.get("model")
     history = namespace.get("history")
     if model is not None and callable(getattr(model, "save", None)):
-        model.save(os.path.join(folder, "trained.keras"))
+        model.save(_fresh(os.path.join(folder, "trained.keras")))
     record = getattr(history, "history", None)
     if isinstance(record, dict):
         values = {str(key): [float(v) for v in series] for key, series in record.items()}
-        with open(os.path.join(folder, "history.json"), "w") as handle:
-            json.dump(values, handle)
+        _write_json(os.path.join(folder, "history.json"), values)
     fits = getattr(sys.modules.get("__tiny_unet_fits__"), "fits", None)
     if isinstance(fits, list):
-        with open(os.path.join(folder, "fits.json"), "w") as handle:
-            json.dump(fits[:100], handle)
+        _write_json(os.path.join(folder, "fits.json"), fits[:100])
+
+
+def _fresh(path: str) -> str:
+    """`path` with whatever the notebook left there (a named pipe, a link, a folder) removed, so that writing it
+    cannot block or land elsewhere."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+    return path
+
+
+def _write_json(path: str, value: object) -> None:
+    """A new regular file, never one the notebook made (O_EXCL: a file planted again meanwhile is an error)."""
+    descriptor = os.open(_fresh(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(value, handle)
