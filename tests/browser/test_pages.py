@@ -84,7 +84,8 @@ def _facts(trained: bool) -> Facts:
             Evaluation(Status.PROBLEM, "there is no trained model to evaluate"),
             model_problem="trained.keras was not written",
         )
-    return Facts(1, call, Preprocess(call, 64), {"make_unet": Block(call)}, training)
+    unprobed = Call(ok=False, error="not probed: the pages draw only the training facts")
+    return Facts(1, call, Preprocess(unprobed, 64), {"make_unet": Block(unprobed)}, training)
 
 
 def _outcome(student: str, lost: dict[str, str] | None = None, **kwargs) -> Outcome:
