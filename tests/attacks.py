@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from mutants import MUTANTS, RELEASE, SOLUTION, mutate
+from mutants import MUTANTS, RELEASE, SOLUTION, index_of, mutate
 
 from assignment.points import SECTIONS
 from autograder import uids
@@ -100,7 +100,7 @@ def _base(kind: str) -> nbformat.NotebookNode:
 def _index(nb: nbformat.NotebookNode, grade_id: str) -> int:
     if grade_id == "end":
         return len(nb.cells) - 1
-    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return index_of(nb, grade_id)
 
 
 def release_with_extra_cell(source: str, after_grade_id: str) -> nbformat.NotebookNode:

@@ -1,13 +1,18 @@
-"""`make grade`'s command line as the tests run it, the way an instructor would."""
+"""`make grade`'s command line as the tests run it, the way an instructor would, and the hidden checks run on the
+committed fact fixtures (tests/fast/fixtures)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from autograder import backends
+from autograder import backends, checks
+from autograder.results import CheckResult
+
+FIXTURES = Path(__file__).resolve().parent / "fast" / "fixtures"
 
 
 def grade_command(submissions: Path, out: Path, *extra: str, profile: str = "smoke", jobs: int = 2) -> list[str]:
@@ -30,3 +35,17 @@ def folders(root: Path, *names: str) -> list[Path]:
     for folder in made:
         folder.mkdir()
     return made
+
+
+def load_fixture(name: str) -> dict:
+    """The committed facts and run settings of one graded notebook ("solution", "mutant_<name>", ...)."""
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def judge(folder: Path, fixture: dict) -> list[CheckResult]:
+    """The hidden checks' results on `fixture`'s facts (written into `folder`, as a sandbox would leave them)."""
+    (folder / "facts.json").write_text(json.dumps(fixture["facts"]))
+    (folder / "run.json").write_text(json.dumps(fixture["run"]))
+    results, problem = checks.run(folder / "facts.json", folder / "run.json")
+    assert not problem, problem
+    return results

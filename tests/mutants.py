@@ -110,19 +110,15 @@ MUTANTS = [
 # Graded for real in the slow batch: at least one per section and per way the grader measures it (the probe's
 # preprocess, block and model calls; the trained model). tests/fast judges every mutant on facts regenerated from such
 # runs, and tests/test_grader.py checks that live facts still give what the committed ones give.
-LIVE = [
-    m
-    for m in MUTANTS
-    if m.name
-    in {
-        "seed_trimap_typo",
-        "mask_bilinear",
-        "single_conv",
-        "skip_not_concatenated",
-        "softmax_head",
-        "hard_coded_epochs",
-    }
-]
+LIVE_NAMES = (
+    "seed_trimap_typo",
+    "mask_bilinear",
+    "single_conv",
+    "skip_not_concatenated",
+    "softmax_head",
+    "hard_coded_epochs",
+)
+LIVE = [m for m in MUTANTS if m.name in LIVE_NAMES]
 
 
 def mutate(mutant: Mutant) -> nbformat.NotebookNode:
@@ -135,11 +131,15 @@ def mutate(mutant: Mutant) -> nbformat.NotebookNode:
     return nb
 
 
+def index_of(nb: nbformat.NotebookNode, grade_id: str) -> int:
+    """The index of the cell whose nbgrader metadata names `grade_id`."""
+    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
 def with_extra_cell(source: str, after_grade_id: str) -> nbformat.NotebookNode:
     """The solution with one more code cell after the cell `after_grade_id`."""
     nb = nbformat.read(SOLUTION, as_version=4)
-    index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == after_grade_id)
-    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+    nb.cells.insert(index_of(nb, after_grade_id) + 1, nbformat.v4.new_code_cell(source))
     return nb
 
 
@@ -177,8 +177,7 @@ def write_batch(root: Path) -> dict[str, str]:
         cell.metadata.pop("tags", None)
     put("broken_missing_parameters_tag", no_tag)
     edited = nbformat.read(SOLUTION, as_version=4)
-    check = next(c for c in edited.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "check_preprocess")
-    check.source = "# self-checks removed by the student"
+    edited.cells[index_of(edited, "check_preprocess")].source = "# self-checks removed by the student"
     put("broken_edited_locked_cell", edited)
     (root / "submitted" / "broken_symlink.ipynb").symlink_to(SOLUTION)  # points outside SUBMISSIONS
     oversize = nbformat.read(RELEASE, as_version=4)

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from grading import grade_command
-from mutants import RELEASE, SOLUTION
+from mutants import RELEASE, SOLUTION, index_of
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDENTS = ("a_untrained", "b_release", "c_broken")  # one that earns points, two that earn none; none trains
@@ -41,8 +41,7 @@ def _grade(submissions: Path, out: Path, data_dir: Path, *extra: str, kill_after
 def _untrained() -> nbformat.NotebookNode:
     """The solution with its training cell emptied: it earns every point but the training section's, quickly."""
     nb = nbformat.read(SOLUTION, as_version=4)
-    fit = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "fit")
-    fit.source = "# not trained yet"
+    nb.cells[index_of(nb, "fit")].source = "# not trained yet"
     return nb
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from grading import grade_command
+from grading import grade_command, judge, load_fixture
 from mutants import LIVE, Mutant
 from PIL import Image
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import checks, markup
+from autograder import markup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,7 +101,7 @@ def test_committed_fact_fixtures_have_the_shape_of_fresh_facts(smoke_batch: tupl
 
     for student in ("solution", "mutant_single_conv", "unfilled_release"):
         fresh = json.loads((out / student / "facts.json").read_text())
-        committed = json.loads((ROOT / "tests" / "fast" / "fixtures" / f"{student}.json").read_text())["facts"]
+        committed = load_fixture(student)["facts"]
         assert shape(fresh) == shape(committed), (
             f"tests/fast/fixtures is stale: run tests/fast/regenerate_fixtures.py ({student})"
         )
@@ -113,11 +113,7 @@ def test_live_facts_pass_and_fail_the_checks_the_committed_ones_do(
 ) -> None:
     """tests/fast judges committed facts: live facts of the same notebook must still earn the same points per check."""
     out, _, _ = smoke_batch
-    fixture = json.loads((ROOT / "tests" / "fast" / "fixtures" / f"{student}.json").read_text())
-    (tmp_path / "facts.json").write_text(json.dumps(fixture["facts"]))
-    (tmp_path / "run.json").write_text(json.dumps(fixture["run"]))
-    committed, problem = checks.run(tmp_path / "facts.json", tmp_path / "run.json")
-    assert not problem, problem
+    committed = judge(tmp_path, load_fixture(student))
     live = json.loads((out / student / "outcome.json").read_text())["checks"]
     assert {c["id"]: c["score"] for c in live} == {r.id: r.score for r in committed}, (
         f"tests/fast/fixtures is stale: run tests/fast/regenerate_fixtures.py ({student})"

@@ -7,26 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from grading import FIXTURES, judge, load_fixture
 from mutants import MUTANTS, Mutant
 
 from assignment.points import MAX_POINTS, SECTIONS
 from autograder import checks
 from autograder.results import CheckResult, CheckStatus
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHECK_SOURCES = sorted((Path(checks.__file__).parent).glob("test_*.py"))
-
-
-def _grade(tmp_path: Path, fixture: dict) -> list[CheckResult]:
-    (tmp_path / "facts.json").write_text(json.dumps(fixture["facts"]))
-    (tmp_path / "run.json").write_text(json.dumps(fixture["run"]))
-    results, problem = checks.run(tmp_path / "facts.json", tmp_path / "run.json")
-    assert not problem, problem
-    return results
-
-
-def _fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
 def _points(results: list[CheckResult]) -> dict[str, float]:
@@ -39,7 +27,7 @@ def test_every_fixture_is_a_real_grading_of_a_known_notebook() -> None:
 
 
 def test_solution_passes_every_check(tmp_path: Path) -> None:
-    results = _grade(tmp_path, _fixture("solution"))
+    results = judge(tmp_path, load_fixture("solution"))
     assert all(r.status is CheckStatus.PASSED for r in results), [
         r for r in results if r.status is not CheckStatus.PASSED
     ]
@@ -49,7 +37,7 @@ def test_solution_passes_every_check(tmp_path: Path) -> None:
 
 
 def test_unfilled_release_gets_zero_and_says_why(tmp_path: Path) -> None:
-    results = _grade(tmp_path, _fixture("unfilled_release"))
+    results = judge(tmp_path, load_fixture("unfilled_release"))
     assert sum(r.score for r in results) == 0
     messages = {r.section: r.message for r in results}
     assert "is not written yet" in messages["preprocess"] and "is not written yet" in messages["unet"]
@@ -58,19 +46,19 @@ def test_unfilled_release_gets_zero_and_says_why(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_mutant_loses_points_in_its_section_with_its_message(tmp_path: Path, mutant: Mutant) -> None:
-    results = _grade(tmp_path, _fixture(f"mutant_{mutant.name}"))
+    results = judge(tmp_path, load_fixture(f"mutant_{mutant.name}"))
     assert _points(results)[mutant.section] < SECTIONS[mutant.section][1]
     failed = [r.message for r in results if r.section == mutant.section and r.status is CheckStatus.FAILED]
     assert any(mutant.message in message for message in failed), failed
 
 
 def test_gpu_check_without_gpu_is_pending_not_lost(tmp_path: Path) -> None:
-    fixture = _fixture("solution")
+    fixture = load_fixture("solution")
     fixture["facts"]["training"]["evaluation"] = {
         "status": "pending",
         "reason": "the full profile is graded on a GPU and TensorFlow sees none here",
     }
-    results = _grade(tmp_path, fixture)
+    results = judge(tmp_path, fixture)
     pending = [r for r in results if r.status is CheckStatus.PENDING]
     assert {r.id for r in pending} == {
         "test_final_foreground_iou",
@@ -82,20 +70,20 @@ def test_gpu_check_without_gpu_is_pending_not_lost(tmp_path: Path) -> None:
 
 
 def test_val_loss_on_the_training_split_is_named(tmp_path: Path) -> None:
-    fixture = _fixture("solution")
+    fixture = load_fixture("solution")
     training = fixture["facts"]["training"]
     reported = training["history"]["val_loss"][-1]
     training["evaluation"].update(test_loss=reported + 0.2, own_test_loss=reported + 0.2, train_loss=reported)
-    result = next(r for r in _grade(tmp_path, fixture) if r.id == "test_validated_on_test_split")
+    result = next(r for r in judge(tmp_path, fixture) if r.id == "test_validated_on_test_split")
     assert result.status is CheckStatus.FAILED and "loss on the training split" in result.message
 
 
 def test_steps_and_history_count_only_for_a_model_that_learned(tmp_path: Path) -> None:
     """A never-fitted model with forged optimizer steps and history (found by the attack suite)."""
-    fixture = _fixture("solution")
+    fixture = load_fixture("solution")
     evaluation = fixture["facts"]["training"]["evaluation"]
     evaluation["bce"] = evaluation["constant_bce"] + 0.01
-    results = {r.id: r for r in _grade(tmp_path, fixture)}
+    results = {r.id: r for r in judge(tmp_path, fixture)}
     for check in ("test_trained_for_epochs", "test_validated_on_test_split"):
         assert results[check].status is CheckStatus.FAILED and "it was not trained" in results[check].message
 
@@ -104,12 +92,12 @@ def test_facts_that_are_not_of_the_declared_types_fail_every_check_and_show_stud
     tmp_path: Path,
 ) -> None:
     for change in ("missing", "out of range"):
-        fixture = copy.deepcopy(_fixture("solution"))
+        fixture = copy.deepcopy(load_fixture("solution"))
         if change == "missing":
             del fixture["facts"]["training"]["expected_steps"]
         else:
             fixture["facts"]["training"]["evaluation"]["iou"] = 2.0
-        results = _grade(tmp_path, fixture)
+        results = judge(tmp_path, fixture)
         assert all(r.status is CheckStatus.FAILED and "instructor has the details" in r.message for r in results), (
             change
         )
@@ -119,15 +107,15 @@ def test_facts_that_are_not_of_the_declared_types_fail_every_check_and_show_stud
 
 
 def test_training_on_the_test_split_costs_the_whole_training_section(tmp_path: Path) -> None:
-    fixture = copy.deepcopy(_fixture("solution"))
+    fixture = copy.deepcopy(load_fixture("solution"))
     fixture["facts"]["training"]["fits"] = [{"x": ["train", "test"], "validation": ["test"]}]
-    results = [r for r in _grade(tmp_path, fixture) if r.section == "training"]
+    results = [r for r in judge(tmp_path, fixture) if r.section == "training"]
     assert all(r.score == 0 and "test split" in r.message for r in results), [(r.id, r.message) for r in results]
     fixture["facts"]["training"]["fits"] = [
         {"x": ["arrays"], "validation": ["test"]},
         {"x": ["train"], "validation": []},
     ]
-    assert sum(r.score for r in _grade(tmp_path, fixture)) == MAX_POINTS, "data the recorder cannot place costs nothing"
+    assert sum(r.score for r in judge(tmp_path, fixture)) == MAX_POINTS, "data the recorder cannot place costs nothing"
 
 
 def test_points_guard_refuses_checks_that_do_not_add_up(tmp_path: Path) -> None:
@@ -137,7 +125,7 @@ def test_points_guard_refuses_checks_that_do_not_add_up(tmp_path: Path) -> None:
         (folder / source.name).write_text(source.read_text())
     preprocess = folder / "test_preprocess.py"
     preprocess.write_text(preprocess.read_text().replace('@POINTS("preprocess", 3)', '@POINTS("preprocess", 4)'))
-    fixture = _fixture("solution")
+    fixture = load_fixture("solution")
     (tmp_path / "facts.json").write_text(json.dumps(fixture["facts"]))
     (tmp_path / "run.json").write_text(json.dumps(fixture["run"]))
     plugin = checks._Results()

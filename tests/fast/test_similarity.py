@@ -15,20 +15,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from mutants import RELEASE, SOLUTION, index_of
 
 from autograder.similarity import THRESHOLD, Pair, compare, write_csv, written_code
 
-ROOT = Path(__file__).resolve().parents[2]
-RELEASE = ROOT / "release" / "tiny_unet" / "tiny_unet.ipynb"
-SOLUTION = ROOT / "solution" / "tiny_unet" / "tiny_unet.ipynb"
 FIXTURES = Path(__file__).parent / "fixtures" / "similarity"
 HONEST = ["ana", "ben", "chen", "dana", "eli", "fay", "solution"]
 COPIES = ["copy_all", "copy_comments", "copy_renamed", "copy_reordered", "copy_whitespace"]
 MODES = {"release": None, "reference": SOLUTION}
-
-
-def _index(nb: nbformat.NotebookNode, grade_id: str) -> int:
-    return next(i for i, cell in enumerate(nb.cells) if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
 def build(student: str, release: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -46,9 +40,9 @@ def build(student: str, release: nbformat.NotebookNode) -> nbformat.NotebookNode
         if key.startswith("free:"):
             free[int(key[5:]) - 1].source = source
         elif key.startswith("new:"):
-            nb.cells.insert(_index(nb, key[4:]) + 1, nbformat.v4.new_code_cell(source))
+            nb.cells.insert(index_of(nb, key[4:]) + 1, nbformat.v4.new_code_cell(source))
         else:
-            nb.cells[_index(nb, key)].source = source
+            nb.cells[index_of(nb, key)].source = source
     return nb
 
 
@@ -112,7 +106,7 @@ def test_unreadable_notebooks_are_skipped(tmp_path: Path, notebooks: dict[str, P
         handle.truncate(21 * 2**20)
     (tmp_path / "link.ipynb").symlink_to(notebooks["ana"])  # followed, it would match ana at 1.0
     odd = nbformat.read(notebooks["ana"], as_version=4)
-    odd.cells[_index(odd, "preprocess")].metadata["nbgrader"] = "not a mapping"
+    odd.cells[index_of(odd, "preprocess")].metadata["nbgrader"] = "not a mapping"
     nbformat.write(odd, tmp_path / "odd.ipynb")
     names = ["broken", "list", "no_cells", "huge", "link", "odd", "missing"]
     given = {name: tmp_path / f"{name}.ipynb" for name in names} | {s: notebooks[s] for s in ("ana", "copy_renamed")}
