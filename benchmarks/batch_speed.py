@@ -1,7 +1,9 @@
 """Batch throughput: N copies of the solution graded by `make grade` at JOBS=1 and JOBS=2 (sandboxed, probed,
 measured, checked, reported) and by `nbgrader autograde` (unsandboxed, the notebook alone) on the same N notebooks,
-all at the smoke profile's sizes on the same data. Prints notebooks per minute and the ratios; run on an idle
-machine, and compare ratios, not seconds, across machines.
+all at the smoke profile's sizes on the same data. Prints notebooks per minute and the ratios, the CPU seconds
+the machine spent per notebook in each, and the most JOBS=2 could reach over nbgrader with every core busy at that
+cost. Run it on an idle machine (the CPU time is the whole machine's), and compare ratios, not seconds, across
+machines.
 
     python benchmarks/batch_speed.py [--copies 6]
 """
@@ -38,6 +40,12 @@ def _env(data_dir: Path) -> dict[str, str]:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+
+
+def _busy() -> float:
+    """CPU seconds the whole machine has spent busy (user, nice, system) since it started."""
+    fields = Path("/proc/stat").read_text().split(maxsplit=4)[1:4]
+    return sum(map(int, fields)) / os.sysconf("SC_CLK_TCK")
 
 
 def kit(copies: int, jobs: int, data_dir: Path, scratch: Path) -> float:
@@ -92,18 +100,29 @@ def main(argv: list[str] | None = None) -> None:
     run_data = data.resolve(PROFILES["smoke"].wants_sample, dict(os.environ))
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        seconds = {
-            "nbgrader": nbgrader(args.copies, run_data.path, scratch),
-            "JOBS=1": kit(args.copies, 1, run_data.path, scratch),
-            "JOBS=2": kit(args.copies, 2, run_data.path, scratch),
+        runs = {
+            "nbgrader": lambda: nbgrader(args.copies, run_data.path, scratch),
+            "JOBS=1": lambda: kit(args.copies, 1, run_data.path, scratch),
+            "JOBS=2": lambda: kit(args.copies, 2, run_data.path, scratch),
         }
-    rate = {name: 60 * args.copies / value for name, value in seconds.items()}
-    print(
-        f"batch {args.copies} copies (smoke sizes, {run_data.kind} data): "
-        + ", ".join(f"{name} {rate[name]:.2f}/min ({seconds[name]:.0f} s)" for name in rate)
+        seconds, cpu = {}, {}
+        for name, timed in runs.items():
+            before = _busy()
+            seconds[name] = timed()
+            cpu[name] = (_busy() - before) / args.copies
+    print(line(args.copies, run_data.kind, seconds, cpu, len(os.sched_getaffinity(0))), flush=True)
+
+
+def line(copies: int, kind: str, seconds: dict[str, float], cpu: dict[str, float], cores: int) -> str:
+    """The `batch` line: rates, CPU seconds a notebook, the ratios, and the ratio all cores busy would allow."""
+    rate = {name: 60 * copies / value for name, value in seconds.items()}
+    ceiling = 60 * cores / cpu["JOBS=2"] / rate["nbgrader"]
+    return (
+        f"batch {copies} copies (smoke sizes, {kind} data): "
+        + ", ".join(f"{name} {rate[name]:.2f}/min ({seconds[name]:.0f} s, {cpu[name]:.0f} CPU-s each)" for name in rate)
         + f"; JOBS=2 over nbgrader {rate['JOBS=2'] / rate['nbgrader']:.2f}x, JOBS=2 over JOBS=1 "
-        f"{rate['JOBS=2'] / rate['JOBS=1']:.2f}x",
-        flush=True,
+        f"{rate['JOBS=2'] / rate['JOBS=1']:.2f}x; with all {cores} cores busy at {cpu['JOBS=2']:.0f} CPU-s a notebook, "
+        f"JOBS=2 could reach at most {ceiling:.2f}x nbgrader"
     )
 
 

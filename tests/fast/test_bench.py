@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
+import batch_speed
 import grading_speed
 
 
@@ -21,3 +22,13 @@ def test_bench_refuses_an_unknown_profile(capsys: pytest.CaptureFixture) -> None
     with pytest.raises(SystemExit):
         grading_speed.arguments(["fast"])
     assert "unknown profile(s): fast" in capsys.readouterr().err
+
+
+def test_batch_line_gives_the_ratios_and_the_ceiling() -> None:
+    """The figures of 2026-11-30: 6 copies, nbgrader 110 s at 20 CPU-s a notebook, the kit 40 CPU-s a notebook."""
+    seconds = {"nbgrader": 110.0, "JOBS=1": 182.6, "JOBS=2": 134.8}
+    cpu = {"nbgrader": 20.2, "JOBS=1": 40.4, "JOBS=2": 40.2}
+    text = batch_speed.line(6, "real", seconds, cpu, 2)
+    assert text.startswith("batch 6 copies (smoke sizes, real data): nbgrader 3.27/min (110 s, 20 CPU-s each)")
+    assert "JOBS=2 over nbgrader 0.82x, JOBS=2 over JOBS=1 1.35x" in text
+    assert text.endswith("with all 2 cores busy at 40 CPU-s a notebook, JOBS=2 could reach at most 0.91x nbgrader")
