@@ -122,12 +122,15 @@ def _submissions(args: argparse.Namespace) -> list[Submission]:
 
 def _job(args: argparse.Namespace, profile: Profile, backend: Backend, private: Path) -> pipeline.Job:
     run_data = data.resolve(profile.wants_sample, dict(os.environ))
-    examples, reference = measure.prepare(profile, run_data.path, private)
+    reference = measure.prepare(profile, run_data.path, private)
     print(
-        f"profile {profile.name}: {profile.description}\ndata: {run_data.origin}\nsandbox: {backend.name}",
+        f"profile {profile.name}: {profile.description}\ndata: {run_data.origin}\n"
+        f"reference splits: {reference.origin}\nsandbox: {backend.name}",
         file=sys.stderr,
     )
-    job = pipeline.Job(profile, run_data, backend, args.out.resolve(), examples, _threads(args.jobs), reference)
+    job = pipeline.Job(
+        profile, run_data, backend, args.out.resolve(), reference.examples, _threads(args.jobs), reference.splits
+    )
     problems = permissions.unreadable(backend.name, job.readonly(), [run_data.path])
     if problems:
         raise Refusal(

@@ -35,8 +35,8 @@ def main() -> None:
         for seed in args.seeds:
             seeded = replace(profile, parameters=replace(profile.parameters, seed=seed))
             with tempfile.TemporaryDirectory() as out:
-                examples, reference = measure.prepare(profile, run_data.path, Path(out))
-                job = pipeline.Job(seeded, run_data, backend, Path(out), examples, reference=reference)
+                reference = measure.prepare(profile, run_data.path, Path(out))
+                job = pipeline.Job(seeded, run_data, backend, Path(out), reference.examples, reference=reference.splits)
                 outcome = pipeline.grade(Submission(f"seed{seed}", SOLUTION), job)
             iou = next(
                 (c.values["foreground_iou"] for c in outcome.checks if "foreground_iou" in c.values), float("nan")

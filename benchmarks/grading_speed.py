@@ -77,10 +77,8 @@ def main() -> None:
         profile = PROFILES[name]
         run_data = data.resolve(profile.wants_sample, dict(os.environ))
         with tempfile.TemporaryDirectory() as out:
-            examples, reference = measure.prepare(
-                profile, run_data.path, Path(out)
-            )  # once per batch, as make grade does
-            job = pipeline.Job(profile, run_data, backend, Path(out), examples, reference=reference)
+            reference = measure.prepare(profile, run_data.path, Path(out))  # once per batch, as make grade does
+            job = pipeline.Job(profile, run_data, backend, Path(out), reference.examples, reference=reference.splits)
             bare = min(bare_run(name, run_data.path) for _ in range(args.repeat))
             graded, score = min(graded_run(job) for _ in range(args.repeat))
         print(

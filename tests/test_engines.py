@@ -57,7 +57,8 @@ def _submit(root: Path, notebooks: dict[str, Path]) -> None:
         os.utime(root / "submission" / name, (1e9 + offset, 1e9 + offset))
 
 
-def _run_autograder(root: Path, env: dict[str, str]) -> dict:
+def _run_autograder(root: Path, env: dict[str, str]) -> tuple[dict, str]:
+    """results.json, and what the grader printed for the instructor."""
     done = subprocess.run(
         [str(root / "source" / "run_autograder")],
         env={**env, "AUTOGRADER_ROOT": str(root)},
@@ -75,7 +76,7 @@ def _run_autograder(root: Path, env: dict[str, str]) -> dict:
             if test["visibility"] != "hidden"
             else {"name", "score", "max_score", "output", "output_format", "visibility"}
         )
-    return results
+    return results, done.stderr
 
 
 def _text(markup: str) -> str:
@@ -112,7 +113,8 @@ def test_gradescope_zip_grades_the_solution_and_the_release(smoke_zip: Path, tmp
     _submit(
         root, {"tiny_unet.ipynb": SOLUTION, "scratch.ipynb": RELEASE}
     )  # the scratch copy is newer: the rule still picks tiny_unet.ipynb
-    solved = _run_autograder(root, env)
+    solved, printed = _run_autograder(root, env)
+    assert "reference splits: computed, and kept in the grader's cache" in printed
     shown = _text(solved["output"])
     assert solved["score"] == MAX_POINTS and solved["output_format"] == "html" and "Run status: ok" in shown
     assert (
@@ -125,7 +127,8 @@ def test_gradescope_zip_grades_the_solution_and_the_release(smoke_zip: Path, tmp
         root / "source" / "data" / "tfds"
     )
     _submit(root, {"my notebook (1).ipynb": RELEASE})
-    unfilled = _run_autograder(root, env)
+    unfilled, printed = _run_autograder(root, env)
+    assert f"reference splits: from the grader's cache, {root / 'source' / 'build' / 'reference'}/" in printed
     assert (
         unfilled["score"] == 0
         and "Run status: error in cell" in _text(unfilled["output"])
@@ -166,7 +169,9 @@ def test_gradescope_setup_sh_then_user_sandbox(smoke_zip: Path) -> None:
             "HOME": "/root",
             "AUTOGRADER_SANDBOX": "user",
         }
-        solved = _run_autograder(root, env)
+        assert "setup.sh: reference splits computed, and kept in the grader's cache" in done.stdout
+        solved, printed = _run_autograder(root, env)
+        assert "reference splits: from the grader's cache" in printed  # setup.sh's, found by the grading
         assert solved["score"] == MAX_POINTS and solved["extra_data"]["sandbox"].startswith(
             "user (a dedicated unprivileged uid"
         )

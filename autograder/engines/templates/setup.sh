@@ -74,3 +74,6 @@ chmod o+x "$ROOT" "$SOURCE"
 chmod -R o+rX "$VENV" "$SOURCE/data"
 chmod 0755 "$SOURCE/run_autograder"
 TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/python" -c "import tensorflow, keras, nbgrader, papermill; print('setup.sh: TensorFlow', tensorflow.__version__, 'ready')"
+# The reference splits every submission is measured against, computed once here rather than in every grading.
+(cd "$SOURCE" && TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/python" -m autograder.engines.gradescope warm) \
+  || echo "setup.sh: note: the reference splits were not cached; each grading computes them (a few seconds)"
