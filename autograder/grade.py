@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from assignment import data
 from assignment.profiles import PROFILES, Profile
-from autograder import backends, batch, dashboard, leftovers, measure, permissions, pipeline, report
+from autograder import backends, batch, dashboard, leftovers, permissions, pipeline, report, splits
 from autograder.backends import Backend, SandboxUnavailable
 from autograder.cgroup import machine_memory_mib
 from autograder.engines import gradebook
@@ -122,7 +122,7 @@ def _submissions(args: argparse.Namespace) -> list[Submission]:
 
 def _job(args: argparse.Namespace, profile: Profile, backend: Backend, private: Path) -> pipeline.Job:
     run_data = data.resolve(profile.wants_sample, dict(os.environ))
-    reference = measure.prepare(profile, run_data.path, private)
+    reference = splits.prepare(profile, run_data.path, private)
     print(
         f"profile {profile.name}: {profile.description}\ndata: {run_data.origin}\n"
         f"reference splits: {reference.origin}\nsandbox: {backend.name}",

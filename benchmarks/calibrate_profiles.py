@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assignment import data
 from assignment.profiles import PROFILES
-from autograder import backends, measure, pipeline
+from autograder import backends, pipeline, splits
 from autograder.submission import Submission
 
 SOLUTION = next((Path(__file__).resolve().parent.parent / "solution").glob("*/*.ipynb"))
@@ -35,7 +35,7 @@ def main() -> None:
         for seed in args.seeds:
             seeded = replace(profile, parameters=replace(profile.parameters, seed=seed))
             with tempfile.TemporaryDirectory() as out:
-                reference = measure.prepare(profile, run_data.path, Path(out))
+                reference = splits.prepare(profile, run_data.path, Path(out))
                 job = pipeline.Job(seeded, run_data, backend, Path(out), reference.examples, reference=reference.splits)
                 outcome = pipeline.grade(Submission(f"seed{seed}", SOLUTION), job)
             iou = next(

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from assignment import data
 from assignment.profiles import PROFILES
-from autograder import backends, measure, pipeline, run
+from autograder import backends, pipeline, run, splits
 from autograder.submission import discover
 
 SOLUTION = next((Path(__file__).resolve().parent.parent / "solution").glob("*/*.ipynb"))
@@ -77,7 +77,7 @@ def main() -> None:
         profile = PROFILES[name]
         run_data = data.resolve(profile.wants_sample, dict(os.environ))
         with tempfile.TemporaryDirectory() as out:
-            reference = measure.prepare(profile, run_data.path, Path(out))  # once per batch, as make grade does
+            reference = splits.prepare(profile, run_data.path, Path(out))  # once per batch, as make grade does
             job = pipeline.Job(profile, run_data, backend, Path(out), reference.examples, reference=reference.splits)
             bare = min(bare_run(name, run_data.path) for _ in range(args.repeat))
             graded, score = min(graded_run(job) for _ in range(args.repeat))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from assignment import data
 from assignment.profiles import PROFILES, Profile
-from autograder import backends, measure, report
+from autograder import backends, report, splits
 from autograder.results import Outcome
 from autograder.submission import discover_one
 
@@ -161,7 +161,7 @@ def warm() -> int:
     profile = PROFILES[json.loads((KIT / CONFIG).read_text())["profile"]]
     run_data = data.resolve(profile.wants_sample, {"TFDS_DATA_DIR": str(KIT / DATA)})
     with tempfile.TemporaryDirectory() as folder:
-        reference = measure.prepare(profile, run_data.path, Path(folder))
+        reference = splits.prepare(profile, run_data.path, Path(folder))
     print(f"setup.sh: reference splits {reference.origin}")
     return 1 if reference.origin.startswith("computed for this batch") else 0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assignment.profiles import PROFILES
-from autograder import measure
+from autograder import splits
 
 
 @pytest.fixture
@@ -23,8 +23,8 @@ def computed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         (folder / "reference.npz").write_bytes(f"{profile.name} {data_path}".encode())
         return {"train": 200, "test": 100}, folder / "reference.npz"
 
-    monkeypatch.setattr(measure, "CACHE", tmp_path / "cache")
-    monkeypatch.setattr(measure, "_compute", compute)
+    monkeypatch.setattr(splits, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(splits, "_compute", compute)
     return calls
 
 
@@ -37,8 +37,8 @@ def _data(tmp_path: Path, stamp: str) -> Path:
 
 def test_the_next_batch_on_the_same_inputs_reuses_the_reference(tmp_path: Path, computed: list[Path]) -> None:
     data_dir = _data(tmp_path, '{"source": "a"}')
-    first = measure.prepare(PROFILES["smoke"], data_dir, tmp_path)
-    second = measure.prepare(PROFILES["smoke"], data_dir, tmp_path)
+    first = splits.prepare(PROFILES["smoke"], data_dir, tmp_path)
+    second = splits.prepare(PROFILES["smoke"], data_dir, tmp_path)
     assert len(computed) == 1 and (first.examples, first.splits) == (second.examples, second.splits)
     assert first.origin.startswith("computed, and kept in the grader's cache") and second.origin.startswith("from")
     examples, reference = second.examples, second.splits
@@ -50,10 +50,10 @@ def test_the_next_batch_on_the_same_inputs_reuses_the_reference(tmp_path: Path, 
 
 def test_other_data_or_another_size_is_computed_again(tmp_path: Path, computed: list[Path]) -> None:
     data_dir = _data(tmp_path, '{"source": "a"}')
-    measure.prepare(PROFILES["smoke"], data_dir, tmp_path)
-    measure.prepare(PROFILES["ci"], data_dir, tmp_path)
+    splits.prepare(PROFILES["smoke"], data_dir, tmp_path)
+    splits.prepare(PROFILES["ci"], data_dir, tmp_path)
     _data(tmp_path, '{"source": "b"}')
-    reference = measure.prepare(PROFILES["smoke"], data_dir, tmp_path).splits
+    reference = splits.prepare(PROFILES["smoke"], data_dir, tmp_path).splits
     assert len(computed) == 3 and len(list((tmp_path / "cache").iterdir())) == 3
     assert reference.read_bytes() == f"smoke {data_dir}".encode()
 
@@ -63,7 +63,7 @@ def test_a_cache_others_can_open_is_not_used(tmp_path: Path, computed: list[Path
     (tmp_path / "cache").chmod(0o777)
     batch_folder = tmp_path / "batch"
     batch_folder.mkdir()
-    reference = measure.prepare(PROFILES["smoke"], _data(tmp_path, "{}"), batch_folder)
+    reference = splits.prepare(PROFILES["smoke"], _data(tmp_path, "{}"), batch_folder)
     assert reference.splits == batch_folder / "reference.npz" and computed == [batch_folder]
     assert reference.origin.startswith("computed for this batch (the cache: ") and "user's alone" in reference.origin
     assert not list((tmp_path / "cache").iterdir())
@@ -72,7 +72,7 @@ def test_a_cache_others_can_open_is_not_used(tmp_path: Path, computed: list[Path
 def test_entries_for_data_that_is_gone_are_pruned(tmp_path: Path, computed: list[Path]) -> None:
     gone = tmp_path / "gone"
     shutil.copytree(_data(tmp_path, '{"source": "a"}'), gone)
-    measure.prepare(PROFILES["smoke"], gone, tmp_path)
+    splits.prepare(PROFILES["smoke"], gone, tmp_path)
     shutil.rmtree(gone)
-    kept = measure.prepare(PROFILES["smoke"], tmp_path / "data", tmp_path).splits
+    kept = splits.prepare(PROFILES["smoke"], tmp_path / "data", tmp_path).splits
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [kept.parent.name] and len(computed) == 2
