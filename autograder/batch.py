@@ -10,6 +10,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from assignment.data import DATASET, STAMP
 from autograder import report
 from autograder.results import Outcome, replace_file
 from autograder.submission import MAX_BYTES, Submission
@@ -45,14 +46,17 @@ def grader_version() -> str:
 
 
 def data_fingerprint(data_dir: Path) -> str:
-    """What identifies the prepared data: the kit's stamp, else the dataset's own files (names, sizes, times)."""
-    stamp = data_dir / "kit_source.json"
-    if stamp.is_file():
-        return hashlib.sha256(stamp.read_bytes()).hexdigest()[:16]
+    """What identifies the prepared data: the data tool's stamps, by content (the same data unpacked anywhere, at any
+    time, matches), else the dataset's own files (names, sizes, times)."""
     digest = hashlib.sha256()
-    for path in sorted(data_dir.rglob("*")):
-        info = path.stat()
-        digest.update(f"{path.relative_to(data_dir)}:{info.st_size}:{info.st_mtime_ns};".encode())
+    stamps = sorted(data_dir.glob(f"{DATASET}/*/{STAMP}"))
+    for stamp in stamps:
+        digest.update(f"{stamp.relative_to(data_dir)}\0".encode() + stamp.read_bytes() + b"\0")
+    if not stamps:
+        for path in sorted(data_dir.rglob("*")):
+            if path.is_file():
+                info = path.stat()
+                digest.update(f"{path.relative_to(data_dir)}:{info.st_size}:{info.st_mtime_ns};".encode())
     return digest.hexdigest()[:16]
 
 

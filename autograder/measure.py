@@ -24,7 +24,6 @@ from autograder.measuring.training import REFERENCE_LIMIT
 from autograder.sandbox import Sandbox
 
 PACKAGE = Path(__file__).resolve().parent / "measuring"
-KIT = PACKAGE.parent.parent
 FACTS_LIMIT = 8 << 20  # bytes of the facts the measuring process writes
 OWN_SPLIT_LIMIT = 64 << 20  # bytes: up to this size the probe also preprocesses the test split the submission's way
 LAUNCH = (

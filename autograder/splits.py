@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ class Reference:
     examples: dict[str, int]
     splits: Path | None
     origin: str
+    cached: bool = False  # kept in the grader's cache for the batches after this one
 
 
 PREPARE = """
@@ -56,18 +58,29 @@ print(json.dumps(examples))
 def prepare(profile: Profile, data_path: Path, folder: Path) -> Reference:
     """Once per batch, in a process of the grader's own (no student input): the examples in the profile's splits,
     and the splits as the reference preprocesses them (a reference.npz, when small enough to hand to every measuring
-    process). Kept in the grader's cache (CACHE, its user's alone, never in a sandbox) under a key of the data, the
-    splits, the size, the Python environment and its packages, and the grader's version, so that the next batch on
-    the same inputs does not compute them again; where the cache cannot be used, computed into `folder` for this
-    batch."""
+    process). Taken from the grader's cache (CACHE, its user's alone, never in a sandbox) when an entry there was
+    made from the same data, splits, size, Python environment and packages, and grader; else computed into `folder`
+    for this batch and kept there for the next ones."""
+    entry = CACHE / _key(profile, data_path)
+    try:
+        _check_owner()
+        examples = _read(entry)
+    except OSError as error:  # not this user's alone, unreadable: the batch does without it
+        return Reference(*_compute(profile, data_path, folder), f"computed for this batch (the cache: {error})")
+    if examples is not None:
+        splits = entry / "reference.npz"
+        return Reference(examples, splits if splits.is_file() else None, f"from the grader's cache, {entry}", True)
+    examples, splits = _compute(profile, data_path, folder)
+    if _keep(entry, examples, splits):
+        return Reference(examples, splits, f"computed, and kept in the grader's cache, {entry}", True)
+    return Reference(examples, splits, "computed for this batch (the cache could not keep it)")
+
+
+def _key(profile: Profile, data_path: Path) -> str:
     p = profile.parameters
     parts = [batch.data_fingerprint(data_path), str(data_path), p.train_split, p.test_split, p.img_size, sys.prefix]
     parts += [_version(name) for name in ("tensorflow", "tensorflow-cpu", "tensorflow-datasets", "keras", "numpy")]
-    key = hashlib.sha256(json.dumps([*parts, batch.grader_version()]).encode()).hexdigest()[:24]
-    try:
-        return _cached(CACHE / key, profile, data_path)
-    except (OSError, ValueError, files.Refused) as error:  # not this user's, read-only, a full disk: this batch's
-        return Reference(*_compute(profile, data_path, folder), f"computed for this batch (the cache: {error})")
+    return hashlib.sha256(json.dumps([*parts, batch.grader_version()]).encode()).hexdigest()[:24]
 
 
 def _version(distribution: str) -> str:
@@ -78,38 +91,53 @@ def _version(distribution: str) -> str:
         return ""
 
 
-def _cached(entry: Path, profile: Profile, data_path: Path) -> Reference:
-    """The cache's entry, computed first if it is missing (a new entry appears whole, by a rename, or not at all)."""
+def _check_owner() -> None:
+    """CACHE exists, is this user's alone, and so is the folder that holds it (else PermissionError)."""
     CACHE.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if CACHE.is_symlink() or CACHE.stat().st_uid != os.geteuid() or CACHE.stat().st_mode & 0o077:
-        raise PermissionError(f"{CACHE} is not this user's alone")
-    origin = f"from the grader's cache, {entry}"
-    if not (entry / "entry.json").is_file():
-        origin = f"computed, and kept in the grader's cache, {entry}"
+    for folder, closed in ((CACHE.parent, 0o022), (CACHE, 0o077)):
+        info = folder.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & closed:
+            raise PermissionError(f"{folder} is not this user's alone")
+
+
+def _read(entry: Path) -> dict[str, int] | None:
+    """The example counts of a whole entry (its use noted, so it is not pruned), or None; one not whole goes."""
+    if not entry.exists():
+        return None
+    try:
+        examples = json.loads(files.read(entry / "entry.json", 1 << 16))["examples"]
+        if isinstance(examples, dict) and all(isinstance(value, int) for value in examples.values()):
+            os.utime(entry)
+            return examples
+    except (files.Refused, ValueError, TypeError, KeyError, FileNotFoundError):
+        pass
+    shutil.rmtree(entry, ignore_errors=True)
+    return None
+
+
+def _keep(entry: Path, examples: dict[str, int], splits: Path | None) -> bool:
+    """Put a batch's splits in the cache (whole, by a rename, or not at all); whether the entry is there now."""
+    made = None
+    try:
         _prune()
         made = Path(tempfile.mkdtemp(prefix="new-", dir=CACHE))
-        try:
-            examples, _ = _compute(profile, data_path, made)
-            (made / "entry.json").write_text(json.dumps({"data": str(data_path), "examples": examples}))
-            with contextlib.suppress(OSError):  # another batch made it meanwhile: the same inputs, the same files
-                made.rename(entry)
-        finally:
+        if splits is not None:
+            shutil.copyfile(splits, made / "reference.npz")
+        (made / "entry.json").write_text(json.dumps({"examples": examples}))
+        made.rename(entry)  # fails when another batch made it meanwhile: from the same inputs, the same files
+    except OSError:
+        pass
+    finally:
+        if made is not None:
             shutil.rmtree(made, ignore_errors=True)
-    examples = json.loads(files.read(entry / "entry.json", 1 << 16)).get("examples")
-    if not isinstance(examples, dict) or not all(isinstance(v, int) for v in examples.values()):
-        raise OSError(f"{entry} holds no example counts")
-    os.utime(entry)  # in use: not pruned
-    reference = entry / "reference.npz"
-    return Reference(examples, reference if reference.is_file() else None, origin)
+    return (entry / "entry.json").is_file()
 
 
 def _prune() -> None:
-    """Remove the cache's entries unused for a week (one a killed grader left half made too) or made for data that
-    is gone."""
+    """Remove the cache's entries unused for a week (one a killed grader left half made too)."""
     for old in CACHE.iterdir():
-        with contextlib.suppress(OSError, ValueError, AttributeError, files.Refused):
-            unused = time.time() - old.lstat().st_mtime > 7 * 86400
-            if unused or not Path(json.loads(files.read(old / "entry.json", 1 << 16)).get("data", "")).is_dir():
+        with contextlib.suppress(OSError):
+            if time.time() - old.lstat().st_mtime > 7 * 86400:
                 shutil.rmtree(old)
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from assignment import data  # noqa: E402
 from assignment.profiles import PROFILES  # noqa: E402
-from autograder import run  # noqa: E402
+from autograder import run, splits  # noqa: E402
 
 SOLUTION = ROOT / "solution" / "tiny_unet" / "tiny_unet.ipynb"
 ASSIGNMENT = "tiny_unet"
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     run_data = data.resolve(PROFILES["smoke"].wants_sample, dict(os.environ))
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
+        splits.prepare(PROFILES["smoke"], run_data.path, scratch)  # in the grader's cache before any timed run
         runs = {
             "nbgrader": lambda: nbgrader(args.copies, run_data.path, scratch),
             "JOBS=1": lambda: kit(args.copies, 1, run_data.path, scratch),

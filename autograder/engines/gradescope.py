@@ -163,7 +163,7 @@ def warm() -> int:
     with tempfile.TemporaryDirectory() as folder:
         reference = splits.prepare(profile, run_data.path, Path(folder))
     print(f"setup.sh: reference splits {reference.origin}")
-    return 1 if reference.origin.startswith("computed for this batch") else 0
+    return 0 if reference.cached else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,21 +1,26 @@
-"""The batch's reference splits: computed once for the same data, splits, size and grader, then taken from the
-grader's own cache; a cache others could write is never used."""
+"""The batch's reference splits: computed once for the same data, splits, size, environment and grader, then taken
+from the grader's own cache; a cache others could write is never used, and a broken one never stops a batch."""
 
 from __future__ import annotations
 
-import shutil
+import json
+import os
 import stat
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from assignment.profiles import PROFILES
-from autograder import splits
+from autograder import batch, splits
+
+SMOKE = PROFILES["smoke"]
 
 
 @pytest.fixture
 def computed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The folders the (stubbed) computation wrote into, with the cache under tmp_path."""
+    """The folders the (stubbed) computation wrote into, with the cache under tmp_path/build."""
     calls: list[Path] = []
 
     def compute(profile, data_path: Path, folder: Path) -> tuple[dict[str, int], Path]:
@@ -23,56 +28,112 @@ def computed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         (folder / "reference.npz").write_bytes(f"{profile.name} {data_path}".encode())
         return {"train": 200, "test": 100}, folder / "reference.npz"
 
-    monkeypatch.setattr(splits, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(splits, "CACHE", tmp_path / "build" / "reference")
     monkeypatch.setattr(splits, "_compute", compute)
     return calls
 
 
 def _data(tmp_path: Path, stamp: str) -> Path:
+    """A data dir with the data tool's stamp where the tool writes it (beside the dataset's files)."""
     folder = tmp_path / "data"
-    folder.mkdir(exist_ok=True)
-    (folder / "kit_source.json").write_text(stamp)
+    (folder / "oxford_iiit_pet" / "4.0.0").mkdir(parents=True, exist_ok=True)
+    (folder / "oxford_iiit_pet" / "4.0.0" / "kit_source.json").write_text(stamp)
     return folder
+
+
+def _entries(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "build" / "reference").iterdir())
 
 
 def test_the_next_batch_on_the_same_inputs_reuses_the_reference(tmp_path: Path, computed: list[Path]) -> None:
     data_dir = _data(tmp_path, '{"source": "a"}')
-    first = splits.prepare(PROFILES["smoke"], data_dir, tmp_path)
-    second = splits.prepare(PROFILES["smoke"], data_dir, tmp_path)
-    assert len(computed) == 1 and (first.examples, first.splits) == (second.examples, second.splits)
+    first = splits.prepare(SMOKE, data_dir, tmp_path)
+    second = splits.prepare(SMOKE, data_dir, tmp_path)
+    assert computed == [tmp_path] and first.cached and second.cached
     assert first.origin.startswith("computed, and kept in the grader's cache") and second.origin.startswith("from")
-    examples, reference = second.examples, second.splits
-    assert examples == {"train": 200, "test": 100} and reference.read_bytes() == f"smoke {data_dir}".encode()
-    assert reference.parent.parent == tmp_path / "cache" and not (tmp_path / "reference.npz").exists()
-    assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o700
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == [reference.parent.name]  # no half-made entry left
+    assert first.splits == tmp_path / "reference.npz"
+    assert first.examples == second.examples == {"train": 200, "test": 100}
+    assert second.splits.read_bytes() == f"smoke {data_dir}".encode()
+    assert _entries(tmp_path) == [second.splits.parent.name]
+    assert stat.S_IMODE((tmp_path / "build" / "reference").stat().st_mode) == 0o700
 
 
-def test_other_data_or_another_size_is_computed_again(tmp_path: Path, computed: list[Path]) -> None:
+def test_the_same_data_unpacked_at_another_time_matches(tmp_path: Path) -> None:
     data_dir = _data(tmp_path, '{"source": "a"}')
-    splits.prepare(PROFILES["smoke"], data_dir, tmp_path)
+    before = batch.data_fingerprint(data_dir)
+    for path in (data_dir, *data_dir.rglob("*")):
+        os.utime(path, (1e9, 1e9))
+    assert batch.data_fingerprint(data_dir) == before
+    (data_dir / "oxford_iiit_pet" / "4.0.0" / "kit_source.json").write_text('{"source": "b"}')
+    assert batch.data_fingerprint(data_dir) != before
+
+
+@pytest.mark.parametrize("change", ["data", "size", "grader", "environment", "packages"])
+def test_anything_that_shapes_the_splits_computes_them_again(
+    tmp_path: Path, computed: list[Path], monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    data_dir = _data(tmp_path, '{"source": "a"}')
+    splits.prepare(SMOKE, data_dir, tmp_path)
+    profile = SMOKE
+    if change == "data":
+        _data(tmp_path, '{"source": "b"}')
+    elif change == "size":
+        profile = PROFILES["ci"]
+    elif change == "grader":
+        monkeypatch.setattr(batch, "grader_version", lambda: "another grader")
+    elif change == "environment":
+        monkeypatch.setattr(sys, "prefix", "/another/venv")
+    else:
+        monkeypatch.setattr(splits, "_version", lambda name: f"{name} 0.0")
+    again = splits.prepare(profile, data_dir, tmp_path)
+    assert len(computed) == 2 and again.origin.startswith("computed, and kept") and len(_entries(tmp_path)) == 2
+
+
+@pytest.mark.parametrize("flaw", ["open to others", "another user's", "a link"])
+def test_a_cache_not_the_graders_alone_is_not_used(
+    tmp_path: Path, computed: list[Path], monkeypatch: pytest.MonkeyPatch, flaw: str
+) -> None:
+    cache = tmp_path / "build" / "reference"
+    if flaw == "a link":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        (tmp_path / "build").mkdir()
+        cache.symlink_to(tmp_path / "elsewhere")
+    else:
+        cache.mkdir(parents=True, mode=0o700)
+    if flaw == "open to others":
+        cache.chmod(0o777)
+    if flaw == "another user's":
+        monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + 1)
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    reference = splits.prepare(SMOKE, _data(tmp_path, "{}"), folder)
+    assert reference.splits == folder / "reference.npz" and computed == [folder] and not reference.cached
+    assert reference.origin.startswith("computed for this batch (the cache: ") and "alone" in reference.origin
+    assert not list(cache.iterdir())
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"examples": "many"}', "not json", None])
+def test_a_broken_entry_is_made_again(tmp_path: Path, computed: list[Path], content: str | None) -> None:
+    data_dir = _data(tmp_path, "{}")
+    splits.prepare(SMOKE, data_dir, tmp_path)
+    (entry,) = (tmp_path / "build" / "reference").iterdir()
+    if content is None:
+        (entry / "entry.json").unlink()
+    else:
+        (entry / "entry.json").write_text(content)
+    again = splits.prepare(SMOKE, data_dir, tmp_path)
+    assert len(computed) == 2 and again.cached and json.loads((entry / "entry.json").read_text())["examples"]
+
+
+def test_entries_unused_for_a_week_are_pruned(tmp_path: Path, computed: list[Path]) -> None:
+    data_dir = _data(tmp_path, '{"source": "a"}')
+    splits.prepare(SMOKE, data_dir, tmp_path)
+    (used,) = _entries(tmp_path)
     splits.prepare(PROFILES["ci"], data_dir, tmp_path)
+    week = time.time() - 8 * 86400
+    for entry in (tmp_path / "build" / "reference").iterdir():
+        os.utime(entry, (week, week))
+    splits.prepare(SMOKE, data_dir, tmp_path)  # a use: this one stays
     _data(tmp_path, '{"source": "b"}')
-    reference = splits.prepare(PROFILES["smoke"], data_dir, tmp_path).splits
-    assert len(computed) == 3 and len(list((tmp_path / "cache").iterdir())) == 3
-    assert reference.read_bytes() == f"smoke {data_dir}".encode()
-
-
-def test_a_cache_others_can_open_is_not_used(tmp_path: Path, computed: list[Path]) -> None:
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache").chmod(0o777)
-    batch_folder = tmp_path / "batch"
-    batch_folder.mkdir()
-    reference = splits.prepare(PROFILES["smoke"], _data(tmp_path, "{}"), batch_folder)
-    assert reference.splits == batch_folder / "reference.npz" and computed == [batch_folder]
-    assert reference.origin.startswith("computed for this batch (the cache: ") and "user's alone" in reference.origin
-    assert not list((tmp_path / "cache").iterdir())
-
-
-def test_entries_for_data_that_is_gone_are_pruned(tmp_path: Path, computed: list[Path]) -> None:
-    gone = tmp_path / "gone"
-    shutil.copytree(_data(tmp_path, '{"source": "a"}'), gone)
-    splits.prepare(PROFILES["smoke"], gone, tmp_path)
-    shutil.rmtree(gone)
-    kept = splits.prepare(PROFILES["smoke"], tmp_path / "data", tmp_path).splits
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == [kept.parent.name] and len(computed) == 2
+    splits.prepare(SMOKE, data_dir, tmp_path)
+    assert len(computed) == 3 and len(_entries(tmp_path)) == 2 and used in _entries(tmp_path)
