@@ -30,7 +30,9 @@ from autograder.submission import Submission, discover, discover_one
 from autograder.workers import grade_all
 
 ROOT = Path(__file__).resolve().parent.parent
-PRIVATE = [ROOT / name for name in ("autograder", "tests", "solution", "benchmarks", ".git")]
+# What the `user` sandbox's uid must not read: the hidden checks, the solution and its copies (build/demo, the
+# history), earlier grades
+PRIVATE = [ROOT / name for name in ("autograder", "tests", "solution", "benchmarks", ".git", "build", "gradebook.db")]
 
 
 class Refusal(Exception):

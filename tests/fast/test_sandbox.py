@@ -12,10 +12,13 @@ import threading
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
+from mutants import RELEASE, SOLUTION
 
 from assignment.profiles import Limits
 from autograder import backends, leftovers, permissions, seccomp, uids
+from autograder.grade import PRIVATE
 from autograder.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -443,3 +446,26 @@ def test_a_sandbox_that_fails_to_start_leaves_nothing(monkeypatch: pytest.Monkey
         "a folder of the failed sandbox is left"
     )
     assert len(released) == (1 if os.geteuid() == 0 else 0), "its uid stays reserved"
+
+
+def test_what_the_user_sandbox_may_read_of_the_kit_holds_no_answer() -> None:
+    """The `user` sandbox's uid sees the host's files: outside the folders the grader closes to it (grade.PRIVATE),
+    the venv and the data, no file of the kit holds a line of the solution's answers (after `make demo`, build/ does:
+    it is closed too)."""
+    given = {line.strip() for cell in nbformat.read(RELEASE, 4).cells for line in cell.source.splitlines()}
+    answers = {
+        line.strip()
+        for cell in nbformat.read(SOLUTION, 4).cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+        for line in cell.source.splitlines()
+        if len(line.strip()) > 30 and line.strip() not in given and not line.strip().startswith("#")
+    }
+    assert len(answers) > 10
+    closed = {*PRIVATE, ROOT / ".venv", ROOT / "data"}
+    readable = [
+        path
+        for path in ROOT.rglob("*")
+        if path.is_file() and not any(map(path.is_relative_to, closed)) and path.stat().st_size < 1 << 22
+    ]
+    holding = [str(path) for path in readable if any(answer in path.read_text(errors="ignore") for answer in answers)]
+    assert not holding and len(readable) > 20
