@@ -30,9 +30,10 @@ from autograder.submission import Submission, discover, discover_one
 from autograder.workers import grade_all
 
 ROOT = Path(__file__).resolve().parent.parent
-# What the `user` sandbox's uid must not read: the hidden checks, the solution and its copies (build/demo, the
-# history), earlier grades
-PRIVATE = [ROOT / name for name in ("autograder", "tests", "solution", "benchmarks", ".git", "build", "gradebook.db")]
+# What the `user` sandbox's uid must not read: the hidden checks, the solution and its copies (build/, the history),
+# grades and other students' work (the kit is also nbgrader's course folder: submitted/, autograded/, feedback/)
+CLOSED = "autograder tests solution benchmarks .git build gradebook.db submitted autograded feedback"
+PRIVATE = [ROOT / name for name in CLOSED.split()]
 
 
 class Refusal(Exception):
