@@ -11,6 +11,7 @@ graded again (--regrade grades everyone); grades.csv is always written from ever
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from assignment import data
 from assignment.profiles import PROFILES, Profile
-from autograder import backends, batch, dashboard, leftovers, permissions, pipeline, report, splits
+from autograder import backends, batch, dashboard, leftovers, permissions, pipeline, report, splits, zygote
 from autograder.backends import Backend, SandboxUnavailable
 from autograder.cgroup import machine_memory_mib
 from autograder.engines import gradebook
@@ -227,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"make grade: error: {error}", file=sys.stderr)
             return 2
         todo, kept = _todo(submissions, job, args.regrade)
-        _grade(todo, kept, job, args.jobs)
+        with zygote.Zygote(job.backend, job.readonly()) if todo else contextlib.nullcontext() as pristine:
+            _grade(todo, kept, replace(job, pristine=pristine.address if pristine else None), args.jobs)
     if not args.no_merge:
         _finish(job.out, args.gradebook, job.backend.name)
     print(f"graded {len(todo)}, kept {kept}, in {time.monotonic() - started:.0f} s", file=sys.stderr)

@@ -25,7 +25,7 @@ import nbformat
 
 from assignment.data import RunData
 from assignment.profiles import Profile
-from autograder import challenge, checks, extract, locked, measure, reference, report, run
+from autograder import challenge, checks, extract, locked, measure, reference, report, run, zygote
 from autograder.backends import Backend
 from autograder.cgroup import Group
 from autograder.measuring import facts
@@ -54,6 +54,7 @@ class Job:
     examples: dict[str, int]  # examples in the profile's train and test splits
     threads: int = 0  # TensorFlow threads per sandbox (0: TensorFlow's own choice)
     reference: Path | None = None  # the splits as the reference preprocesses them, once for the batch
+    pristine: zygote.Address | None = None  # the batch's pristine process: the probe and the measurer are its children
 
     def readonly(self) -> list[Path]:
         """What a sandbox sees read-only: the Python install, the kit's venv, the data."""
@@ -72,9 +73,8 @@ class Job:
             )
         path = group.path if group and group.folders else None
         # when the submission's memory runs out, its student code is killed before its measuring
-        return Sandbox(
-            self.backend, self.profile.limits, self.readonly(), env, label, path, oom_first=label != "measure"
-        )
+        forked = self.pristine if label in ("probe", "measure") else None
+        return Sandbox(self.backend, self.profile.limits, self.readonly(), env, label, path, label != "measure", forked)
 
     def run_config(self) -> dict:
         """The run config handed to the checks: effective profile, data, threshold."""

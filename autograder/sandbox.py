@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assignment.profiles import Limits
-from autograder import leftovers
+from autograder import leftovers, zygote
 from autograder.backends import Backend
 from autograder.capture import Capture
 from autograder.cgroup import Group
@@ -98,8 +98,10 @@ class Sandbox:
         label: str = "sbx",
         group: str | None = None,
         oom_first: bool = False,
+        pristine: zygote.Address | None = None,
     ) -> None:
         self.backend = backend
+        self.pristine = pristine
         self.oom_first = oom_first
         self.limits = limits
         self.readonly = [Path(p) for p in dict.fromkeys(readonly)]
@@ -114,7 +116,8 @@ class Sandbox:
             if self.slot:
                 undo.callback(self.slot.release)
             backend.prepare(self)  # before anything of this sandbox's is made: it may clear what the uid left
-            self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=leftovers.scratch_root()))
+            where = pristine.root if pristine and self.slot else leftovers.scratch_root()
+            self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=where))
             undo.callback(shutil.rmtree, self.scratch, True)
             path = f"{group}/{self.scratch.name}" if group else self.scratch.name
             leftovers.record(self.private, self.scratch, self.uid if self.slot else None, backend.name, path)
@@ -156,17 +159,19 @@ class Sandbox:
 
     # -- pieces the backends build their command lines from --------------------------------------------------
 
-    def rlimits(self) -> list[str]:
+    def limit_values(self) -> dict[str, int]:
         mib = 1 << 20
-        return [
-            "prlimit",
-            f"--data={self.limits.address_mib * mib}",
-            f"--fsize={self.limits.file_mib * mib}",
-            f"--nofile={self.limits.open_files}",
-            "--core=0",
-            f"--nproc={self.limits.tasks}",
-            "--",
-        ]
+        limits = self.limits
+        return {
+            "data": limits.address_mib * mib,
+            "fsize": limits.file_mib * mib,
+            "nofile": limits.open_files,
+            "core": 0,
+            "nproc": limits.tasks,
+        }
+
+    def rlimits(self) -> list[str]:
+        return ["prlimit", *(f"--{name}={value}" for name, value in self.limit_values().items()), "--"]
 
     def setpriv(self) -> list[str]:
         uid = self.uid
@@ -215,6 +220,9 @@ class Sandbox:
         with self._runs:
             self._running += 1
         try:
+            if self.pristine and self.slot:
+                with contextlib.suppress(zygote.Unavailable):
+                    return self._run_forked(argv, timeout, answers)
             return self._run(argv, timeout, answers)
         finally:
             with self._runs:
@@ -256,6 +264,51 @@ class Sandbox:
             code = process.wait()
         self.kill()
         return subprocess.CompletedProcess(argv, code, capture.text(), "")
+
+    def _run_forked(self, argv: list[str], timeout: float, answers: tuple[Answer, ...]) -> subprocess.CompletedProcess:
+        """`_run`, with the program (argv[0] is this Python) a child of the pristine process (autograder.zygote)."""
+        capture = Capture()
+        stdin, feed = os.pipe()
+        asks, told = os.pipe() if answers else (-1, -1)
+        groups = [os.open(folder / "cgroup.procs", os.O_WRONLY) for folder in self.group.folders.values()]
+        request = {
+            **self.backend.forked(self),
+            "argv": [*argv[1:], *(["--asks", str(zygote.ASKS_FD)] if answers else [])],
+            "env": self.env,
+            "cwd": str(self.scratch / "work"),
+            "scratch": str(self.scratch),
+            "readonly": [str(path) for path in self.readonly],
+            "uid": self.uid,
+            "rlimits": self.limit_values(),
+            "oom_first": self.oom_first,
+            "asks": bool(answers),
+        }
+        try:
+            child = zygote.fork(self.pristine, request, [stdin, capture.fd, *([told] if answers else []), *groups])
+        except zygote.Unavailable:
+            for descriptor in (feed, asks):
+                if descriptor >= 0:
+                    os.close(descriptor)
+            capture.text(0)
+            raise
+        finally:
+            for descriptor in (stdin, told, *groups):
+                if descriptor >= 0:
+                    os.close(descriptor)
+            capture.started()
+        writer = os.fdopen(feed, "wb")
+        if answers:  # the thread closes it
+            threading.Thread(target=_answer, args=(writer, asks, answers), name="answers", daemon=True).start()
+        else:
+            writer.close()
+        code = child.wait(timeout)
+        if code is None:
+            self.violation = self.violation or f"time limit of {timeout:.0f} s reached"
+            self.kill()
+            code = child.wait(60)
+        child.close()
+        self.kill()
+        return subprocess.CompletedProcess(argv, -9 if code is None else code, capture.text(), "")
 
     def kill(self) -> bool:
         """Kill everything running in the sandbox: its uid's processes, and the processes it was started as (with

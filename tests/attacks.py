@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from mutants import MUTANTS, RELEASE, SOLUTION, index_of, mutate
+from mutants import MUTANTS, RELEASE, SOLUTION, UNTRAINED_TRAINING, index_of, mutate, untrained
 
 from assignment.points import SECTIONS
 from autograder import uids
@@ -39,6 +39,14 @@ NOTHING = dict.fromkeys(SECTIONS, 0.0)
 # The single_conv mutant (one convolution in double_conv_block) loses the 7 points of the check that the block
 # is two 3x3 ReLU convolutions; the other encoder checks (shapes, encoder_block) still pass.
 SINGLE_CONV = {**FULL, "encoder": 23.0}
+# Bases that do not train (mutants.untrained): where training is not what an attack is about, it saves a minute.
+HONEST = {
+    "release": NOTHING,
+    "solution": FULL,
+    "single_conv": SINGLE_CONV,
+    "untrained": {**FULL, "training": UNTRAINED_TRAINING},
+    "single_conv_untrained": {**SINGLE_CONV, "training": UNTRAINED_TRAINING},
+}
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class Attack:
 
     slug: str
     tries: str
-    base: str  # "release", "solution" or "single_conv"
+    base: str  # a key of HONEST: "release", "solution", "untrained", "single_conv" or "single_conv_untrained"
     cells: list[tuple[str, str]]
     why: str = ""  # the "Why" bullet of the grade-integrity issue it replays, if any
     # Extra expectations on OUT/<student>/: the problems found (empty: fine; None: the attack could not run on this
@@ -80,7 +88,7 @@ class Attack:
     @property
     def honest(self) -> dict[str, float]:
         """The most points per section that the notebook's honest part can earn."""
-        return self.honest_override or {"release": NOTHING, "solution": FULL, "single_conv": SINGLE_CONV}[self.base]
+        return self.honest_override or HONEST[self.base]
 
     def build(self, context: Context) -> nbformat.NotebookNode:
         nb = _base(self.base)
@@ -92,22 +100,17 @@ class Attack:
 
 
 def _base(kind: str) -> nbformat.NotebookNode:
-    if kind == "single_conv":
-        return mutate(next(m for m in MUTANTS if m.name == "single_conv"))
-    return nbformat.read(RELEASE if kind == "release" else SOLUTION, as_version=4)
+    if kind.startswith("single_conv"):
+        nb = mutate(next(m for m in MUTANTS if m.name == "single_conv"))
+    else:
+        nb = nbformat.read(RELEASE if kind == "release" else SOLUTION, as_version=4)
+    return untrained(nb) if kind.endswith("untrained") else nb
 
 
 def _index(nb: nbformat.NotebookNode, grade_id: str) -> int:
     if grade_id == "end":
         return len(nb.cells) - 1
     return index_of(nb, grade_id)
-
-
-def release_with_extra_cell(source: str, after_grade_id: str) -> nbformat.NotebookNode:
-    """The unfilled release with one more code cell after the cell `after_grade_id` (like mutants.with_extra_cell)."""
-    nb = nbformat.read(RELEASE, as_version=4)
-    nb.cells.insert(_index(nb, after_grade_id) + 1, nbformat.v4.new_code_cell(source))
-    return nb
 
 
 def toolkit(student: str, context: Context) -> str:
@@ -1422,7 +1425,7 @@ ATTACKS = [
         "why3_forged_facts",
         "a one-convolution double_conv_block, json.dump/to_json/count_params patched in the kernel and the probe, "
         "facts copied from another run written everywhere",
-        "single_conv",
+        "single_conv_untrained",
         [("apply_config", _FORGED_FACTS)],
         why="a wrong double_conv_block plus a patched json.dump and copied facts",
         order=12,
@@ -1593,7 +1596,7 @@ ATTACKS = [
     Attack(
         "client_crash",
         "a message the notebook client cannot process, sent from a cell of the solution",
-        "solution",
+        "untrained",
         [("preprocess", _CLIENT_CRASH)],
         check=_check_client_crash,
         order=32,

@@ -121,12 +121,12 @@ def _spin(seconds):
 _hogs = []
 for _ in range(64):
     try:
-        _hogs.append(_mp.Process(target=_spin, args=(150,), daemon=True))
+        _hogs.append(_mp.Process(target=_spin, args=(60,), daemon=True))
         _hogs[-1].start()
     except OSError:
         break
 print(f"ATTEMPT [kernel] {len(_hogs)} spinning processes", flush=True)
-_spin(150)
+_spin(60)
 """
 
 # An unfilled release whose blocks look for the grader's reference blocks where the probe runs: its own program
@@ -332,7 +332,7 @@ ATTACKS = [
         "crafted_model_file",
         "a trained.keras naming keras + layers.Lambda around keras.utils.get_file (a download from the listener), "
         "a global distribution and keras.applications weights from a named pipe",
-        "solution",
+        "untrained",
         [("end", _CRAFTED_MODEL)],
         check=_check_crafted,
         order=40,
@@ -341,7 +341,7 @@ ATTACKS = [
     Attack(
         "named_pipes",
         "named pipes where the grader reads: trained.keras, history.json, fits.json and the probe's outputs",
-        "solution",
+        "untrained",
         [("apply_config", _FIFOS), ("end", _FIFOS_KERNEL)],
         check=_check_fifos,
         order=41,
@@ -399,7 +399,7 @@ ATTACKS = [
     ),
     Attack(
         "cpu_hog",
-        "64 processes spinning for 150 s, graded beside an honest notebook",
+        "64 processes spinning for 60 s (its neighbour's whole training), graded beside an honest notebook",
         "release",
         [("end", _CPU_HOG)],
         order=47,

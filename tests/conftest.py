@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import batches
+import harness
 import pytest
-from grading import grade_command
+from attacks import clear_keys
+from grading import sandbox_or_skip
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -48,17 +51,17 @@ def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_sample: Pat
 
 
 @pytest.fixture(scope="session")
-def smoke_batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> tuple[Path, dict[str, str], str]:
-    """`make grade` under the smoke profile over the solution, the release, mutants and broken notebooks."""
-    from mutants import write_batch
-
-    root = tmp_path_factory.mktemp("batch")
-    kinds = write_batch(root / "submissions")
-    out = root / "grades"
-    env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir)}
-    # 120 s a cell (5x the smoke training cell on a CPU without bf16 units) rather than the profile's 180: the
-    # infinite loop waits for it.
-    command = grade_command(root / "submissions", out, "--cell-timeout", "120")
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=1500)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out, kinds, done.stdout
+def smoke_batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Iterator[harness.Batch]:
+    """The suite's one shared `make grade` batch under smoke (tests/batches.py): the solution, the release, mutants,
+    broken and hostile notebooks, graded once and read by every test that needs them."""
+    settings = (sandbox_or_skip(), batches.CELL_TIMEOUT, batches.JOBS)
+    cleanup: list[Callable] = []
+    try:
+        yield harness.grade(
+            "smoke", tmp_path_factory.mktemp("batch"), batches.write, synthetic_data_dir, settings, cleanup
+        )
+    finally:
+        harness.kill_sandbox_uids()
+        clear_keys()
+        for undo in reversed(cleanup):
+            undo()

@@ -136,15 +136,33 @@ def index_of(nb: nbformat.NotebookNode, grade_id: str) -> int:
     return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
-def with_extra_cell(source: str, after_grade_id: str) -> nbformat.NotebookNode:
-    """The solution with one more code cell after the cell `after_grade_id`."""
-    nb = nbformat.read(SOLUTION, as_version=4)
+def with_extra_cell(
+    source: str, after_grade_id: str, base: nbformat.NotebookNode | None = None
+) -> nbformat.NotebookNode:
+    """`base` (the solution by default) with one more code cell after the cell `after_grade_id`."""
+    nb = base if base is not None else nbformat.read(SOLUTION, as_version=4)
     nb.cells.insert(index_of(nb, after_grade_id) + 1, nbformat.v4.new_code_cell(source))
     return nb
 
 
+def untrained(nb: nbformat.NotebookNode | None = None) -> nbformat.NotebookNode:
+    """`nb` (the solution by default) with its training cell emptied: it earns every point but those that need a
+    trained model, without the minute of training (for tests where training is not what they are about)."""
+    nb = nb if nb is not None else nbformat.read(SOLUTION, as_version=4)
+    nb.cells[index_of(nb, "fit")].source = "# not trained yet"
+    return nb
+
+
+# What `untrained()` earns in the training section: the compile checks (optimizer, learning rate, loss), not the
+# checks that need a trained model (epochs, validation, IoU).
+UNTRAINED_TRAINING = 4.0
+SOLUTION_STUDENT = "aa_honest_solution"  # the solution in the shared batch: graded first, before every hostile notebook
+
+
 def write_batch(root: Path) -> dict[str, str]:
-    """A submissions folder in nbgrader's layout plus flat files; returns student -> what it is."""
+    """The mutants' and broken notebooks' part of the shared batch (tests/batches.py): nbgrader's layout plus flat
+    files under `root`/submitted; returns student -> what it is. Broken notebooks whose test is not about training
+    are built on `untrained()`."""
     kinds = {}
 
     def put(
@@ -161,22 +179,23 @@ def write_batch(root: Path) -> dict[str, str]:
         else:
             path.write_text(text or "")
 
-    put("solution", nbformat.read(SOLUTION, as_version=4))
-    extra = root / "submitted" / "solution" / "tiny_unet" / "tiny_unet-Copy1.ipynb"  # a stray copy beside the real one
+    put(SOLUTION_STUDENT, nbformat.read(SOLUTION, as_version=4))
+    extra = root / "submitted" / SOLUTION_STUDENT / "tiny_unet" / "tiny_unet-Copy1.ipynb"  # a stray copy beside it
     extra.write_text("not a notebook")
     put("unfilled_release", nbformat.read(RELEASE, as_version=4), nested=False)
+    put("untrained_solution", untrained(), nested=False)
     for mutant in LIVE:
         put(f"mutant_{mutant.name}", mutate(mutant))
         kinds[f"mutant_{mutant.name}"] = "mutant"
     put("broken_json", text=json.dumps({"cells": "oops"})[:-3])
-    put("broken_syntax", with_extra_cell("def oops(:\n    pass", "double_conv_block"), nested=False)
-    put("broken_infinite_loop", with_extra_cell("while True:\n    pass", "visualise"))
-    put("broken_dead_kernel", with_extra_cell("import os\nos._exit(1)", "visualise"))
-    no_tag = nbformat.read(SOLUTION, as_version=4)
+    put("broken_syntax", with_extra_cell("def oops(:\n    pass", "double_conv_block", untrained()), nested=False)
+    put("broken_infinite_loop", with_extra_cell("while True:\n    pass", "visualise", untrained()))
+    put("broken_dead_kernel", with_extra_cell("import os\nos._exit(1)", "visualise", untrained()))
+    no_tag = nbformat.read(SOLUTION, as_version=4)  # trains: the same code must train to the same model
     for cell in no_tag.cells:
         cell.metadata.pop("tags", None)
     put("broken_missing_parameters_tag", no_tag)
-    edited = nbformat.read(SOLUTION, as_version=4)
+    edited = untrained()
     edited.cells[index_of(edited, "check_preprocess")].source = "# self-checks removed by the student"
     put("broken_edited_locked_cell", edited)
     (root / "submitted" / "broken_symlink.ipynb").symlink_to(SOLUTION)  # points outside SUBMISSIONS
@@ -185,7 +204,15 @@ def write_batch(root: Path) -> dict[str, str]:
     put("broken_oversize", oversize, nested=False)
     for name in ("colliding id", "colliding_id"):
         put(name, nbformat.read(RELEASE, as_version=4), nested=False)
-    kinds.update({"solution": "solution", "unfilled_release": "stub", "colliding_id": "stub", "colliding_id-2": "stub"})
+    kinds.update(
+        {
+            SOLUTION_STUDENT: "solution",
+            "untrained_solution": "untrained",
+            "unfilled_release": "stub",
+            "colliding_id": "stub",
+            "colliding_id-2": "stub",
+        }
+    )
     kinds.update(
         {
             name: "broken"

@@ -1,272 +1,43 @@
-"""The attack suite: hostile notebooks (tests/attacks.py) graded in one batch between two honest ones, through the
-real CLI.
+"""The attack suite: hostile notebooks (tests/attacks.py, tests/attacks_leftovers.py) graded in the suite's shared
+smoke batch (tests/batches.py) between two honest ones, through the real CLI, with the machine looked at before and
+after (tests/harness.py): a secret in the grader's environment, a TCP listener on 127.0.0.1 whose port the notebooks
+know, hashes of the kit, the venv and the Python install, the /tmp/tu-* folders, files over 1 GiB and the uid slots.
 
-One module-scoped batch: "aa_honest_solution", the attacks ("attack_NN_..."), "zz_honest_solution", graded with
-`python -m autograder.grade --jobs 2` under the smoke profile, with a secret in the grader's environment and a
-TCP listener on 127.0.0.1 whose port the notebooks know. Around it the test records hashes of the kit (git's
-files), the venv and the Python install, the /tmp/tu-* folders, files over 1 GiB and the uid slots; after it, it
-waits a few seconds (long enough for a surviving process to strike) and looks again.
-
-A weakness the suite finds fails its test until the grader is fixed.
-The batch takes a few minutes on two cores; it needs the bubblewrap or unprivileged-user sandbox (else it skips).
+A weakness the suite finds fails its test until the grader is fixed. The batch needs the bubblewrap or
+unprivileged-user sandbox (else it skips).
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
-import csv
 import functools
-import hashlib
 import json
 import os
 import re
 import secrets
-import shutil
 import socket
-import stat
-import subprocess
 import sys
-import threading
 import time
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 import pytest
-from attacks import ATTACKS as EARLIER
-from attacks import RELEASE, SOLUTION, Attack, Context, clear_keys, outputs
+from attacks import RELEASE, SOLUTION, Attack, Context, outputs
 from attacks import __file__ as ATTACKS_FILE
-from attacks_leftovers import ATTACKS as LEFTOVERS
-from grading import folders, grade_command, sandbox_or_skip
+from batches import ATTACKS, HONEST
+from harness import SANDBOX_UIDS, WAIT_AFTER, Batch, Listener, assert_unchanged, attributable, changes
 
 from assignment.points import MAX_POINTS, SECTIONS
 from assignment.profiles import PROFILES
-from autograder import uids
 
 ROOT = Path(__file__).resolve().parent.parent
-HONEST = ("aa_honest_solution", "zz_honest_solution")
-SANDBOX_UIDS = uids.SANDBOX_UIDS
-CELL_TIMEOUT = 120  # seconds per cell: 5x the smoke training cell on a CPU without bf16 units, below the profile's 180
-WAIT_AFTER = 8  # seconds after the batch for anything that survived it to strike
-GIB = 1 << 30
-SECRET_NAME = "TINY_UNET_SECRET"
-ATTACKS = EARLIER + LEFTOVERS
+pytestmark = pytest.mark.slow
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Snapshots of the machine around the batch.
-
-
-def _digest(paths: list[Path], content: bool) -> dict[str, str]:
-    found = {}
-    for path in paths:
-        try:
-            info = path.lstat()
-        except OSError:
-            continue
-        if content and stat.S_ISREG(info.st_mode):
-            found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            found[str(path)] = f"{stat.filemode(info.st_mode)} {info.st_size} {info.st_mtime_ns} {info.st_uid}"
-    return found
-
-
-def kit_files() -> dict[str, str]:
-    """Content hashes of the kit's files (git's tracked and untracked, not ignored), so new files count too."""
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        ).stdout
-        names = sorted(set(listed.decode().split("\0")) - {""})
-    except (OSError, subprocess.CalledProcessError):  # not a git checkout: every file but the venv, the data and caches
-        skip = {".git", ".venv", "data", "build", "__pycache__", ".ruff_cache", ".pytest_cache"}
-        names = []
-        for folder, subfolders, files in os.walk(ROOT):
-            subfolders[:] = [name for name in subfolders if name not in skip]
-            names += [os.path.relpath(os.path.join(folder, name), ROOT) for name in files]
-    return _digest([ROOT / name for name in names], content=True)
-
-
-def tree_listing(root: Path) -> dict[str, str]:
-    """Paths, modes, sizes, mtimes and owners under `root` (bytecode caches left out: the grader writes them as it
-    imports)."""
-    paths = [root]
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = [name for name in subfolders if name != "__pycache__"]
-        paths += [Path(folder, name) for name in [*subfolders, *files]]
-    return _digest(paths, content=False)
-
-
-def _changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    return sorted({path for path in before.keys() | after.keys() if before.get(path) != after.get(path)})
-
-
-# Names the attacks give the files they try to plant (their contents also hold the batch's token).
-ATTACK_FILE_NAMES = {
-    "sitecustomize.py",
-    "usercustomize.py",
-    "zz_notebook.pth",
-    "python.bak",
-    "test_zz_from_notebook.py",
-    "facts.json",
-}
-
-
-def attributable(path: str, context: Context, roots: tuple[Path, ...] = ()) -> bool:
-    """Whether a change at `path` was made by an attack, not by someone editing the kit while the batch ran:
-    an attack's file name or token, a sandbox uid as owner, or one of the watched roots themselves (chmod)."""
-    where = Path(path)
-    if where.name in ATTACK_FILE_NAMES or context.token in where.name or where in roots:
-        return True
-    try:
-        info = where.lstat()
-    except OSError:
-        return False  # deleted: no attack deletes files outside its sandbox except by renaming (python.bak above)
-    if info.st_uid in SANDBOX_UIDS:
-        return True
-    if stat.S_ISREG(info.st_mode) and info.st_size < 64 << 20:
-        return context.token.encode() in where.read_bytes()
-    return False
-
-
-def assert_unchanged(what: str, changes: list[str], context: Context, roots: tuple[Path, ...] = ()) -> None:
-    """Fail on changes an attack made; only warn about others (people may edit the kit while the suite runs)."""
-    by_attack = [path for path in changes if attributable(path, context, roots)]
-    assert not by_attack, f"{what} changed by the attacks: {by_attack[:20]}"
-    if changes:
-        warnings.warn(
-            f"{what} changed during the batch, not by an attack (someone editing?): {changes[:10]}", stacklevel=2
-        )
-
-
-def big_files(roots: list[Path], limit: int = GIB) -> set[str]:
-    found = set()
-    for root in roots:
-        for folder, subfolders, files in os.walk(root):
-            subfolders[:] = [name for name in subfolders if not os.path.islink(os.path.join(folder, name))]
-            for name in files:
-                with contextlib.suppress(OSError):
-                    if os.lstat(os.path.join(folder, name)).st_size > limit:
-                        found.add(os.path.join(folder, name))
-    return found
-
-
-def scratch_folders() -> set[str]:
-    return {str(path) for path in Path("/tmp").glob("tu-*")}
-
-
-def sandbox_processes() -> list[str]:
-    """Processes whose real uid is a sandbox uid (with their command line)."""
-    found = []
-    for pid in uids.processes_of(uids.SANDBOX_UIDS) if os.geteuid() == 0 else []:
-        with contextlib.suppress(OSError):
-            command = Path(f"/proc/{pid}/cmdline").read_bytes()[:120].replace(b"\0", b" ").decode(errors="replace")
-            found.append(f"pid {pid}: {command}")
-    return found
-
-
-def kill_sandbox_uids() -> None:
-    """Teardown: SIGKILL whatever a sandbox uid still runs (bounds a fork bomb even if the grader failed to); only
-    the uids seen running, since killing a uid starts a process as that uid."""
-    if os.geteuid() == 0:
-        owners = set()
-        for pid in uids.processes_of(uids.SANDBOX_UIDS):
-            with contextlib.suppress(OSError):
-                owners.add(Path(f"/proc/{pid}").stat().st_uid)
-        uids.kill_uids(owners)
-
-
-def uid_slots() -> dict[str, str]:
-    folder = uids.SLOT_FOLDER
-    return (
-        {p.name: f"{stat.filemode(p.lstat().st_mode)} {p.lstat().st_size} {p.lstat().st_uid}" for p in folder.iterdir()}
-        if folder.is_dir()
-        else {}
-    )
-
-
-class GraderMemory:
-    """Samples the resident memory of the grader's own processes (the CLI and its descendants that are not
-    sandboxed)."""
-
-    def __init__(self, root_pid: int, samples: list[tuple[float, int]]) -> None:
-        self.root_pid = root_pid
-        self.samples = samples
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _grader_pids(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    parent = int(Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[1])
-                    children.setdefault(parent, []).append(int(entry.name))
-        found = []
-        todo = [self.root_pid]
-        while todo:
-            pid = todo.pop()
-            found.append(pid)
-            todo += children.get(pid, [])
-        return found
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.2):
-            for pid in self._grader_pids():
-                with contextlib.suppress(OSError, ValueError, StopIteration):
-                    status = Path(f"/proc/{pid}/status").read_text()
-                    uid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:")))
-                    if uid not in SANDBOX_UIDS:
-                        self.samples.append(
-                            (
-                                time.time(),
-                                int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-                                >> 10,
-                            )
-                        )
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-class Listener:
-    """A TCP listener on 127.0.0.1 that records every connection and what it sent."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.server.settimeout(0.2)
-        self.port = self.server.getsockname()[1]
-        self.connections: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, peer = self.server.accept()
-            except OSError:
-                continue
-            with connection:
-                connection.settimeout(1)
-                try:
-                    data = connection.recv(300)
-                except OSError:
-                    data = b""
-            self.connections.append(f"{peer}: {data[:300]!r}")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.server.close()
+@pytest.fixture
+def batch(smoke_batch: Batch) -> Batch:
+    return smoke_batch
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -338,150 +109,6 @@ def student_visible(folder: Path) -> dict[str, str]:
     return shown
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# The batch.
-
-
-@dataclass
-class Batch:
-    out: Path
-    context: Context
-    secret: str
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-    rows: dict[str, dict[str, str]]
-    honest_right_after: dict[str, str]
-    honest_after_wait: dict[str, str]
-    connections: list[str]
-    processes_left: list[str]
-    kit_changes: list[str]
-    venv_changes: list[str]
-    python_changes: list[str]
-    sandbox_owned: list[str]
-    big_files_new: set[str]
-    scratch_left: set[str]
-    slots_before: dict[str, str]
-    slots_after: dict[str, str]
-    notes: list[str] = field(default_factory=list)
-
-
-def _honest_reports(out: Path) -> dict[str, str]:
-    files = [
-        out / student / name
-        for student in HONEST
-        for name in ("results.json", "feedback.md", "outcome.json", "grader.log", "executed.ipynb")
-    ]
-    digest = _digest(files, content=True)
-    with contextlib.suppress(OSError):
-        rows = [line for line in (out / "grades.csv").read_text().splitlines() if line.split(",")[0] in HONEST]
-        digest["grades.csv honest rows"] = "\n".join(rows)
-    return digest
-
-
-def _rows(out: Path) -> dict[str, dict[str, str]]:
-    if not (out / "grades.csv").is_file():
-        return {}
-    with (out / "grades.csv").open() as handle:
-        return {row["student"]: row for row in csv.DictReader(handle)}
-
-
-def _sandbox_owned(roots: list[Path]) -> list[str]:
-    """Files under `roots` owned by a sandbox uid (none may exist outside the sandboxes' own folders)."""
-    found = []
-    for root in roots:
-        for folder, subfolders, files in os.walk(root):
-            for name in [*subfolders, *files]:
-                with contextlib.suppress(OSError):
-                    if os.lstat(os.path.join(folder, name)).st_uid in SANDBOX_UIDS:
-                        found.append(os.path.join(folder, name))
-    return found
-
-
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Iterator[Batch]:
-    backend = sandbox_or_skip()
-    root = tmp_path_factory.mktemp("attacks")
-    out = root / "out"
-    submissions, planted = folders(root, "submissions", "planted")
-    # What an attacker would like the grader to read from outside its sandbox (reached only through a symlink).
-    (planted / "history.json").write_text(json.dumps({"loss": [123.456], "val_loss": [123.456]}))
-    listener = Listener()
-    context = Context(port=listener.port, out=out, token=secrets.token_hex(12), planted=planted)
-    for attack in ATTACKS:
-        nbformat.write(attack.build(context), submissions / f"{attack.student}.ipynb")
-    for student in HONEST:
-        shutil.copyfile(SOLUTION, submissions / f"{student}.ipynb")
-    secret = f"secret-{secrets.token_hex(16)}"
-    python = Path(os.path.realpath(sys.base_prefix))
-    kit = kit_files()
-    venv = tree_listing(Path(sys.prefix))
-    interpreter = tree_listing(python)
-    scratch = scratch_folders()
-    big = big_files([Path("/tmp"), ROOT])
-    slots = uid_slots()
-    env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir), SECRET_NAME: secret}
-    command = grade_command(submissions, out, "--cell-timeout", str(CELL_TIMEOUT), "--sandbox", backend)
-    left_behind: set[str] = set()
-    started = time.monotonic()
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    memory = GraderMemory(process.pid, context.grader_memory)
-    try:
-        try:
-            stdout, stderr = process.communicate(timeout=1800)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate()
-        seconds = time.monotonic() - started
-        memory.close()
-        (root / "grade.stdout").write_text(stdout)
-        (root / "grade.stderr").write_text(stderr)
-        (root / "grader_memory.json").write_text(json.dumps(context.grader_memory))
-        right_after = _honest_reports(out)
-        time.sleep(WAIT_AFTER)
-        result = Batch(
-            out=out,
-            context=context,
-            secret=secret,
-            returncode=process.returncode,
-            stdout=stdout,
-            stderr=stderr,
-            seconds=seconds,
-            rows=_rows(out),
-            honest_right_after=right_after,
-            honest_after_wait=_honest_reports(out),
-            connections=list(listener.connections),
-            processes_left=sandbox_processes(),
-            kit_changes=_changes(kit, kit_files()),
-            venv_changes=_changes(venv, tree_listing(Path(sys.prefix))),
-            python_changes=_changes(interpreter, tree_listing(python)),
-            sandbox_owned=_sandbox_owned([ROOT, python, out]),
-            big_files_new=big_files([Path("/tmp"), ROOT, out]) - big,
-            scratch_left=scratch_folders() - scratch,
-            slots_before=slots,
-            slots_after=uid_slots(),
-        )
-        left_behind = result.scratch_left
-        peak = max((rss for _, rss in context.grader_memory), default=0)
-        print(
-            f"\nattack batch: {seconds:.0f} s for {len(ATTACKS) + len(HONEST)} notebooks; "
-            f"grader processes peaked at {peak} MiB",
-            file=sys.stderr,
-        )
-        yield result
-    finally:
-        memory.close()
-        listener.close()
-        kill_sandbox_uids()
-        clear_keys()
-        for path in big_files([out]) - big:  # only what grading left in OUT: other big files in /tmp are someone else's
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        for path in left_behind:  # only the sandbox folders this batch left (found right after it), not newer ones
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def _student(slug: str) -> str:
     return next(attack.student for attack in ATTACKS if attack.slug == slug)
 
@@ -492,9 +119,8 @@ def _student(slug: str) -> str:
 
 def test_batch_completes_with_a_row_and_reports_for_everyone(batch: Batch) -> None:
     assert batch.returncode == 0, batch.stderr[-3000:]
-    students = {attack.student for attack in ATTACKS} | set(HONEST)
-    assert set(batch.rows) == students, f"grades.csv rows: {sorted(batch.rows)}"
-    for student in students:
+    assert set(batch.rows) == set(batch.kinds), f"grades.csv rows: {sorted(batch.rows)}"
+    for student in batch.kinds:
         for name in ("results.json", "feedback.md", "grader.log", "outcome.json"):
             assert (batch.out / student / name).is_file(), f"{student} has no {name}"
 
@@ -507,7 +133,7 @@ def test_honest_notebooks_keep_full_marks(batch: Batch) -> None:
 
 def test_honest_reports_and_rows_unchanged_after_the_batch(batch: Batch) -> None:
     assert batch.honest_right_after, "the honest students' reports were not found"
-    changed = _changes(batch.honest_right_after, batch.honest_after_wait)
+    changed = changes(batch.honest_right_after, batch.honest_after_wait)
     assert not changed, f"changed in the {WAIT_AFTER} s after the batch: {changed}"
     for student in HONEST:
         assert json.loads((batch.out / student / "results.json").read_text())["score"] == MAX_POINTS
@@ -642,7 +268,7 @@ def test_ignored_sigint_costs_a_kernel_not_the_batch(batch: Batch) -> None:
     outcome = json.loads((batch.out / _student("sigint_ignored") / "outcome.json").read_text())
     kinds = {failure["kind"] for failure in outcome["failures"]}
     assert kinds & {"kernel died", "timeout"}, outcome["failures"]
-    assert outcome["seconds"] < 10 * CELL_TIMEOUT, outcome["seconds"]
+    assert outcome["seconds"] < 10 * batch.cell_timeout, outcome["seconds"]
 
 
 def test_the_suites_instruments_notice_what_they_look_for(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 from grading import grade_command
-from mutants import RELEASE, SOLUTION, index_of
+from mutants import RELEASE, untrained
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDENTS = ("a_untrained", "b_release", "c_broken")  # one that earns points, two that earn none; none trains
@@ -38,13 +40,6 @@ def _grade(submissions: Path, out: Path, data_dir: Path, *extra: str, kill_after
     return stderr
 
 
-def _untrained() -> nbformat.NotebookNode:
-    """The solution with its training cell emptied: it earns every point but the training section's, quickly."""
-    nb = nbformat.read(SOLUTION, as_version=4)
-    nb.cells[index_of(nb, "fit")].source = "# not trained yet"
-    return nb
-
-
 def _mtimes(out: Path) -> dict[str, int]:
     return {student: (out / student / "outcome.json").stat().st_mtime_ns for student in STUDENTS}
 
@@ -53,7 +48,7 @@ def _mtimes(out: Path) -> dict[str, int]:
 def submissions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("resume") / "submissions"
     folder.mkdir()
-    nbformat.write(_untrained(), folder / "a_untrained.ipynb")
+    nbformat.write(untrained(), folder / "a_untrained.ipynb")
     shutil.copyfile(RELEASE, folder / "b_release.ipynb")
     (folder / "c_broken.ipynb").write_text('{"cells": "not a notebook"')
     return folder

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from harness import Batch
 from mutants import RELEASE, SOLUTION
 from nbgrader.api import Gradebook
 
@@ -30,6 +31,7 @@ from assignment.points import MAX_POINTS, SELF_CHECKS
 ROOT = Path(__file__).resolve().parent.parent
 GRADESCOPE_TEST_KEYS = {"name", "number", "score", "max_score", "status", "output", "output_format", "visibility"}
 SLURM_PACKAGES = "tools/system-packages slurmctld:slurm-wlm munged:munge"
+pytestmark = pytest.mark.slow
 
 
 def _rows(path: Path) -> dict[str, dict[str, str]]:
@@ -219,15 +221,15 @@ def _wait_for(jobs: list[str], timeout: float) -> None:
     )
 
 
-SLURM_STUDENTS = ("broken_json", "broken_oversize", "solution", "unfilled_release")
+SLURM_STUDENTS = ("broken_json", "broken_oversize", "unfilled_release", "untrained_solution")
 
 
 def test_slurm_array_grades_as_make_grade_does(
-    slurm_cluster: None, smoke_batch: tuple, synthetic_data_dir: Path, tmp_path: Path
+    slurm_cluster: None, smoke_batch: Batch, synthetic_data_dir: Path, tmp_path: Path
 ) -> None:
     """A smoke batch as an array job plus an afterany merge, compared with the local `make grade` of the same
     notebooks."""
-    local_out, _, _ = smoke_batch
+    local_out = smoke_batch.out
     batch = tmp_path / "submissions"
     batch.mkdir()
     for entry in (local_out.parent / "submissions" / "submitted").iterdir():
@@ -277,10 +279,10 @@ def test_slurm_array_grades_as_make_grade_does(
 # ---- nbgrader's gradebook ----
 
 
-def test_make_grade_records_the_gradebook(smoke_batch: tuple, synthetic_data_dir: Path, tmp_path: Path) -> None:
+def test_make_grade_records_the_gradebook(smoke_batch: Batch, synthetic_data_dir: Path, tmp_path: Path) -> None:
     """`make grade GRADEBOOK=` on notebooks that need no kernel, and `make grade-merge GRADEBOOK=` over the smoke
     batch's real outcomes."""
-    local_out, _, _ = smoke_batch
+    local_out = smoke_batch.out
     folder = tmp_path / "submissions"
     folder.mkdir()
     (folder / "broken.ipynb").write_text("{not json")

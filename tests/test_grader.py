@@ -1,4 +1,5 @@
-"""The autograder end to end: `make grade` over a batch of real, unfilled, mistaken and broken notebooks."""
+"""The autograder end to end: `make grade` over real, unfilled, mistaken and broken notebooks (the shared smoke batch,
+tests/batches.py, and a ci run on the real sample)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ from urllib.parse import quote
 
 import pytest
 from grading import grade_command, judge, load_fixture
-from mutants import LIVE, Mutant
+from harness import Batch
+from mutants import LIVE, SOLUTION_STUDENT, UNTRAINED_TRAINING, Mutant
 from PIL import Image
 
 from assignment.points import MAX_POINTS, SECTIONS
 from autograder import markup
 
 ROOT = Path(__file__).resolve().parent.parent
+# The fixture name of a student of the shared batch: the batch grades the solution as SOLUTION_STUDENT
+FIXTURE_NAME = {SOLUTION_STUDENT: "solution"}
+pytestmark = pytest.mark.slow
 
 
 def _rows(out: Path) -> dict[str, dict[str, str]]:
@@ -38,8 +43,8 @@ def _visible(results: dict) -> list[dict]:
     return [t for t in results["tests"] if t["visibility"] != "hidden"]
 
 
-def test_every_submission_gets_a_row_and_reports(smoke_batch: tuple) -> None:
-    out, kinds, _ = smoke_batch
+def test_every_submission_gets_a_row_and_reports(smoke_batch: Batch) -> None:
+    out, kinds = smoke_batch.out, smoke_batch.kinds
     rows = _rows(out)
     assert set(rows) == set(kinds)
     assert list(next(iter(rows.values()))) == ["student", *SECTIONS, "total", "max", "status"]
@@ -65,30 +70,31 @@ def test_every_submission_gets_a_row_and_reports(smoke_batch: tuple) -> None:
         assert (out / student / "grader.log").read_text().startswith(f"student: {student}")
 
 
-def test_solution_gets_full_marks_under_smoke(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
-    row = _rows(out)["solution"]
+def test_solution_gets_full_marks_under_smoke(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
+    row = _rows(out)[SOLUTION_STUDENT]
     assert (row["total"], row["max"], row["status"]) == (str(MAX_POINTS), str(MAX_POINTS), "ok"), row
-    results = _results(out, "solution")
+    results = _results(out, SOLUTION_STUDENT)
     assert 0.6 <= results["leaderboard"][0]["value"] <= 1
     iou = next(t for t in results["tests"] if "foreground IoU on the test split" in t["name"])
     assert "foreground_iou: 0." in iou["output"] and "threshold: 0.6" in iou["output"]
-    assert "graded `tiny_unet.ipynb`, ignored `tiny_unet-Copy1.ipynb`" in (out / "solution" / "feedback.md").read_text()
+    feedback = (out / SOLUTION_STUDENT / "feedback.md").read_text()
+    assert "graded `tiny_unet.ipynb`, ignored `tiny_unet-Copy1.ipynb`" in feedback
 
 
-def test_check_points_add_up_to_the_seed(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
+def test_check_points_add_up_to_the_seed(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
     per_section = {key: 0 for key in SECTIONS}
-    for test in _visible(_results(out, "solution")):
+    for test in _visible(_results(out, SOLUTION_STUDENT)):
         per_section[next(k for k, (title, _) in SECTIONS.items() if test["name"].startswith(f"{title}: "))] += test[
             "max_score"
         ]
     assert per_section == {"preprocess": 10, "encoder": 30, "decoder": 20, "unet": 30, "training": 10}
 
 
-def test_committed_fact_fixtures_have_the_shape_of_fresh_facts(smoke_batch: tuple) -> None:
+def test_committed_fact_fixtures_have_the_shape_of_fresh_facts(smoke_batch: Batch) -> None:
     """tests/fast judges committed facts; they must still look like what the grader writes today."""
-    out, _, _ = smoke_batch
+    out = smoke_batch.out
 
     def shape(value: object) -> object:
         if isinstance(value, dict):
@@ -99,32 +105,32 @@ def test_committed_fact_fixtures_have_the_shape_of_fresh_facts(smoke_batch: tupl
             else type(value).__name__
         )
 
-    for student in ("solution", "mutant_single_conv", "unfilled_release"):
+    for student in (SOLUTION_STUDENT, "mutant_single_conv", "unfilled_release"):
         fresh = json.loads((out / student / "facts.json").read_text())
-        committed = load_fixture(student)["facts"]
+        committed = load_fixture(FIXTURE_NAME.get(student, student))["facts"]
         assert shape(fresh) == shape(committed), (
             f"tests/fast/fixtures is stale: run tests/fast/regenerate_fixtures.py ({student})"
         )
 
 
-@pytest.mark.parametrize("student", ["solution", "unfilled_release", *(f"mutant_{m.name}" for m in LIVE)])
+@pytest.mark.parametrize("student", [SOLUTION_STUDENT, "unfilled_release", *(f"mutant_{m.name}" for m in LIVE)])
 def test_live_facts_pass_and_fail_the_checks_the_committed_ones_do(
-    smoke_batch: tuple, student: str, tmp_path: Path
+    smoke_batch: Batch, student: str, tmp_path: Path
 ) -> None:
     """tests/fast judges committed facts: live facts of the same notebook must still earn the same points per check."""
-    out, _, _ = smoke_batch
-    committed = judge(tmp_path, load_fixture(student))
+    out = smoke_batch.out
+    committed = judge(tmp_path, load_fixture(FIXTURE_NAME.get(student, student)))
     live = json.loads((out / student / "outcome.json").read_text())["checks"]
     assert {c["id"]: c["score"] for c in live} == {r.id: r.score for r in committed}, (
         f"tests/fast/fixtures is stale: run tests/fast/regenerate_fixtures.py ({student})"
     )
 
 
-def test_live_pages_hold_the_figures_the_grader_drew(smoke_batch: tuple) -> None:
+def test_live_pages_hold_the_figures_the_grader_drew(smoke_batch: Batch) -> None:
     """feedback.html of trained notebooks shows the gauge, the curves and the predictions as PNGs that decode; one
     that never trained shows none; every page and results.json stays under 1 MB; report.html links everyone."""
-    out, _, _ = smoke_batch
-    figures = {"solution": 3, "mutant_single_conv": 3, "mutant_hard_coded_epochs": 3, "unfilled_release": 0}
+    out = smoke_batch.out
+    figures = {SOLUTION_STUDENT: 3, "mutant_single_conv": 3, "mutant_hard_coded_epochs": 3, "unfilled_release": 0}
     for student, count in figures.items():
         page = (out / student / "feedback.html").read_text()
         pngs = [base64.b64decode(data) for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)]
@@ -137,16 +143,16 @@ def test_live_pages_hold_the_figures_the_grader_drew(smoke_batch: tuple) -> None
     assert not unlinked, unlinked
 
 
-def test_unfilled_release_gets_zero(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
+def test_unfilled_release_gets_zero(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
     row = _rows(out)["unfilled_release"]
     assert row["total"] == "0" and row["status"].startswith("error in cell")
     assert "is not written yet" in (out / "unfilled_release" / "feedback.md").read_text()
 
 
 @pytest.mark.parametrize("mutant", LIVE, ids=[m.name for m in LIVE])
-def test_mutant_loses_points_in_its_section_and_is_named(smoke_batch: tuple, mutant: Mutant) -> None:
-    out, _, _ = smoke_batch
+def test_mutant_loses_points_in_its_section_and_is_named(smoke_batch: Batch, mutant: Mutant) -> None:
+    out = smoke_batch.out
     student = f"mutant_{mutant.name}"
     row = _rows(out)[student]
     assert float(row[mutant.section]) < SECTIONS[mutant.section][1], (
@@ -163,40 +169,51 @@ def test_mutant_loses_points_in_its_section_and_is_named(smoke_batch: tuple, mut
     )
 
 
-def test_invalid_json_is_reported_and_the_batch_goes_on(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
+def test_invalid_json_is_reported_and_the_batch_goes_on(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
     row = _rows(out)["broken_json"]
     assert row["total"] == "0" and row["status"].startswith("invalid notebook: not a readable notebook")
 
 
-def test_syntax_error_keeps_earned_points(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
+def _untrained_total() -> str:
+    """What mutants.untrained() earns: every point but the training checks that need a trained model."""
+    return f"{MAX_POINTS - SECTIONS['training'][1] + UNTRAINED_TRAINING:g}"
+
+
+def test_untrained_solution_earns_all_but_what_needs_training(smoke_batch: Batch) -> None:
+    """The base of the broken notebooks below (training is not what they are about)."""
+    row = _rows(smoke_batch.out)["untrained_solution"]
+    assert (row["total"], row["training"]) == (_untrained_total(), f"{UNTRAINED_TRAINING:g}"), row
+
+
+def test_syntax_error_keeps_earned_points(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
     row = _rows(out)["broken_syntax"]
-    assert row["total"] == str(MAX_POINTS) and row["status"].startswith("error in cell"), row
+    assert row["total"] == _untrained_total() and row["status"].startswith("error in cell"), row
     assert "SyntaxError" in (out / "broken_syntax" / "feedback.md").read_text()
 
 
-def test_infinite_loop_times_out_and_keeps_earned_points(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
+def test_infinite_loop_times_out_and_keeps_earned_points(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
     row = _rows(out)["broken_infinite_loop"]
-    assert row["status"].startswith("timeout in cell") and row["total"] == str(MAX_POINTS), row
+    assert row["status"].startswith("timeout in cell") and row["total"] == _untrained_total(), row
 
 
-def test_dead_kernel_is_restarted_and_keeps_earned_points(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
+def test_dead_kernel_is_restarted_and_keeps_earned_points(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
     row = _rows(out)["broken_dead_kernel"]
-    assert row["status"].startswith("kernel died in cell") and row["total"] == str(MAX_POINTS), row
+    assert row["status"].startswith("kernel died in cell") and row["total"] == _untrained_total(), row
 
 
-def test_missing_parameters_tag_still_gets_the_profile(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
+def test_missing_parameters_tag_still_gets_the_profile(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
     row = _rows(out)["broken_missing_parameters_tag"]
     assert row["total"] == str(MAX_POINTS), row
     assert "the `parameters` tag was missing" in (out / "broken_missing_parameters_tag" / "feedback.md").read_text()
 
 
-def test_progress_and_table_are_printed(smoke_batch: tuple) -> None:
-    _, kinds, stdout = smoke_batch
+def test_progress_and_table_are_printed(smoke_batch: Batch) -> None:
+    kinds, stdout = smoke_batch.kinds, smoke_batch.stdout
     assert stdout.splitlines()[0].split()[:2] == ["student", "preprocess"]
     assert all(student in stdout for student in kinds)
 
@@ -231,14 +248,16 @@ def test_solution_gets_full_marks_under_ci(tmp_path: Path, shared_sample: Path) 
     ).read_text()
 
 
-def test_regrading_gives_the_same_iou(smoke_batch: tuple) -> None:
+def test_regrading_gives_the_same_iou(smoke_batch: Batch) -> None:
     """The same code graded twice (once without its parameters tag, on other probe inputs) trains to the same model."""
-    out, _, _ = smoke_batch
-    assert _results(out, "solution")["leaderboard"] == _results(out, "broken_missing_parameters_tag")["leaderboard"]
+    out = smoke_batch.out
+    assert (
+        _results(out, SOLUTION_STUDENT)["leaderboard"] == _results(out, "broken_missing_parameters_tag")["leaderboard"]
+    )
 
 
-def test_refused_notebooks_get_a_clear_status_and_a_row(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
+def test_refused_notebooks_get_a_clear_status_and_a_row(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
     rows = _rows(out)
     assert (
         rows["broken_symlink"]["status"]
@@ -248,15 +267,15 @@ def test_refused_notebooks_get_a_clear_status_and_a_row(smoke_batch: tuple) -> N
     assert rows["broken_symlink"]["total"] == rows["broken_oversize"]["total"] == "0"
 
 
-def test_colliding_ids_are_both_graded_and_the_instructor_is_told(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
+def test_colliding_ids_are_both_graded_and_the_instructor_is_told(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
     assert {"colliding_id", "colliding_id-2"} <= set(_rows(out))
     assert "is graded as 'colliding_id-2'" in (out / "colliding_id-2" / "grader.log").read_text()
 
 
-def test_edited_locked_cell_is_reported_to_the_instructor_only(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
-    assert _rows(out)["broken_edited_locked_cell"]["total"] == str(MAX_POINTS)
+def test_edited_locked_cell_is_reported_to_the_instructor_only(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
+    assert _rows(out)["broken_edited_locked_cell"]["total"] == _untrained_total()
     assert "locked cell `check_preprocess` was edited" in (out / "broken_edited_locked_cell" / "grader.log").read_text()
     assert "locked cell" not in (out / "broken_edited_locked_cell" / "feedback.md").read_text()
-    assert "locked cell" not in (out / "solution" / "grader.log").read_text()
+    assert "locked cell" not in (out / SOLUTION_STUDENT / "grader.log").read_text()

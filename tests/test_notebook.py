@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 import nbformat
-from mutants import RELEASE, SOLUTION
+import pytest
+from harness import Batch
+from mutants import RELEASE, SOLUTION, SOLUTION_STUDENT
 
 from assignment import points
 
@@ -134,9 +136,10 @@ def test_notebook_teaches_the_real_trimap_values() -> None:
     assert "nearest" in text and "bilinear" in text
 
 
-def test_solution_runs_headless_with_passing_self_checks(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
-    executed = _cells(out / "solution" / "executed.ipynb")
+@pytest.mark.slow
+def test_solution_runs_headless_with_passing_self_checks(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
+    executed = _cells(out / SOLUTION_STUDENT / "executed.ipynb")
     errors = [o for c in executed if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     passed = [c for c in executed if _grade_id(c) and _grade_id(c).startswith("check_")]
@@ -144,8 +147,9 @@ def test_solution_runs_headless_with_passing_self_checks(smoke_batch: tuple) -> 
         assert any("self-checks passed" in o.get("text", "") for o in cell.outputs), _grade_id(cell)
 
 
-def test_stub_raises_not_implemented_and_self_checks_explain(smoke_batch: tuple) -> None:
-    out, _, _ = smoke_batch
+@pytest.mark.slow
+def test_stub_raises_not_implemented_and_self_checks_explain(smoke_batch: Batch) -> None:
+    out = smoke_batch.out
     executed = {_grade_id(c): c for c in _cells(out / "unfilled_release" / "executed.ipynb") if _grade_id(c)}
 
     def error(grade_id: str) -> dict:

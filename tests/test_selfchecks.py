@@ -16,6 +16,8 @@ import pytest
 from mutants import RELEASE, SOLUTION
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.slow
+
 STUB = re.compile(r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*$", re.M)
 REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION(?:\n|\Z)", re.M | re.S)
 SETTINGS = (

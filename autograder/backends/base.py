@@ -8,6 +8,7 @@ in `autograder.backends.REGISTRY`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class Backend(ABC):
     offered: ClassVar[bool] = True  # a choice of --sandbox (the unsandboxed one is only --unsandboxed)
     own_uid: ClassVar[bool] = True  # run as root, each sandbox gets an unprivileged uid of its own
     shared_tmp: ClassVar[bool] = False  # the sandbox writes in the host's /tmp, /dev/shm ...: its files there count
+    forks: ClassVar[bool] = False  # as root, its sandboxes can be children of the pristine process (autograder.zygote)
 
     @classmethod
     @abstractmethod
@@ -48,3 +50,12 @@ class Backend(ABC):
 
     def cleanup(self, box: Sandbox) -> None:  # noqa: B027 - most backends need nothing here
         """Called at close, once every process of the sandbox is gone."""
+
+    def pristine(self, readonly: list[Path], root: Path, env: dict[str, str], argv: list[str]) -> list[str]:
+        """The command that starts the pristine process (autograder.zygote) seeing `readonly` and `root`."""
+        raise NotImplementedError(f"the {self.name} backend does not fork its sandboxes")
+
+    def forked(self, box: Sandbox) -> dict:
+        """How a child of the pristine process enters `box`: `namespaces` (mount with its own /tmp and /dev/shm,
+        IPC, UTS, network), `network` (a network namespace alone), `seccomp` (the filter, hex)."""
+        raise NotImplementedError(f"the {self.name} backend does not fork its sandboxes")

@@ -107,6 +107,7 @@ class Bubblewrap(Backend):
     """bubblewrap namespaces, a seccomp filter, and (as root) a dedicated uid."""
 
     name = "bwrap"
+    forks = True
 
     @classmethod
     def problem(cls) -> str | None:
@@ -128,6 +129,16 @@ class Bubblewrap(Backend):
         ]
         drop = box.setpriv() if box.slot else []
         return box.started([*box.rlimits(), *sandboxed, "--clearenv", *box.environment_args(), "--", *drop, *argv])
+
+    def pristine(self, readonly: list[Path], root: Path, env: dict[str, str], argv: list[str]) -> list[str]:
+        """As root, in namespaces of its own that hold only `readonly` and `root`; its children enter their own
+        (autograder/zygote/confine.py), so it gets no seccomp filter itself."""
+        environment = [arg for key, value in sorted(env.items()) for arg in ("--setenv", key, value)]
+        return [*prefix(readonly, root, as_root=True), "--clearenv", *environment, "--", *argv]
+
+    def forked(self, box: Sandbox) -> dict:
+        program = box.seccomp.read_bytes().hex() if box.seccomp else ""
+        return {"namespaces": True, "network": True, "seccomp": program, "tmp_mib": TMP_MIB}
 
     def describe(self, box: Sandbox) -> str:
         who = "a dedicated unprivileged uid" if box.slot else "the grader's uid in a user namespace"

@@ -1,0 +1,160 @@
+"""The pristine process: TensorFlow imported once per batch, forked into each probe and measuring sandbox.
+
+A batch graded as root with the bwrap or user backend starts, before any submission is read, one process that
+imports TensorFlow, Keras, tfds, NumPy and pyplot (serve.py). The probe and the measuring program of every
+submission are then children forked from it, each entering its own sandbox before it runs (confine.py): the
+sandbox's control groups, its own uid, rlimits and, under bwrap, its own mount (/tmp, /dev/shm), IPC, UTS and
+network namespaces and the seccomp filter. What each start of TensorFlow cost (3.5-4 CPU-s, twice a submission) is
+paid once a batch. The notebook's kernel still starts in a bwrap sandbox of its own.
+
+Threat analysis. What runs student code (the probe) and what reads files student code made (the measuring program)
+are children; the pristine process never runs, loads or reads anything of a submission, only the grader's requests
+(a JSON object and descriptors, on a socket in the batch's private folder, which no sandbox sees).
+- A child cannot reach the pristine process: it runs as an unprivileged uid of its own and the pristine process as
+  root (no signal, no ptrace, no /proc/PID/mem); the seccomp filter refuses ptrace, process_vm_*, new namespaces and
+  mounts; it holds no descriptor of the pristine process's (all closed before anything of the child runs, the
+  control-group files after it joins them). It dies with it (PR_SET_PDEATHSIG).
+- A child cannot reach the next submission's children: those are forked from the pristine process, never from it,
+  with another uid; a uid goes to a later sandbox only once no process of it is left (autograder.uids). What the
+  children share is read-only (the Python install, the venv, the data, the pristine process's memory, copied on
+  write) or theirs alone: each scratch folder is its uid's (0700), and under bwrap /tmp, /dev/shm, System V IPC and
+  the network are per child. Under bwrap the PID namespace is the pristine process's: a child sees its neighbours'
+  process ids and command lines (the pristine process's own) and nothing more; the uid keeps it out of the rest.
+  The `user` backend is the same as its own sandboxes are: the host's /tmp and IPC, cleaned per uid at the end.
+- A crafted file in a measuring child can therefore hurt only that child, hence its submission: the grader reads
+  its facts as it reads any sandbox's (typed, bounded), and the next measuring child starts from the pristine
+  process again, never from it.
+- The children's memory, tasks and CPU are their sandboxes' control groups'; what the pristine process holds is
+  shared, read-only, by all of them.
+Where the grader is not root (bwrap in a user namespace), children could not change uid: every probe and measurer
+then starts in a bwrap sandbox of its own, as before (`Zygote.start` returns None).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder import leftovers
+from autograder.backends import Backend
+
+PROGRAM = Path(__file__).resolve().parent
+ASKS_FD = 3  # where a child finds the descriptor it asks the grader on (confine.ASKS_FD)
+READY_SECONDS = 600  # a request waits this long for the pristine process to have imported TensorFlow
+ANSWER_LIMIT = 4096
+
+
+class Unavailable(OSError):
+    """The pristine process cannot fork this child (gone, or never started): run the program the usual way."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a worker reaches the batch's pristine process, and the folder its children's scratch folders go in."""
+
+    socket: str
+    root: str
+
+
+class Child:
+    """A forked child, as the grader sees it: its exit status comes on the request's connection."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self.connection = connection
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit status, or None when the child has not ended within `timeout` seconds."""
+        self.connection.settimeout(max(timeout, 0.01))
+        try:
+            answer = json.loads(self.connection.recv(ANSWER_LIMIT) or b"{}")
+        except TimeoutError:
+            return None
+        except (OSError, ValueError):
+            return -1
+        code = answer.get("exit")
+        return code if isinstance(code, int) else -1
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def fork(address: Address, request: dict, fds: list[int]) -> Child:
+    """A child of the pristine process at `address` running `request` (see confine.enter) with `fds`; Unavailable
+    when it cannot be had."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        connection.settimeout(READY_SECONDS)
+        connection.connect(address.socket)
+        socket.send_fds(connection, [json.dumps(request).encode()], fds)
+        answer = json.loads(connection.recv(ANSWER_LIMIT) or b"{}")
+    except (OSError, ValueError) as error:
+        connection.close()
+        raise Unavailable(f"the pristine process did not answer: {error}") from error
+    if not isinstance(answer.get("pid"), int):
+        connection.close()
+        raise Unavailable("the pristine process did not fork")
+    return Child(connection)
+
+
+class Zygote:
+    """The batch's pristine process, for its lifetime (a context manager); `address` is None where there is none."""
+
+    def __init__(self, backend: Backend, readonly: list[Path]) -> None:
+        self.address: Address | None = None
+        self.process: subprocess.Popen | None = None
+        self.private: Path | None = None
+        if os.geteuid() != 0 or not backend.forks:
+            return
+        self.private = Path(tempfile.mkdtemp(prefix="tu-grader-zygote-", dir=leftovers.scratch_root()))
+        self._alive = leftovers.hold(self.private)  # a killed grader's pristine folder is swept like a sandbox's
+        self.root = Path(tempfile.mkdtemp(prefix="tu-zygote-", dir=leftovers.scratch_root()))
+        leftovers.record(self.private, self.root, None, backend.name, "")
+        self.root.chmod(0o711)  # the children's uids pass through to their scratch folders, without listing them
+        program = self.root / "program"
+        program.mkdir(mode=0o755)
+        for name in ("serve.py", "confine.py"):
+            shutil.copyfile(PROGRAM / name, program / name)
+        for name in ("home", "work"):
+            (self.root / name).mkdir(mode=0o700)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        path = self.private / "pristine.sock"
+        listener.bind(str(path))
+        listener.listen(64)
+        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.root / "home")}
+        env.update({"LANG": "C.UTF-8", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"})
+        argv = [sys.executable, "-I", str(program / "serve.py"), str(listener.fileno())]
+        with listener, (self.private / "pristine.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                backend.pristine(readonly, self.root, env, argv),
+                pass_fds=(listener.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        self.address = Address(str(path), str(self.root))
+
+    def close(self) -> None:
+        if self.private is None:
+            return
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, 9)
+            self.process.wait()
+        subprocess.run(["rm", "-rf", "--one-file-system", str(self.root)], check=False)
+        shutil.rmtree(self.private, ignore_errors=True)
+        os.close(self._alive)
+
+    def __enter__(self) -> Zygote:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
