@@ -234,9 +234,10 @@ def _marked(code: str, spans: list[tuple[int, int]]) -> str:
 
 def _copied(run: Batch, pairs: list[similarity.Pair], note: str) -> str:
     intro = (
-        f"<p>Pairs whose written code matches at {similarity.THRESHOLD:.2f} or more (copydetect; the code the "
-        "release hands out and the solution's count as given); matching code is highlighted. For a closer "
-        'look, not a verdict. All scores: <a href="similarity.csv">similarity.csv</a>.</p>'
+        f"<p>Pairs in which {similarity.THRESHOLD:.2f} or more of one student's written code is found in the "
+        "other's (copydetect; the code the release hands out and the solution's count as given, and code added "
+        "around a copy does not lower the score); matching code is highlighted. For a closer look, not a verdict: "
+        'the score does not say who copied whom. All scores: <a href="similarity.csv">similarity.csv</a>.</p>'
     )
     if note or not pairs:
         return section("Copied work", f'{intro}<p class="muted">{text(note or "No pair reaches the threshold.")}</p>')
@@ -258,8 +259,14 @@ def _pairs(out: Path) -> tuple[list[similarity.Pair], str]:
     notebooks = {s.student: s.path for s in batch.read_manifest(out) if not s.refused and s.path.is_file()}
     if len(notebooks) < 2:
         return [], "Not compared: OUT's batch manifest lists fewer than two readable notebooks."
+    if not REFERENCE.is_file():
+        solution = REFERENCE.relative_to(ROOT)
+        return (
+            [],
+            f"Not compared: {solution} is missing; without the solution, code that follows the hints looks copied.",
+        )
     try:
-        return similarity.compare(notebooks, RELEASE, reference=REFERENCE if REFERENCE.is_file() else None), ""
+        return similarity.compare(notebooks, RELEASE, REFERENCE), ""
     except ValueError as error:
         return [], f"Not compared: {error}"
 

@@ -3,8 +3,25 @@
 A submission's written code is what its author typed: its solution cells and its cells without a grade id (the
 release's free cells and any cell the student added), less IPython magics and shell lines. copydetect tokenises it
 with pygments, turning every identifier, attribute and string into one letter and dropping comments and whitespace,
-and fingerprints the k-grams of that token text. Code the release hands out is boilerplate and never matches;
-so is the instructor's answer when it is given (`reference`): it is what a student who follows the hints writes.
+and fingerprints the k-grams of that token text. Code the release hands out and the instructor's answer (the
+reference) are boilerplate and never match: the answer is what a student who follows the hints writes.
+
+A pair's score is the larger of copydetect's two directional shares, the share of one student's own code found in
+the other's: code a copier adds around a copy (dead, unrelated, the release's or another student's) cannot lower it.
+Own code counts as at least MIN_OWN_CODE characters of token text, so that a notebook differing from the answer in a
+line or two is not found whole in every notebook that has that line too.
+
+Measured on tests/fast/fixtures/similarity (NOISE 15, MIN_OWN_CODE 300). Honest notebooks written independently (ana,
+ben, chen, dana, eli, fay, the solution) reach at most 0.463 (dana/fay), and the solution with one function of one of
+them at most 0.340 against another. Copies reach at least 0.742 against whom they copied: ana's notebook disguised
+(comments, names or whitespace changed 1.000, statements reordered 0.857, all four 0.857) or padded (3x dead code
+0.857, the release's and solution's code 0.826, ben's notebook 1.000 against ana and 0.993 against ben, a dead
+statement after every statement 0.742). A copy reaches at most 0.567 against an honest notebook it did not copy
+(fay/padded_honest). THRESHOLD 0.65 is the middle of 0.567..0.742. One exception: a notebook that pastes in three
+students' code besides ana's holds nearly all of the few lines fay wrote beyond the hints, and is flagged with her too
+(0.878). The smaller share, used before, let padding hide a copy (3x dead code: 0.181). Without the solution as
+reference, notebooks that follow the hints hold each other's code (ana 0.968 of the solution's) more than the
+disguised copy holds ana's (0.903), so `compare` requires it.
 """
 
 from __future__ import annotations
@@ -29,20 +46,16 @@ log = logging.getLogger(__name__)
 # statement (`x=layers.Concatenate()([x,skip])` is `V=V.V()([V,V])`, 14). Every k-gram is kept (winnowing window 1,
 # so the guarantee threshold is NOISE too): notebooks are small, and scores then do not depend on Python's hash seed.
 NOISE = 15
-# Measured on tests/fast/fixtures/similarity (NOISE 15, min score). Honest, independently written notebooks (ana, ben,
-# chen, dana, eli, fay, and the solution as a seventh) reach at most 0.602 (ana/solution) against the release alone,
-# except fay/solution at 0.858: both follow the hints word for word and write nothing else, which only `reference`
-# tells from a copy; with the solution as `reference` they reach at most 0.214 (ana/fay). Disguised copies of ana
-# score at least 0.862 against the release alone (renamed 1.000, comments 1.000, whitespace 0.980, reordered 0.878,
-# all four at once 0.862) and 0.744 with `reference` (1.000, 1.000, 0.968, 0.765, 0.744). 0.67 is the middle of
-# 0.602..0.744, the range that separates them either way.
-THRESHOLD = 0.67
+# Independent notebooks share at most 152 characters of own token text here (dana/fay); over 300 that stays at 0.51,
+# under THRESHOLD. The honest notebooks' own code is 320 to 751, so 300 changes none of their scores.
+MIN_OWN_CODE = 300
+THRESHOLD = 0.65
 CODE_LIMIT = 200_000  # characters of one student's written code compared (a whole notebook's exercises are ~10 kB)
 
 
 @dataclass(frozen=True)
 class Pair:
-    """Two students whose written code matches at `score` (0 to 1), with the matching spans of each one's code."""
+    """Two students, the share (`score`) of one's own code found in the other's, and each one's matching spans."""
 
     student_a: str
     student_b: str
@@ -115,20 +128,20 @@ def _read(path: Path, release: nbformat.NotebookNode) -> str | None:
         return None
 
 
-def compare(
-    notebooks: dict[str, Path], release: Path, threshold: float = THRESHOLD, reference: Path | None = None
-) -> list[Pair]:
+def _found(share: float, fingerprint: CodeFingerprint) -> float:
+    """copydetect's share of this notebook's own code found in the other, over at least MIN_OWN_CODE characters."""
+    coverage = float(fingerprint.token_coverage)
+    return float(share) * coverage / max(coverage, MIN_OWN_CODE)
+
+
+def compare(notebooks: dict[str, Path], release: Path, reference: Path, threshold: float = THRESHOLD) -> list[Pair]:
     """Pairs of readable notebooks whose score is at least `threshold`, highest first.
 
-    The score is the smaller of copydetect's two directional similarities (the share of each student's own code
-    that the other has): a whole copy keeps both high, while a short, generic notebook inside a long one scores low.
-    Against the release alone on the fixtures, the larger of the two put the solution inside ana at 0.968, above the
-    weakest disguised copy (0.903); the mean left a 0.785..0.882 gap, the smaller leaves 0.602..0.862.
-    `reference` is the instructor's solution notebook, whose code then counts as boilerplate too (recommended).
+    `reference` is the instructor's solution notebook; its code counts as given, like the release's.
     An unreadable submission is skipped and logged; an unreadable release or reference raises ValueError.
     """
     release_nb = load(release)
-    boilerplate = _boilerplate(release_nb, [release_nb] + ([load(reference)] if reference else []))
+    boilerplate = _boilerplate(release_nb, [release_nb, load(reference)])
     codes = {
         student: code[:CODE_LIMIT] for student, path in sorted(notebooks.items()) if (code := _read(path, release_nb))
     }
@@ -138,7 +151,7 @@ def compare(
     for i, a in enumerate(students):
         for b in students[i + 1 :]:
             _, (share_a, share_b), (slices_a, slices_b) = compare_files(prints[a], prints[b])
-            score = float(min(share_a, share_b))
+            score = max(_found(share_a, prints[a]), _found(share_b, prints[b]))
             if score >= threshold:
                 pairs.append(
                     Pair(a, b, score, codes[a], codes[b], _spans(slices_a, codes[a]), _spans(slices_b, codes[b]))

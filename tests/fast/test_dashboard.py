@@ -7,6 +7,7 @@ import copy
 import csv
 import hashlib
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -154,3 +155,14 @@ def test_command_line(out: Path, tmp_path: Path, capsys: pytest.CaptureFixture) 
     dashboard.build(empty)
     assert "Nothing was graded" in (empty / "report.html").read_text()
     assert (empty / "similarity.csv").read_text().splitlines() == ["student_a,student_b,score"]
+
+
+def test_copied_work_is_not_compared_without_the_solution(
+    out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the solution as given code, notebooks that follow the hints would all look copied."""
+    shutil.copytree(out, tmp_path / "out")
+    monkeypatch.setattr(dashboard, "REFERENCE", dashboard.ROOT / "solution" / "gone.ipynb")
+    page = dashboard.build(tmp_path / "out").read_text()
+    assert "Not compared: solution/gone.ipynb is missing" in page and "Copied work (" not in page
+    assert (tmp_path / "out" / "similarity.csv").read_text().splitlines() == ["student_a,student_b,score"]
