@@ -260,7 +260,7 @@ def _attempt(session: _Session, result: RunResult, profile: Profile, skip: set[i
             if problem := session.run_grader_code(code, profile.export_timeout):
                 result.notes.append(f"the trained model could not be exported: {literal(problem, 200)}")
             result.exported = out
-    except Exception as error:  # noqa: BLE001 - dead, unresponsive, or sending what breaks the client: the kernel failed
+    except Exception as error:  # noqa: BLE001 - dead, unresponsive, or breaking the client: the kernel failed
         known = isinstance(error, DeadKernelError | _Unresponsive | RuntimeError)
         detail = f"{type(error).__name__}: {error}" if known else traceback.format_exc(limit=-4)
         result.diagnostics.append(f"kernel attempt {session.attempt + 1}: {detail}\n{session.printed()}".strip())
