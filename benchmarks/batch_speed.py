@@ -114,17 +114,29 @@ def main(argv: list[str] | None = None) -> None:
     print(line(args.copies, run_data.kind, seconds, cpu, len(os.sched_getaffinity(0))), flush=True)
 
 
+GOAL_RATE = 1.2  # JOBS=2 grades at least this many times the notebooks a minute of `nbgrader autograde`
+GOAL_CPU = 1.45  # a graded notebook costs at most this many times nbgrader's CPU seconds
+
+
 def line(copies: int, kind: str, seconds: dict[str, float], cpu: dict[str, float], cores: int) -> str:
-    """The `batch` line: rates, CPU seconds a notebook, the ratios, and the ratio all cores busy would allow."""
+    """The `batch` line: rates, CPU seconds a notebook, the ratios against their goals, and the ratio all cores busy
+    would allow."""
     rate = {name: 60 * copies / value for name, value in seconds.items()}
     ceiling = 60 * cores / cpu["JOBS=2"] / rate["nbgrader"]
+    over = rate["JOBS=2"] / rate["nbgrader"]
+    costs = cpu["JOBS=2"] / cpu["nbgrader"]
     return (
         f"batch {copies} copies (smoke sizes, {kind} data): "
         + ", ".join(f"{name} {rate[name]:.2f}/min ({seconds[name]:.0f} s, {cpu[name]:.0f} CPU-s each)" for name in rate)
-        + f"; JOBS=2 over nbgrader {rate['JOBS=2'] / rate['nbgrader']:.2f}x, JOBS=2 over JOBS=1 "
-        f"{rate['JOBS=2'] / rate['JOBS=1']:.2f}x; with all {cores} cores busy at {cpu['JOBS=2']:.0f} CPU-s a notebook, "
-        f"JOBS=2 could reach at most {ceiling:.2f}x nbgrader"
+        + f"; JOBS=2 over nbgrader {over:.2f}x ({_goal(over >= GOAL_RATE, f'at least {GOAL_RATE}x')}), JOBS=2 over "
+        f"JOBS=1 {rate['JOBS=2'] / rate['JOBS=1']:.2f}x; a notebook's CPU seconds over nbgrader's {costs:.2f}x "
+        f"({_goal(costs <= GOAL_CPU, f'at most {GOAL_CPU}x')}); with all {cores} cores busy at {cpu['JOBS=2']:.0f} "
+        f"CPU-s a notebook, JOBS=2 could reach at most {ceiling:.2f}x nbgrader"
     )
+
+
+def _goal(met: bool, goal: str) -> str:
+    return f"goal {goal}: {'met' if met else 'NOT met'}"
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ from autograder.backends import Backend
 
 PROGRAM = Path(__file__).resolve().parent
 ASKS_FD = 3  # where a child finds the descriptor it asks the grader on (confine.ASKS_FD)
-READY_SECONDS = 600  # a request waits this long for the pristine process to have imported TensorFlow
+READY_SECONDS = 180  # a request waits this long for the pristine process to have imported TensorFlow
 ANSWER_LIMIT = 4096
 
 
@@ -146,6 +146,13 @@ class Zygote:
         if self.private is None:
             return
         if self.process is not None:
+            if self.process.poll() is not None:  # it should live as long as the batch: say why it did not
+                log = (self.private / "pristine.log").read_bytes()[-2000:].decode(errors="replace")
+                print(
+                    f"note: the pristine process ended early (exit {self.process.returncode}); the probe and the "
+                    f"measuring started TensorFlow themselves:\n{log}",
+                    file=sys.stderr,
+                )
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, 9)
             self.process.wait()

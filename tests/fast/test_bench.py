@@ -24,11 +24,19 @@ def test_bench_refuses_an_unknown_profile(capsys: pytest.CaptureFixture) -> None
     assert "unknown profile(s): fast" in capsys.readouterr().err
 
 
-def test_batch_line_gives_the_ratios_and_the_ceiling() -> None:
+def test_batch_line_gives_the_ratios_their_goals_and_the_ceiling() -> None:
     """The figures of 2026-11-30: 6 copies, nbgrader 110 s at 20 CPU-s a notebook, the kit 40 CPU-s a notebook."""
     seconds = {"nbgrader": 110.0, "JOBS=1": 182.6, "JOBS=2": 134.8}
     cpu = {"nbgrader": 20.2, "JOBS=1": 40.4, "JOBS=2": 40.2}
     text = batch_speed.line(6, "real", seconds, cpu, 2)
     assert text.startswith("batch 6 copies (smoke sizes, real data): nbgrader 3.27/min (110 s, 20 CPU-s each)")
-    assert "JOBS=2 over nbgrader 0.82x, JOBS=2 over JOBS=1 1.35x" in text
+    assert "JOBS=2 over nbgrader 0.82x (goal at least 1.2x: NOT met), JOBS=2 over JOBS=1 1.35x" in text
+    assert "a notebook's CPU seconds over nbgrader's 1.99x (goal at most 1.45x: NOT met)" in text
     assert text.endswith("with all 2 cores busy at 40 CPU-s a notebook, JOBS=2 could reach at most 0.91x nbgrader")
+    met = batch_speed.line(6, "real", {**seconds, "JOBS=2": 90.0}, {**cpu, "JOBS=2": 28.0}, 2)
+    assert "(goal at least 1.2x: met)" in met and "1.39x (goal at most 1.45x: met)" in met
+
+
+def test_overhead_line_says_whether_the_profiles_goal_is_met() -> None:
+    assert grading_speed.line("smoke", 20.0, 23.0, "bwrap / synthetic", 100).endswith("1.15x (goal at most 1.2x: met)")
+    assert "1.20x (goal at most 1.1x: NOT met)" in grading_speed.line("ci", 50.0, 60.0, "bwrap / sample", 100)

@@ -1,0 +1,113 @@
+"""Sandboxes whose programs are children of the pristine process (autograder/zygote/): each child is confined as a
+sandbox of its own is, and cannot reach the pristine process or another child. One pristine process for the module
+(it imports TensorFlow once, a few seconds)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_sandbox import BWRAP, LIMITS, PYTHON_PATHS, ROOT, USER, _bwrap
+
+from autograder import uids, zygote
+from autograder.sandbox import Sandbox
+
+PROBE = textwrap.dedent(
+    """
+    import ctypes, os, subprocess, sys
+    def attempt(what, action):
+        try:
+            print(what, "ok", action())
+        except Exception as error:
+            print(what, type(error).__name__)
+    attempt("read-kit", lambda: len(open({readme!r}).read()))
+    attempt("write-venv", lambda: open({venv!r} + "/evil.pth", "w"))
+    attempt("signal-parent", lambda: os.kill(os.getppid(), 0))
+    attempt("parent-memory", lambda: open(f"/proc/{{os.getppid()}}/mem", "rb").read(1))
+    attempt("unshare", lambda: ctypes.CDLL(None, use_errno=True).unshare(0x10000000) or "0")
+    attempt("tmp", lambda: sorted(os.listdir("/tmp")))
+    open("/tmp/mine", "w").write("x")
+    print("uid", os.getuid(), "modules", "tensorflow" in sys.modules, "env", sorted(os.environ))
+    print("cgroup", open("/proc/self/cgroup").read().replace(chr(10), " "))
+    print("args", sys.argv[1:])
+    subprocess.Popen(["sleep", "600"], start_new_session=True)
+    sys.exit(3)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def pristine() -> Iterator[zygote.Zygote]:
+    if os.geteuid() != 0:
+        pytest.skip("children of the pristine process change uid: the grader forks them only as root")
+    _bwrap()
+    with zygote.Zygote(BWRAP, PYTHON_PATHS) as process:
+        assert process.address is not None
+        yield process
+
+
+def _forked(address: zygote.Address, backend=BWRAP) -> Sandbox:
+    return Sandbox(backend, LIMITS, PYTHON_PATHS, {"TFDS_DATA_DIR": "/data"}, "test", pristine=address)
+
+
+def test_a_child_is_confined_like_a_sandbox_of_its_own(pristine: zygote.Zygote) -> None:
+    with _forked(pristine.address) as box:
+        program = box.scratch / "work" / "program.py"
+        program.write_text(PROBE.format(readme=str(ROOT / "README.md"), venv=sys.prefix))
+        box.give(program)
+        done = box.run([sys.executable, "-I", str(program), "one", "two"], 60)
+        uid, scratch, joined = box.uid, box.scratch, "memory" in box.group.folders and box.group.path
+    out = done.stdout
+    assert done.returncode == 3, out
+    assert "read-kit FileNotFoundError" in out and "write-venv OSError" in out, out
+    assert "signal-parent PermissionError" in out and "parent-memory PermissionError" in out, out
+    assert "unshare ok -1" in out, "the seccomp filter refuses a user namespace (which needs no privilege)"
+    assert f"tmp ok ['{scratch.parent.name}']" in out, "its /tmp holds nothing but the way to its scratch folder"
+    assert f"uid {uid} modules True" in out and "TINY_UNET" not in out and "'TFDS_DATA_DIR'" in out, out
+    assert not joined or f"memory:{joined}" in out or scratch.name in out.split("memory:")[1].split()[0], out
+    assert "args ['one', 'two']" in out, out
+    assert uids.processes_of({uid}) == [], "a detached process outlived the sandbox"
+    assert not scratch.exists()
+
+
+def test_children_share_nothing_they_write(pristine: zygote.Zygote) -> None:
+    """What one child leaves in /tmp, /dev/shm or System V IPC, or starts, the next child does not find."""
+    leave = (
+        "import ctypes, os, subprocess\nopen('/tmp/left', 'w').write('x')\nopen('/dev/shm/left', 'w').write('x')\n"
+        "print('shm', ctypes.CDLL(None).shmget(0x7E57, 4096, 0o1666))\n"
+    )
+    find = (
+        "import ctypes, os\nprint('tmp', os.path.exists('/tmp/left'), 'shm', os.path.exists('/dev/shm/left'))\n"
+        "print('ipc', ctypes.CDLL(None).shmget(0x7E57, 4096, 0o666))\n"
+    )
+    with _forked(pristine.address) as first, _forked(pristine.address) as second:
+        left = first.run([sys.executable, "-c", leave], 60).stdout
+        found = second.run([sys.executable, "-c", find], 60).stdout
+    assert "shm " in left and "shm -1" not in left, left
+    assert "tmp False shm False" in found and "ipc -1" in found, found
+
+
+def test_a_child_past_its_time_is_killed(pristine: zygote.Zygote) -> None:
+    with _forked(pristine.address) as box:
+        done = box.run([sys.executable, "-c", "import time; time.sleep(60)"], 2)
+        assert box.violation == "time limit of 2 s reached" and done.returncode != 0
+
+
+def test_the_user_backend_forks_too(pristine: zygote.Zygote) -> None:
+    with zygote.Zygote(USER, PYTHON_PATHS) as process, _forked(process.address, USER) as box:
+        done = box.run([sys.executable, "-c", "import os, sys; print(os.getuid(), 'tensorflow' in sys.modules)"], 60)
+        assert done.stdout.strip() == f"{box.uid} True", done.stdout
+
+
+def test_without_a_pristine_process_the_program_starts_the_usual_way(tmp_path: Path) -> None:
+    """A pristine process that is gone costs nothing but the time TensorFlow takes to start."""
+    if os.geteuid() != 0:
+        pytest.skip("as root only")
+    gone = zygote.Address(str(tmp_path / "no.sock"), "/tmp")
+    with _forked(gone) as box:
+        done = box.run([sys.executable, "-c", "import sys; print('tensorflow' in sys.modules)"], 60)
+    assert done.stdout.strip() == "False" and done.returncode == 0
