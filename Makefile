@@ -81,7 +81,7 @@ MAX_PARALLEL ?=
 ONLY ?=
 SUBMIT ?= 0
 
-.PHONY: gradescope test-gradescope slurm grade-merge report
+.PHONY: gradescope test-gradescope slurm grade-merge report rejudge
 
 # build/gradescope/autograder.zip for PROFILE=smoke|ci [DATA_SRC=<official archives>] [VISIBILITY=visible|after_published]
 gradescope: setup
@@ -103,6 +103,11 @@ slurm: setup
 # OUT/grades.csv from whatever OUT/<student>/ holds (after Slurm tasks, or a rerun of some).
 grade-merge: setup
 	$(BIN)/python -m autograder.grade --merge "$(OUT)" $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)")
+
+# Judge what OUT/<student>/ holds again (after a change to the hidden checks, points or reports), running no notebook;
+# a student measured by another version of the grader's measuring code is left for make grade (exit 1 names them).
+rejudge: setup
+	$(BIN)/python -m autograder.grade --rejudge "$(OUT)" $(if $(GRADEBOOK),--gradebook "$(GRADEBOOK)")
 
 # OUT/report.html (the batch at a glance, for the instructor) and OUT/similarity.csv from OUT/*/outcome.json.
 report: setup

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import numpy as np
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import batch, figures, report, similarity
+from autograder import adjustments, batch, figures, report, similarity
 from autograder.feedback import bar, document, figure, section, table, text, unlinked
 from autograder.figures import Drawn
 from autograder.results import CheckResult, CheckStatus, Outcome, replace_file
@@ -160,10 +160,11 @@ def _flagged(run: Batch) -> str:
         if o.pending:
             flags.append(("pending checks", ", ".join(f"{c.name} ({c.max_score:g})" for c in o.pending)))
         flags += [("to look at", flag) for flag in o.flags]
+        flags += [("adjusted by the instructor", f"{a.section} {a.points:+g}: {a.note}") for a in o.adjustments]
         rows += [f"<tr><td>{run.link(o.student)}</td><td>{flag}</td><td>{text(d)}</td></tr>" for flag, d in flags]
     none = (
-        '<p class="muted">None: no edited locked cells, grader errors, unusual statuses, pending checks '
-        "or other flags.</p>"
+        '<p class="muted">None: no edited locked cells, grader errors, unusual statuses, pending checks, '
+        "adjustments or other flags.</p>"
     )
     head = ["<th>Student</th>", "<th>Flag</th>", "<th>Detail</th>"]
     return section("Flagged submissions", table(head, rows) if rows else none)
@@ -290,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make report: error: {args.out} is not a folder", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    print(f"report: {build(args.out)}")
+    try:
+        print(f"report: {build(args.out)}")
+    except adjustments.Invalid as error:
+        print(f"make report: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

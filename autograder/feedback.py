@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import figures, markup
+from autograder import adjustments, figures, markup
 from autograder.figures import Drawn
 from autograder.measuring.facts import Facts, Status
 from autograder.results import CheckStatus, Outcome, cap
@@ -161,6 +161,16 @@ def _score(outcome: Outcome) -> str:
     return section("Points by section", table(["<th>Section</th>", '<th class="num">Points</th>', "<th></th>"], rows))
 
 
+def _adjusted(outcome: Outcome) -> str:
+    """The instructor's adjustments, each with its note, marked as the instructor's."""
+    items = [
+        f"<li>{html.escape(SECTIONS[a.section][0])} <strong>({a.points:+g})</strong>: your instructor's note: "
+        f"{text(a.note) if a.note else 'none'}{f' ({html.escape(bound)})' if bound else ''}</li>"
+        for a, bound in adjustments.shown(outcome.checked_points(), outcome.adjustments)
+    ]
+    return section("Adjusted by your instructor", f"<ul>{''.join(items)}</ul>") if items else ""
+
+
 def _checks(outcome: Outcome) -> str:
     """The lost points under their section's title, then what is pending, in the words of feedback.md."""
     lost = [c for c in outcome.checks if c.status is CheckStatus.FAILED]
@@ -227,6 +237,7 @@ def body(feedback: Feedback, shown: dict[str, Drawn], dropped: bool) -> str:
         f'<p>Run status: <span class="status {tone}">{text(words)}</span></p></div>'
         f'<p class="total"><strong>{outcome.total:g}</strong> <span>/ {MAX_POINTS} points</span></p></header>',
         _score(outcome),
+        _adjusted(outcome),
         _checks(outcome),
     ]
     if outcome.notes:

@@ -3,27 +3,42 @@
     python -m autograder.grade SUBMISSIONS [--profile ci] [--out grades] [--jobs 1] [--sandbox auto|bwrap|user]
                                [--unsandboxed] [--only a,b] [--regrade] [--gradebook DB]
     python -m autograder.grade --merge OUT       write OUT/grades.csv from whatever OUT/<student>/ holds
+    python -m autograder.grade --rejudge OUT     judge every student's stored measurements in OUT again
 
 A student whose outcome in OUT was graded from the same notebook, profile, data, sandbox and grader is kept, not
-graded again (--regrade grades everyone); grades.csv is always written from every outcome in OUT.
+graded again (--regrade grades everyone); one where only the judging code (hidden checks, points, reports) changed is
+re-judged from its stored measurements, with no notebook run. grades.csv is always written from every outcome in OUT,
+with the instructor's adjustments (OUT/adjustments.csv).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from assignment import data
 from assignment.profiles import PROFILES, Profile
-from autograder import backends, batch, dashboard, leftovers, permissions, pipeline, report, splits, zygote
+from autograder import (
+    adjustments,
+    backends,
+    batch,
+    dashboard,
+    judge,
+    leftovers,
+    permissions,
+    pipeline,
+    report,
+    splits,
+    zygote,
+)
 from autograder.backends import Backend, SandboxUnavailable
+from autograder.batch import Step, Versions
 from autograder.cgroup import machine_memory_mib
 from autograder.engines import gradebook
 from autograder.results import Outcome
@@ -77,26 +92,8 @@ def _threads(jobs: int) -> int:
     return max(1, len(os.sched_getaffinity(0)) // max(1, jobs))
 
 
-def _todo(submissions: list[Submission], job: pipeline.Job, regrade: bool) -> tuple[list[tuple[Submission, str]], int]:
-    """The submissions to grade with their keys, and how many are kept as graded."""
-    settings = {
-        "profile": asdict(job.profile),
-        "data": batch.data_fingerprint(job.data.path),
-        "sandbox": job.backend.name,
-    }
-    todo = [(s, batch.key(s, settings)) for s in submissions]
-    left = [(s, key) for s, key in todo if regrade or not batch.unchanged(job.out, s, key)]
-    return left, len(todo) - len(left)
-
-
 def _grade(todo: list[tuple[Submission, str]], kept: int, job: pipeline.Job, jobs: int) -> list[Outcome]:
     """Grade `todo` with a progress bar that shows what is kept, done and left, with an estimate of the time left."""
-    if kept:
-        print(
-            f"kept {kept} outcomes graded from the same notebook, profile, data and grader (--regrade / REGRADE=1 "
-            "grades them again)",
-            file=sys.stderr,
-        )
     bar = tqdm(total=len(todo), desc=f"grading ({job.profile.name})", unit="notebook", file=sys.stderr)
     outcomes: list[Outcome] = []
 
@@ -118,14 +115,17 @@ def _submissions(args: argparse.Namespace) -> list[Submission]:
     listed = batch.read_manifest(args.out)
     wanted = set(args.only.split(",")) if args.only else set()
     if wanted and wanted <= {s.student for s in listed}:
+        adjustments.read(args.out, batch.students(args.out, listed))  # a bad row stops the batch before it starts
         return listed
     found = discover(args.submissions)
+    adjustments.read(args.out, batch.students(args.out, found))
     batch.write_manifest(args.out, found, args.submissions.resolve())
     return found
 
 
-def _job(args: argparse.Namespace, profile: Profile, backend: Backend, private: Path) -> pipeline.Job:
-    run_data = data.resolve(profile.wants_sample, dict(os.environ))
+def _job(
+    args: argparse.Namespace, profile: Profile, backend: Backend, run_data: data.RunData, private: Path
+) -> pipeline.Job:
     reference = splits.prepare(profile, run_data.path, private)
     print(
         f"profile {profile.name}: {profile.description}\ndata: {run_data.origin}\n"
@@ -161,6 +161,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "--single", metavar="STUDENT", help="SUBMISSIONS holds one student's notebook(s): grade it as STUDENT"
     )
     parser.add_argument("--merge", type=Path, metavar="OUT", help="write OUT/grades.csv from OUT/<student>/ and stop")
+    parser.add_argument(
+        "--rejudge", type=Path, metavar="OUT", help="judge every student's stored measurements in OUT again and stop"
+    )
     parser.add_argument("--sandbox", default="auto", choices=backends.choices())
     parser.add_argument(
         "--unsandboxed", action="store_true", help="run student code without a sandbox (reports say so)"
@@ -173,7 +176,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "--no-merge", action="store_true", help="grade only: leave grades.csv and report.html to a merge (array tasks)"
     )
     args = parser.parse_args(argv)
-    if args.merge is None and args.submissions is None:
+    if args.merge is None and args.rejudge is None and args.submissions is None:
         parser.error("SUBMISSIONS is required")
     return args
 
@@ -193,8 +196,9 @@ def _finish(out: Path, gradebook_path: Path | None, backend_name: str) -> list[O
     return outcomes
 
 
-def _prepare(args: argparse.Namespace, profile: Profile, private: Path) -> tuple[list[Submission], pipeline.Job]:
-    """The submissions to consider and the job, or Refusal (and the errors below) saying why the batch cannot start."""
+def _prepare(args: argparse.Namespace, profile: Profile) -> tuple[list[Submission], Backend, data.RunData]:
+    """The submissions to consider, the sandbox and the data, or Refusal (and the errors below) saying why the batch
+    cannot start."""
     check_memory(profile, args.jobs, machine_memory_mib())
     submissions = _submissions(args)
     backend = _backend(args)
@@ -208,32 +212,80 @@ def _prepare(args: argparse.Namespace, profile: Profile, private: Path) -> tuple
         raise Refusal(f"no .ipynb files found in {args.submissions}")
     if swept := leftovers.sweep():
         print(f"removed {len(swept)} folders left by the sandboxes of a grader that was killed", file=sys.stderr)
-    return submissions, _job(args, profile, backend, private)
+    return submissions, backend, data.resolve(profile.wants_sample, dict(os.environ))
+
+
+def _rejudge(out: Path, gradebook_path: Path | None) -> int:
+    """`make rejudge`: judge every student's stored measurements in OUT again, then grades.csv and the report."""
+    if not out.is_dir():
+        print(f"make rejudge: error: {out} is not a folder", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    adjustments.read(out, batch.students(out, []))
+    done, refused = judge.rejudge_all(sorted(path.parent for path in out.glob("*/outcome.json")), Versions.current())
+    _finish(out, gradebook_path, "see each student's grader.log")
+    for line in refused:
+        print(f"make rejudge: not re-judged {line}", file=sys.stderr)
+    print(f"re-judged {done}, not re-judged {len(refused)}, in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    if refused:
+        print(f"make rejudge: {judge.advice(out)}", file=sys.stderr)
+    return 1 if refused else 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    """`make grade`: keep what is current, re-judge what only the judging changed for, run the rest."""
+    profile = PROFILES[args.profile]
+    if args.cell_timeout:
+        profile = replace(profile, cell_timeout=args.cell_timeout)
+    started = time.monotonic()
+    versions = Versions.current()
+    with leftovers.batch_folder() as private:
+        try:
+            submissions, backend, run_data = _prepare(args, profile)
+            settings = batch.settings(profile, run_data.path, backend.name)
+            plan = batch.plan(submissions, args.out, settings, versions, args.regrade)
+            job = _job(args, profile, backend, run_data, private) if plan[Step.RUN] else None
+        except (FileNotFoundError, SandboxUnavailable, Refusal, data.DataError) as error:
+            print(f"make grade: error: {error}", file=sys.stderr)
+            return 2
+        kept = len(plan[Step.KEEP])
+        if kept:
+            print(
+                f"kept {kept} outcomes graded from the same notebook, profile, data and grader (--regrade / "
+                "REGRADE=1 grades them again)",
+                file=sys.stderr,
+            )
+        folders = [args.out / s.student for s, _ in plan[Step.REJUDGE]]
+        rejudged, refused = judge.rejudge_all(folders, versions)
+        if rejudged:
+            print(
+                f"re-judged {rejudged} from their stored measurements (the checks or reports changed)", file=sys.stderr
+            )
+        for line in refused:
+            print(f"not re-judged {line}", file=sys.stderr)
+        if job:
+            with zygote.Zygote(job.backend, job.readonly()) as pristine:
+                _grade(plan[Step.RUN], kept, replace(job, pristine=pristine.address), args.jobs)
+    if not args.no_merge:
+        _finish(args.out.resolve(), args.gradebook, backend.name)
+    summary = f"graded {len(plan[Step.RUN])}, kept {kept}, re-judged {rejudged}"
+    print(f"{summary}, in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.merge:
-        _finish(args.merge, args.gradebook, "see each student's grader.log")
-        return 0
-    profile = PROFILES[args.profile]
-    if args.cell_timeout:
-        profile = replace(profile, cell_timeout=args.cell_timeout)
-    started = time.monotonic()
-    with leftovers.batch_folder() as private:
-        try:
-            submissions, job = _prepare(args, profile, private)
-        except (FileNotFoundError, SandboxUnavailable, Refusal, data.DataError) as error:
-            print(f"make grade: error: {error}", file=sys.stderr)
-            return 2
-        todo, kept = _todo(submissions, job, args.regrade)
-        with zygote.Zygote(job.backend, job.readonly()) if todo else contextlib.nullcontext() as pristine:
-            _grade(todo, kept, replace(job, pristine=pristine.address if pristine else None), args.jobs)
-    if not args.no_merge:
-        _finish(job.out, args.gradebook, job.backend.name)
-    print(f"graded {len(todo)}, kept {kept}, in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    return 0
+    try:
+        if args.merge:
+            _finish(args.merge, args.gradebook, "see each student's grader.log")
+            return 0
+        if args.rejudge:
+            return _rejudge(args.rejudge, args.gradebook)
+        return _batch(args)
+    except adjustments.Invalid as error:  # nothing written
+        print(f"make grade: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

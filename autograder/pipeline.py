@@ -25,7 +25,7 @@ import nbformat
 
 from assignment.data import RunData
 from assignment.profiles import Profile
-from autograder import challenge, checks, extract, locked, measure, reference, report, run, zygote
+from autograder import batch, challenge, extract, judge, locked, measure, reference, report, run, zygote
 from autograder.backends import Backend
 from autograder.cgroup import Group
 from autograder.measuring import facts
@@ -137,11 +137,13 @@ def grade(submission: Submission, job: Job, key: str = "") -> Outcome:
     folder = job.out / submission.student
     _clear(folder)
     started = time.monotonic()
+    versions = batch.Versions.current()
     outcome = Outcome(
         submission.student,
         notes=[submission.note] if submission.note else [],
         diagnostics=list(submission.warnings),
         key=key,
+        measuring=versions.measuring,
     )
     if job.backend.name == "none":
         outcome.notes.append("graded WITHOUT a sandbox (--unsandboxed)")
@@ -155,15 +157,18 @@ def grade(submission: Submission, job: Job, key: str = "") -> Outcome:
         worker = resource.getrusage(resource.RUSAGE_SELF)
         used = worker.ru_utime + worker.ru_stime
         outcome.diagnostics.append(f"grader worker CPU seconds before the reports: {used:.1f}")
+        judge.judge(outcome, folder, versions.judging)
         report.write_student(outcome, folder, job.profile.details_visibility, measured, job.run_config())
     except Exception as error:  # noqa: BLE001 - one broken submission never stops the batch
         outcome = Outcome(
             submission.student,
-            problem="grader error (your instructor has the details)",
+            problem=report.GRADER_ERROR,
             sandbox=outcome.sandbox,
             diagnostics=[clean(traceback.format_exc(limit=-6))[-20_000:]],
             seconds=time.monotonic() - started,
             key=key,
+            measuring=versions.measuring,
+            judged=versions.judging,
         )
         print(f"grader error on {submission.student}: {cap(f'{type(error).__name__}: {error}')}", file=sys.stderr)
         report.write_student(outcome, folder, job.profile.details_visibility)
@@ -245,10 +250,7 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
     (folder / "facts.json").write_text(facts.dumps(measured.facts))
     (folder / "run.json").write_text(json.dumps(job.run_config(), indent=1))
     outcome.flags += _flags(measured.facts, job)
-    outcome.checks, problem = checks.run(folder / "facts.json", folder / "run.json")
-    if problem:
-        outcome.problem = "grader error (your instructor has the details)"
-        outcome.diagnostics.append(problem)
+    outcome.measured = True  # judged next (autograder/judge.py), and again whenever only the judging changes
     return measured.facts
 
 

@@ -11,10 +11,11 @@ import csv
 import html
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import feedback, markup
+from autograder import adjustments, feedback, markup
 from autograder.measuring.facts import Facts, parse
 from autograder.results import (
     CellFailure,
@@ -30,6 +31,7 @@ from autograder.results import (
 
 DIAGNOSTICS_LIMIT = 20_000  # characters of instructor diagnostics in results.json
 RESULTS_LIMIT = 1_000_000  # bytes of results.json: its figures are drawn smaller, then left out, to stay within it
+GRADER_ERROR = "grader error (your instructor has the details)"
 
 
 def describe_failure(failure: CellFailure) -> str:
@@ -41,7 +43,7 @@ def describe_failure(failure: CellFailure) -> str:
 
 def status(outcome: Outcome) -> str:
     """The run status in a few words, e.g. "ok", "error in cell 12, 14", "refused: ..."."""
-    words = cap(outcome.problem)
+    words = cap(outcome.problem or (GRADER_ERROR if outcome.judge_problem else ""))
     if not words:
         words = "ok"
         for kind in (FailureKind.KERNEL_DIED, FailureKind.TIMEOUT, FailureKind.ERROR):
@@ -88,6 +90,24 @@ def _test_entry(check: CheckResult, number: str, visibility: str) -> dict:
     return {**entry, "output": output}
 
 
+def instructor_adjustments(outcome: Outcome) -> list[tuple[str, adjustments.Adjustment, str]]:
+    """Each adjustment with its section's title and what the section's bounds did to it (see adjustments.shown)."""
+    listed = adjustments.shown(outcome.checked_points(), outcome.adjustments)
+    return [(SECTIONS[a.section][0], a, bound) for a, bound in listed]
+
+
+def _adjustment_entry(title: str, adjustment: adjustments.Adjustment, bound: str, visibility: str) -> dict:
+    note = feedback.text(adjustment.note) if adjustment.note else "no note"
+    return {
+        "name": f"{title}: adjusted by your instructor",
+        "score": adjustment.points,
+        "max_score": 0,
+        "output_format": "html",
+        "output": f"<p>Your instructor's note: {note}</p>" + (f"<p>{html.escape(bound)}</p>" if bound else ""),
+        "visibility": visibility,
+    }
+
+
 def _feedback(outcome: Outcome, measured: Facts | None, run_config: dict | None) -> feedback.Feedback:
     return feedback.Feedback(
         outcome, status(outcome), [describe_failure(f) for f in outcome.failures], measured, run_config
@@ -110,8 +130,10 @@ def results_json(
         counters[check.section] += 1
         number = f"{list(SECTIONS).index(check.section) + 1}.{counters[check.section]}"
         tests.append(_test_entry(check, number, visibility))
+    tests += [_adjustment_entry(*shown, visibility) for shown in instructor_adjustments(outcome)]
     sandbox = f"sandbox: {outcome.sandbox or 'none (the notebook was not run)'}"
-    diagnostics = "\n\n".join([sandbox, *outcome.diagnostics])[-DIAGNOSTICS_LIMIT:]
+    judging = [f"the hidden checks did not run: {outcome.judge_problem}"] if outcome.judge_problem else []
+    diagnostics = "\n\n".join([sandbox, *outcome.diagnostics, *judging])[-DIAGNOSTICS_LIMIT:]
     tests.append(
         {
             "name": "Grader diagnostics (instructor only)",
@@ -140,16 +162,27 @@ def results_json(
     return result
 
 
+def _stored(folder: Path) -> tuple[Facts | None, dict | None]:
+    """The facts and run settings in OUT/<student>/ (facts.json, run.json), when readable."""
+    try:
+        return parse(Facts, json.loads((folder / "facts.json").read_text())), json.loads(
+            (folder / "run.json").read_text()
+        )
+    except (OSError, ValueError):
+        return None, None
+
+
 def results_from(folder: Path, visibility: str) -> dict:
     """results_json of the outcome in OUT/<student>/, with the figures of its facts.json and run.json when readable."""
-    outcome = Outcome.load(folder / "outcome.json")
-    try:
-        measured = parse(Facts, json.loads((folder / "facts.json").read_text()))
-        run_config = json.loads((folder / "run.json").read_text())
-    except (OSError, ValueError):
-        measured = None
-        run_config = None
-    return results_json(outcome, visibility, measured, run_config)
+    return results_json(Outcome.load(folder / "outcome.json"), visibility, *_stored(folder))
+
+
+def rewrite(folder: Path, outcome: Outcome) -> None:
+    """OUT/<student>/'s reports written again for `outcome` (re-judged, or adjusted), with the figures of the facts
+    stored there and the visibility of its run's profile."""
+    measured, run_config = _stored(folder)
+    visibility = (run_config or {}).get("profile", {}).get("details_visibility", "visible")
+    write_student(outcome, folder, visibility, measured, run_config)
 
 
 def feedback_markdown(outcome: Outcome) -> str:
@@ -165,6 +198,13 @@ def feedback_markdown(outcome: Outcome) -> str:
     lines += ["", "| Section | Points |", "|---|---|"]
     points = outcome.section_points()
     lines += [f"| {title} | {points[key]:g} / {maximum} |" for key, (title, maximum) in SECTIONS.items()]
+    if outcome.adjustments:
+        lines += ["", "## Adjusted by your instructor", ""]
+        lines += [
+            f"- **{title}** ({a.points:+g}): your instructor's note: {md(a.note) or 'none'}"
+            + (f" ({bound})" if bound else "")
+            for title, a, bound in instructor_adjustments(outcome)
+        ]
     ordered = _in_section_order(outcome.checks)
     lost = [c for c in ordered if c.status is CheckStatus.FAILED]
     heading = (
@@ -191,6 +231,8 @@ def grader_log(outcome: Outcome) -> str:
         "",
     ]
     lines += outcome.diagnostics
+    lines += [f"the hidden checks did not run: {outcome.judge_problem}"] if outcome.judge_problem else []
+    lines += [f"adjustment: {a.section} {a.points:+g}: {a.note}" for a in outcome.adjustments]
     lines += [
         f"check {c.id}: {c.status.value} {c.score:g}/{c.max_score:g} {c.values or ''} {c.diagnostic}".rstrip()
         for c in outcome.checks
@@ -209,13 +251,14 @@ def write_student(
     facts behind it, `run_config`: the run's settings, as the checks got them)."""
     folder.mkdir(parents=True, exist_ok=True)
     shared = _feedback(outcome, measured, run_config)
+    noted = outcome
     if not shared.figures(0) and shared.problem:  # drawn first: a figure that failed is noted for the instructor
-        outcome.diagnostics.append(shared.problem)
+        noted = replace(outcome, diagnostics=[*outcome.diagnostics, shared.problem])
     texts = {
-        "results.json": json.dumps(results_json(outcome, visibility, shared=shared), indent=2),
+        "results.json": json.dumps(results_json(noted, visibility, shared=shared), indent=2),
         "feedback.md": feedback_markdown(outcome),
         "feedback.html": feedback.page(shared),
-        "grader.log": grader_log(outcome),
+        "grader.log": grader_log(noted),
     }
     for name, text in texts.items():
         (folder / name).write_text(text, errors="backslashreplace")

@@ -9,6 +9,7 @@ from enum import Enum
 from pathlib import Path
 
 from assignment.points import SECTIONS
+from autograder.adjustments import Adjustment, changes
 
 NOTE_LIMIT = 300  # characters of one student-visible note
 
@@ -79,7 +80,8 @@ class CellFailure:
 
 @dataclass
 class Outcome:
-    """Everything graded for one student."""
+    """Everything graded for one student: what its run left (all but the judging fields), what judging made of it
+    (`checks`, `judge_problem`, `judged`), and the instructor's adjustments its reports show."""
 
     student: str
     checks: list[CheckResult] = field(default_factory=list)
@@ -89,20 +91,35 @@ class Outcome:
     diagnostics: list[str] = field(default_factory=list)  # instructor-only
     sandbox: str = ""
     seconds: float = 0.0
-    key: str = ""  # what it was graded from (notebook, profile, data, grader), so an unchanged submission is kept
+    key: str = ""  # what it was run from (notebook, profile, data, sandbox), so an unchanged submission is kept
     edited: list[str] = field(default_factory=list)  # locked cells the student edited or deleted (instructor-only)
     flags: list[str] = field(default_factory=list)  # what the instructor may want to look at; never changes points
+    measuring: str = ""  # the version of the code that ran and measured it (batch.measuring_version)
+    measured: bool = False  # its facts.json and run.json were written and judged: re-judging runs the checks on them
+    judged: str = ""  # the version of the checks, points and reports behind `checks` (batch.judging_version)
+    judge_problem: str = ""  # why the hidden checks did not run (instructor-only); the status says grader error
+    adjustments: list[Adjustment] = field(default_factory=list)  # the instructor's, from OUT/adjustments.csv
 
     @property
     def total(self) -> float:
-        return sum(check.score for check in self.checks)
+        return sum(check.score for check in self.checks) + sum(self.adjusted().values())
 
     @property
     def pending(self) -> list[CheckResult]:
         return [check for check in self.checks if check.status is CheckStatus.PENDING]
 
-    def section_points(self) -> dict[str, float]:
+    def checked_points(self) -> dict[str, float]:
+        """Each section's points as the hidden checks gave them, before any adjustment."""
         return {key: sum(c.score for c in self.checks if c.section == key) for key in SECTIONS}
+
+    def adjusted(self) -> dict[str, float]:
+        """What the instructor's adjustments change in each section they name."""
+        return changes(self.checked_points(), self.adjustments) if self.adjustments else {}
+
+    def section_points(self) -> dict[str, float]:
+        """Each section's points, with the instructor's adjustments (within 0 and the section's maximum)."""
+        changed = self.adjusted()
+        return {key: points + changed.get(key, 0.0) for key, points in self.checked_points().items()}
 
     def save(self, path: Path) -> None:
         """Written whole or not at all: a batch killed part way never leaves an outcome that looks complete."""
@@ -115,6 +132,7 @@ class Outcome:
             raw = json.loads(path.read_text())
             raw["checks"] = [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in raw["checks"]]
             raw["failures"] = [CellFailure(**{**f, "kind": FailureKind(f["kind"])}) for f in raw["failures"]]
+            raw["adjustments"] = [Adjustment(**a) for a in raw.get("adjustments", [])]
             return cls(**raw)
         except (OSError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{path} is not an outcome the grader wrote: {error}") from error

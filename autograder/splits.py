@@ -59,8 +59,8 @@ def prepare(profile: Profile, data_path: Path, folder: Path) -> Reference:
     """Once per batch, in a process of the grader's own (no student input): the examples in the profile's splits,
     and the splits as the reference preprocesses them (a reference.npz, when small enough to hand to every measuring
     process). Taken from the grader's cache (CACHE, its user's alone, never in a sandbox) when an entry there was
-    made from the same data, splits, size, Python environment and packages, and grader; else computed into `folder`
-    for this batch and kept there for the next ones."""
+    made from the same data, splits, size, Python environment and packages, and measuring code; else computed into
+    `folder` for this batch and kept there for the next ones."""
     entry = CACHE / _key(profile, data_path)
     try:
         _check_owner()
@@ -80,7 +80,7 @@ def _key(profile: Profile, data_path: Path) -> str:
     p = profile.parameters
     parts = [batch.data_fingerprint(data_path), str(data_path), p.train_split, p.test_split, p.img_size, sys.prefix]
     parts += [_version(name) for name in ("tensorflow", "tensorflow-cpu", "tensorflow-datasets", "keras", "numpy")]
-    return hashlib.sha256(json.dumps([*parts, batch.grader_version()]).encode()).hexdigest()[:24]
+    return hashlib.sha256(json.dumps([*parts, batch.measuring_version()]).encode()).hexdigest()[:24]
 
 
 def _version(distribution: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from autograder import leftovers, report
+from autograder import batch, leftovers, report
 from autograder.pipeline import Job
 from autograder.results import Outcome
 from autograder.submission import Submission
@@ -38,9 +38,16 @@ def _work(grade: Grade, submission: Submission, job: Job, key: str) -> None:
 
 
 def crashed(submission: Submission, job: Job, key: str, why: str) -> Outcome:
-    """The row of a notebook the grader could not finish: it keeps its place in the batch, the instructor learns why."""
+    """The row of a notebook the grader could not finish: it keeps its place in the batch, the instructor learns why
+    (kept while the grader is unchanged, like any outcome)."""
+    versions = batch.Versions.current()
     outcome = Outcome(
-        submission.student, problem="grader error (your instructor has the details)", diagnostics=[why], key=key
+        submission.student,
+        problem=report.GRADER_ERROR,
+        diagnostics=[why],
+        key=key,
+        measuring=versions.measuring,
+        judged=versions.judging,
     )
     try:
         report.write_student(outcome, job.out / submission.student, job.profile.details_visibility)

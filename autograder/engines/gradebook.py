@@ -3,7 +3,8 @@
 Each graded (self-check) cell of the notebook gets the points of the hidden checks of its section; the
 encoder section's two cells split its checks by name. `nbgrader export` and formgrader then show the
 autograder's scores. Checks still pending (e.g. a GPU check graded without one) leave their cell
-marked for manual grading.
+marked for manual grading. An instructor's adjustment (OUT/adjustments.csv) changes the cells of its section, in the
+notebook's order, each within 0 and its points, so the gradebook's total is grades.csv's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import shutil
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -49,7 +50,7 @@ def cell_of(check: CheckResult) -> str:
 
 
 def cell_scores(outcome: Outcome) -> dict[str, CellScore]:
-    """Points per graded cell; a cell none of whose checks ran scores 0."""
+    """Points per graded cell, with the instructor's adjustments; a cell none of whose checks ran scores 0."""
     scores = dict.fromkeys(SELF_CHECKS, CellScore(0.0, 0.0, False))
     for check in outcome.checks:
         cell = cell_of(check)
@@ -57,6 +58,12 @@ def cell_scores(outcome: Outcome) -> dict[str, CellScore]:
         scores[cell] = CellScore(
             was.score + check.score, was.max_score + check.max_score, was.pending or check.status is CheckStatus.PENDING
         )
+    for section, change in outcome.adjusted().items():
+        for cell, (of, points) in SELF_CHECKS.items():
+            if of == section:
+                moved = min(change, points - scores[cell].score) if change > 0 else max(change, -scores[cell].score)
+                scores[cell] = replace(scores[cell], score=scores[cell].score + moved)
+                change -= moved
     return scores
 
 

@@ -80,7 +80,7 @@ def test_anything_that_shapes_the_splits_computes_them_again(
     elif change == "size":
         profile = PROFILES["ci"]
     elif change == "grader":
-        monkeypatch.setattr(batch, "grader_version", lambda: "another grader")
+        monkeypatch.setattr(batch, "measuring_version", lambda: "another grader")
     elif change == "environment":
         monkeypatch.setattr(sys, "prefix", "/another/venv")
     else:
