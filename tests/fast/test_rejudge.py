@@ -116,12 +116,16 @@ def test_make_grade_rejudges_when_only_the_judging_changed(batch_out: tuple, cap
     made = {student: _load(out, student) for student in STUDENTS}
     for student in STUDENTS:
         edit(out, student, judged="judged-before", checks=[])
+    (out / "adjustments.csv").write_text("student,section,points,note\nbob,encoder,2,regrade accepted\n")
     assert _grade(submissions, out) == 0
     err = capsys.readouterr().err
     assert "graded 0, kept 0, re-judged 3" in err and ran == [], "no notebook run, no reference splits"
     assert "reference splits:" not in err
     for student, before in made.items():
         assert _load(out, student).checks == before.checks and run_part(_load(out, student)) == run_part(before)
+    assert _grade(submissions, out) == 0 and "graded 0, kept 3, re-judged 0" in capsys.readouterr().err
+    bob = [line for line in (out / "grades.csv").read_text().splitlines() if line.startswith("bob,")]
+    assert bob[0].split(",")[6] == f"{made['bob'].total + 2:g}", "adjusted once, after a re-judge and a resume"
 
 
 def test_make_grade_runs_again_what_another_measuring_version_measured(
