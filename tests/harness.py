@@ -262,6 +262,7 @@ class Batch:
     honest: tuple[str, ...]  # students whose reports must not change after the batch
     context: Context
     secret: str
+    backend: str
     cell_timeout: int
     jobs: int
     returncode: int
@@ -285,6 +286,10 @@ class Batch:
 
     def outcome(self, student: str) -> dict:
         return json.loads((self.out / student / "outcome.json").read_text())
+
+    def flags(self) -> tuple[str, ...]:
+        """The command-line settings the batch was graded with (besides profile, OUT and jobs)."""
+        return ("--cell-timeout", str(self.cell_timeout), "--sandbox", self.backend)
 
     def order(self) -> list[str]:
         """The students in the order the batch graded them (its manifest's)."""
@@ -360,6 +365,7 @@ def grade(
         honest=honest,
         context=context,
         secret=secret,
+        backend=backend,
         cell_timeout=cell_timeout,
         jobs=jobs,
         returncode=process.returncode,
