@@ -264,7 +264,7 @@ def _batch(args: argparse.Namespace) -> int:
         for line in refused:
             print(f"not re-judged {line}", file=sys.stderr)
         if job:
-            with zygote.Zygote(job.backend, job.readonly()) as pristine:
+            with zygote.Zygote(job.backend, job.readonly(), job.environment()) as pristine:
                 _grade(plan[Step.RUN], kept, replace(job, pristine=pristine.address), args.jobs)
     if not args.no_merge:
         _finish(args.out.resolve(), args.gradebook, backend.name)

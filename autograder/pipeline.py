@@ -61,7 +61,9 @@ class Job:
         paths = [Path(os.path.realpath(sys.base_prefix)), Path(sys.prefix), self.data.path]
         return [p for p in paths if not str(p).startswith("/usr/")]
 
-    def sandbox(self, label: str, group: Group | None = None) -> Sandbox:
+    def environment(self) -> dict[str, str]:
+        """What every sandbox's environment holds besides its own folders (the pristine process starts with it too:
+        some libraries read it once, at import, as tfds does TFDS_DATA_DIR)."""
         env = {**KERNEL_ENV, "TFDS_DATA_DIR": str(self.data.path)}
         if self.threads:
             env.update(
@@ -71,6 +73,10 @@ class Job:
                     "OMP_NUM_THREADS": str(self.threads),
                 }
             )
+        return env
+
+    def sandbox(self, label: str, group: Group | None = None) -> Sandbox:
+        env = self.environment()
         path = group.path if group and group.folders else None
         # when the submission's memory runs out, its student code is killed before its measuring
         forked = self.pristine if label in ("probe", "measure") else None

@@ -54,7 +54,7 @@ def graded_run(job: pipeline.Job) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "solution.ipynb").write_bytes(SOLUTION.read_bytes())
         started = time.perf_counter()
-        with zygote.Zygote(job.backend, job.readonly()) as pristine:
+        with zygote.Zygote(job.backend, job.readonly(), job.environment()) as pristine:
             outcome = pipeline.grade(discover(Path(folder))[0], replace(job, pristine=pristine.address))
         return time.perf_counter() - started, outcome.total
 

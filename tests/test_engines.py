@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from harness import Batch
-from mutants import RELEASE, SOLUTION
+from mutants import RELEASE, SOLUTION, SOLUTION_STUDENT
 from nbgrader.api import Gradebook
 
 from assignment.points import MAX_POINTS, SELF_CHECKS
@@ -331,5 +331,5 @@ def test_make_grade_records_the_gradebook(smoke_batch: Batch, synthetic_data_dir
         } == totals
         cells = {cell.name: cell.max_score for cell in gradebook.find_notebook("tiny_unet", "tiny_unet").grade_cells}
         assert cells == {cell: points for cell, (_, points) in SELF_CHECKS.items()}
-        solution = gradebook.find_submission_notebook("tiny_unet", "tiny_unet", "solution")
+        solution = gradebook.find_submission_notebook("tiny_unet", "tiny_unet", SOLUTION_STUDENT)
         assert {grade.name: grade.score for grade in solution.grades} == cells

@@ -105,9 +105,10 @@ def fork(address: Address, request: dict, fds: list[int]) -> Child:
 
 
 class Zygote:
-    """The batch's pristine process, for its lifetime (a context manager); `address` is None where there is none."""
+    """The batch's pristine process, for its lifetime (a context manager); `address` is None where there is none.
+    `environment` is what its children's sandboxes all have in their environment."""
 
-    def __init__(self, backend: Backend, readonly: list[Path]) -> None:
+    def __init__(self, backend: Backend, readonly: list[Path], environment: dict[str, str]) -> None:
         self.address: Address | None = None
         self.process: subprocess.Popen | None = None
         self.private: Path | None = None
@@ -129,7 +130,8 @@ class Zygote:
         listener.bind(str(path))
         listener.listen(64)
         env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(self.root / "home")}
-        env.update({"LANG": "C.UTF-8", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"})
+        env["LANG"] = "C.UTF-8"
+        env.update(environment)  # the sandboxes': what a library reads at import is then what a child would read
         argv = [sys.executable, "-I", str(program / "serve.py"), str(listener.fileno())]
         with listener, (self.private / "pristine.log").open("wb") as log:
             self.process = subprocess.Popen(

@@ -16,6 +16,7 @@ from test_sandbox import BWRAP, LIMITS, PYTHON_PATHS, ROOT, USER, _bwrap
 from autograder import uids, zygote
 from autograder.sandbox import Sandbox
 
+ENVIRONMENT = {"TFDS_DATA_DIR": "/data"}
 PROBE = textwrap.dedent(
     """
     import ctypes, os, subprocess, sys
@@ -33,7 +34,8 @@ PROBE = textwrap.dedent(
     open("/tmp/mine", "w").write("x")
     print("uid", os.getuid(), "modules", "tensorflow" in sys.modules, "env", sorted(os.environ))
     print("cgroup", open("/proc/self/cgroup").read().replace(chr(10), " "))
-    print("args", sys.argv[1:])
+    import tensorflow_datasets.core.constants as tfds
+    print("args", sys.argv[1:], "data", tfds.DATA_DIR)
     subprocess.Popen(["sleep", "600"], start_new_session=True)
     sys.exit(3)
     """
@@ -45,13 +47,13 @@ def pristine() -> Iterator[zygote.Zygote]:
     if os.geteuid() != 0:
         pytest.skip("children of the pristine process change uid: the grader forks them only as root")
     _bwrap()
-    with zygote.Zygote(BWRAP, PYTHON_PATHS) as process:
+    with zygote.Zygote(BWRAP, PYTHON_PATHS, ENVIRONMENT) as process:
         assert process.address is not None
         yield process
 
 
 def _forked(address: zygote.Address, backend=BWRAP) -> Sandbox:
-    return Sandbox(backend, LIMITS, PYTHON_PATHS, {"TFDS_DATA_DIR": "/data"}, "test", pristine=address)
+    return Sandbox(backend, LIMITS, PYTHON_PATHS, ENVIRONMENT, "test", pristine=address)
 
 
 def test_a_child_is_confined_like_a_sandbox_of_its_own(pristine: zygote.Zygote) -> None:
@@ -69,7 +71,7 @@ def test_a_child_is_confined_like_a_sandbox_of_its_own(pristine: zygote.Zygote) 
     assert f"tmp ok ['{scratch.parent.name}']" in out, "its /tmp holds nothing but the way to its scratch folder"
     assert f"uid {uid} modules True" in out and "TINY_UNET" not in out and "'TFDS_DATA_DIR'" in out, out
     assert not joined or f"memory:{joined}" in out or scratch.name in out.split("memory:")[1].split()[0], out
-    assert "args ['one', 'two']" in out, out
+    assert "args ['one', 'two'] data /data" in out, "what tfds read at import is the sandbox's data"
     assert uids.processes_of({uid}) == [], "a detached process outlived the sandbox"
     assert not scratch.exists()
 
@@ -98,7 +100,7 @@ def test_a_child_past_its_time_is_killed(pristine: zygote.Zygote) -> None:
 
 
 def test_the_user_backend_forks_too(pristine: zygote.Zygote) -> None:
-    with zygote.Zygote(USER, PYTHON_PATHS) as process, _forked(process.address, USER) as box:
+    with zygote.Zygote(USER, PYTHON_PATHS, ENVIRONMENT) as process, _forked(process.address, USER) as box:
         done = box.run([sys.executable, "-c", "import os, sys; print(os.getuid(), 'tensorflow' in sys.modules)"], 60)
         assert done.stdout.strip() == f"{box.uid} True", done.stdout
 
