@@ -1,13 +1,36 @@
-"""What sandboxed processes print, captured within a bound: a pipe that a thread drains, keeping only the first
-and the last bytes. A process that prints without end costs the grader neither disk nor memory, and can restart
-itself as often as it likes: every capture has its own bound and nothing is written to a file."""
+"""What passes between the grader and a sandboxed program. What it prints is captured within a bound: a pipe that a
+thread drains, keeping only the first and the last bytes. A process that prints without end costs the grader neither
+disk nor memory, and can restart itself as often as it likes: every capture has its own bound and nothing is written
+to a file. What the grader tells it comes on its stdin as answers, each only once it has asked for it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Callable
 
 CHUNK = 1 << 16
+STDIN_LIMIT = 60_000  # bytes of one answer to a sandboxed program: less than a pipe holds, so writing never waits
+Answer = Callable[[], bytes]  # gives the next answer to a sandboxed program (it may wait until the grader has it)
+
+
+def known(text: bytes) -> Answer:
+    """An answer the grader has from the start."""
+    return lambda: text
+
+
+def answer(stdin, asks: int, answers: tuple[Answer, ...]) -> None:
+    """Write each answer to `stdin` once a line has come on `asks`; stop when the program is gone."""
+    with contextlib.suppress(OSError), os.fdopen(asks, "rb") as requests, stdin:
+        for given in answers:
+            if not requests.readline(STDIN_LIMIT):
+                return
+            text = given()
+            if len(text) > STDIN_LIMIT:
+                raise ValueError(f"at most {STDIN_LIMIT} bytes go to a sandboxed program's stdin at once")
+            stdin.write(text)
+            stdin.flush()
 
 
 class Capture:

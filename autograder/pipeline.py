@@ -27,10 +27,11 @@ from assignment.data import RunData
 from assignment.profiles import Profile
 from autograder import batch, challenge, extract, judge, locked, measure, reference, report, run, zygote
 from autograder.backends import Backend
+from autograder.capture import known
 from autograder.cgroup import Group
 from autograder.measuring import facts
 from autograder.results import Outcome, cap, clean
-from autograder.sandbox import Sandbox, known
+from autograder.sandbox import Sandbox
 from autograder.submission import Submission, load
 
 CALLS = Path(__file__).resolve().parent / "probe" / "calls.py"

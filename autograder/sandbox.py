@@ -17,13 +17,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from assignment.profiles import Limits
 from autograder import leftovers, zygote
 from autograder.backends import Backend
-from autograder.capture import Capture
+from autograder.capture import Answer, Capture, answer
 from autograder.cgroup import Group
 from autograder.uids import UidSlot, hidden_bytes, kill_uids
 
@@ -35,7 +34,6 @@ ENV_PASSED = (
     "OMP_NUM_THREADS",
 )
 WATCH_SECONDS = 1.0
-STDIN_LIMIT = 60_000  # bytes of one answer to a sandboxed program: less than a pipe holds, so writing never waits
 
 
 def folder_size(root: Path, limit_entries: int = 200_000) -> int:
@@ -57,27 +55,6 @@ def folder_size(root: Path, limit_entries: int = 200_000) -> int:
         except OSError:
             continue
     return total
-
-
-Answer = Callable[[], bytes]  # gives the next answer to a sandboxed program (it may wait until the grader has it)
-
-
-def known(answer: bytes) -> Answer:
-    """An answer the grader has from the start."""
-    return lambda: answer
-
-
-def _answer(stdin, asks: int, answers: tuple[Answer, ...]) -> None:
-    """Write each answer to `stdin` once a line has come on `asks`; stop when the program is gone."""
-    with contextlib.suppress(OSError), os.fdopen(asks, "rb") as requests, stdin:
-        for answer in answers:
-            if not requests.readline(STDIN_LIMIT):
-                return
-            text = answer()
-            if len(text) > STDIN_LIMIT:
-                raise ValueError(f"at most {STDIN_LIMIT} bytes go to a sandboxed program's stdin at once")
-            stdin.write(text)
-            stdin.flush()
 
 
 class Sandbox:
@@ -222,7 +199,7 @@ class Sandbox:
         try:
             if self.pristine and self.slot:
                 with contextlib.suppress(zygote.Unavailable):
-                    return self._run_forked(argv, timeout, answers)
+                    return zygote.run(self, argv, timeout, answers)
             return self._run(argv, timeout, answers)
         finally:
             with self._runs:
@@ -251,7 +228,7 @@ class Sandbox:
         capture.started()
         if answers:
             os.close(told)
-            threading.Thread(target=_answer, args=(process.stdin, asks, answers), name="answers", daemon=True).start()
+            threading.Thread(target=answer, args=(process.stdin, asks, answers), name="answers", daemon=True).start()
         else:
             with contextlib.suppress(OSError):
                 process.stdin.close()
@@ -264,51 +241,6 @@ class Sandbox:
             code = process.wait()
         self.kill()
         return subprocess.CompletedProcess(argv, code, capture.text(), "")
-
-    def _run_forked(self, argv: list[str], timeout: float, answers: tuple[Answer, ...]) -> subprocess.CompletedProcess:
-        """`_run`, with the program (argv[0] is this Python) a child of the pristine process (autograder.zygote)."""
-        capture = Capture()
-        stdin, feed = os.pipe()
-        asks, told = os.pipe() if answers else (-1, -1)
-        groups = [os.open(folder / "cgroup.procs", os.O_WRONLY) for folder in self.group.folders.values()]
-        request = {
-            **self.backend.forked(self),
-            "argv": [*argv[1:], *(["--asks", str(zygote.ASKS_FD)] if answers else [])],
-            "env": self.env,
-            "cwd": str(self.scratch / "work"),
-            "scratch": str(self.scratch),
-            "readonly": [str(path) for path in self.readonly],
-            "uid": self.uid,
-            "rlimits": self.limit_values(),
-            "oom_first": self.oom_first,
-            "asks": bool(answers),
-        }
-        try:
-            child = zygote.fork(self.pristine, request, [stdin, capture.fd, *([told] if answers else []), *groups])
-        except zygote.Unavailable:
-            for descriptor in (feed, asks):
-                if descriptor >= 0:
-                    os.close(descriptor)
-            capture.text(0)
-            raise
-        finally:
-            for descriptor in (stdin, told, *groups):
-                if descriptor >= 0:
-                    os.close(descriptor)
-            capture.started()
-        writer = os.fdopen(feed, "wb")
-        if answers:  # the thread closes it
-            threading.Thread(target=_answer, args=(writer, asks, answers), name="answers", daemon=True).start()
-        else:
-            writer.close()
-        code = child.wait(timeout)
-        if code is None:
-            self.violation = self.violation or f"time limit of {timeout:.0f} s reached"
-            self.kill()
-            code = child.wait(60)
-        child.close()
-        self.kill()
-        return subprocess.CompletedProcess(argv, -9 if code is None else code, capture.text(), "")
 
     def kill(self) -> bool:
         """Kill everything running in the sandbox: its uid's processes, and the processes it was started as (with

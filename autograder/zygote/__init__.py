@@ -40,11 +40,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder import leftovers
 from autograder.backends import Backend
+from autograder.capture import Answer, Capture, answer
+
+if TYPE_CHECKING:
+    from autograder.sandbox import Sandbox
 
 PROGRAM = Path(__file__).resolve().parent
 ASKS_FD = 3  # where a child finds the descriptor it asks the grader on (confine.ASKS_FD)
@@ -102,6 +108,53 @@ def fork(address: Address, request: dict, fds: list[int]) -> Child:
         connection.close()
         raise Unavailable("the pristine process did not fork")
     return Child(connection)
+
+
+def run(box: Sandbox, argv: list[str], timeout: float, answers: tuple[Answer, ...]) -> subprocess.CompletedProcess:
+    """`box.run`, with the program (argv[0] is this Python) a child of the box's pristine process; Unavailable (and
+    nothing started) when it cannot be had."""
+    capture = Capture()
+    stdin, feed = os.pipe()
+    asks, told = os.pipe() if answers else (-1, -1)
+    groups = [os.open(folder / "cgroup.procs", os.O_WRONLY) for folder in box.group.folders.values()]
+    request = {
+        **box.backend.forked(box),
+        "argv": [*argv[1:], *(["--asks", str(ASKS_FD)] if answers else [])],
+        "env": box.env,
+        "cwd": str(box.scratch / "work"),
+        "scratch": str(box.scratch),
+        "readonly": [str(path) for path in box.readonly],
+        "uid": box.uid,
+        "rlimits": box.limit_values(),
+        "oom_first": box.oom_first,
+        "asks": bool(answers),
+    }
+    try:
+        child = fork(box.pristine, request, [stdin, capture.fd, *([told] if answers else []), *groups])
+    except Unavailable:
+        for descriptor in (feed, asks):
+            if descriptor >= 0:
+                os.close(descriptor)
+        capture.text(0)
+        raise
+    finally:
+        for descriptor in (stdin, told, *groups):
+            if descriptor >= 0:
+                os.close(descriptor)
+        capture.started()
+    writer = os.fdopen(feed, "wb")
+    if answers:  # the thread closes it
+        threading.Thread(target=answer, args=(writer, asks, answers), name="answers", daemon=True).start()
+    else:
+        writer.close()
+    code = child.wait(timeout)
+    if code is None:
+        box.violation = box.violation or f"time limit of {timeout:.0f} s reached"
+        box.kill()
+        code = child.wait(60)
+    child.close()
+    box.kill()
+    return subprocess.CompletedProcess(argv, -9 if code is None else code, capture.text(), "")
 
 
 class Zygote:

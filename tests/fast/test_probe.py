@@ -13,9 +13,10 @@ from mutants import SOLUTION
 
 from assignment.profiles import PROFILES
 from autograder import backends, challenge, checks, extract, measure, reference
+from autograder.capture import known
 from autograder.measuring import facts
 from autograder.probe import calls
-from autograder.sandbox import Sandbox, known
+from autograder.sandbox import Sandbox
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
