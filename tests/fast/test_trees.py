@@ -269,3 +269,29 @@ def test_the_watchdog_stops_a_deep_chain_and_close_removes_it(
         box.close()
     assert not scratch.exists() and not box.private.exists()
     assert not list(private_dir.iterdir()), "something of the sandbox was left or set aside"
+
+
+def test_a_walk_never_strays_when_a_folder_is_moved_under_it(private_dir: Path) -> None:
+    """Student code may move a folder while the watchdog walks: the walk, leaving it by "..", must notice it is not
+    where it came from and find its way back by name, never listing the folder it was moved into."""
+    top = private_dir / "top"
+    (top / "a" / "b" / "c").mkdir(parents=True)
+    (top / "a" / "b" / "c" / "trigger").write_text("")
+    (top / "a" / "z").mkdir()
+    (top / "a" / "z" / "inside").write_text("")
+    (private_dir / "other" / "z").mkdir(parents=True)
+    (private_dir / "other" / "z" / "outside").write_text("")
+    seen = []
+
+    def visit(_fd: int, entry: os.DirEntry) -> bool:
+        seen.append(entry.name)
+        if entry.name == "trigger":
+            os.rename(top / "a" / "b", private_dir / "other" / "b")
+        return entry.is_dir(follow_symlinks=False)
+
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        trees._walk(fd, visit)
+    finally:
+        os.close(fd)
+    assert "trigger" in seen and "inside" in seen and "outside" not in seen, seen
