@@ -121,9 +121,9 @@ def _climb(fd: int, top: int, stack: list[_Level], retries: list[int]) -> tuple[
 
 
 def _walk(top: int, visit: Visit, leave: Leave | None = None) -> None:
-    """Depth first under the folder open at `top` (left open), holding one descriptor more at a time: each entry is
-    visited once, and each subfolder left (after all its entries) while its parent is open. _Bound from `visit`
-    ends the walk."""
+    """Depth first under the folder open at `top` (left open), holding one descriptor more at a time, never into
+    another file system: each entry is visited once, and each subfolder left (after all its entries) while its
+    parent is open. _Bound from `visit` ends the walk."""
     fd = os.dup(top)
     stack: list[_Level] = []
     retries = [0]
@@ -134,7 +134,9 @@ def _walk(top: int, visit: Visit, leave: Leave | None = None) -> None:
             if level.pending:
                 name = level.pending.pop()
                 child = _open_dir(fd, name)
-                if child is not None:
+                if child is not None and _ident(child)[0] != stack[0].ident[0]:
+                    os.close(child)  # a mount point: another file system is not the tree's
+                elif child is not None:
                     os.close(fd)
                     fd = child
                     stack.append(_Level(name, _ident(fd), []))

@@ -43,7 +43,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import leftovers
+from autograder import leftovers, trees
 from autograder.backends import Backend
 
 PROGRAM = Path(__file__).resolve().parent
@@ -156,8 +156,8 @@ class Zygote:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, 9)
             self.process.wait()
-        subprocess.run(["rm", "-rf", "--one-file-system", str(self.root)], check=False)
-        shutil.rmtree(self.private, ignore_errors=True)
+        trees.discard(self.root)
+        trees.discard(self.private)
         os.close(self._alive)
 
     def __enter__(self) -> Zygote:

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -295,3 +296,39 @@ def test_a_walk_never_strays_when_a_folder_is_moved_under_it(private_dir: Path) 
     finally:
         os.close(fd)
     assert "trigger" in seen and "inside" in seen and "outside" not in seen, seen
+
+
+MOUNTED = """
+import subprocess, sys
+from pathlib import Path
+from autograder import trees
+tree = Path(sys.argv[1])
+(tree / "mount").mkdir(parents=True)
+(tree / "mine").write_text("x")
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "none", str(tree / "mount")], check=True)
+(tree / "mount" / "other_fs").write_text("not the tree's")
+print("usage", trees.usage(tree).entries)
+print("discarded", trees.discard(tree) is not None)
+print("left", sorted(path.name for path in tree.parent.iterdir()))
+print("kept", [path.read_text() for path in tree.parent.glob("*/mount/other_fs")])
+"""
+
+
+def test_a_walk_never_crosses_into_another_file_system(private_dir: Path) -> None:
+    """A folder another file system is mounted on (which no sandbox can make on the host, but a machine may have)
+    is neither counted nor emptied: the tree around it is set aside. Run in a mount namespace of its own."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("mounting a file system needs root (and unshare, to keep the mount out of the host)")
+    root = Path(__file__).resolve().parent.parent.parent
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", sys.executable, "-c", MOUNTED, str(private_dir / "tree")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if "mount" in done.stderr and done.returncode:
+        pytest.skip(f"cannot mount here: {done.stderr[-300:]}")
+    assert "usage 2\n" in done.stdout and "discarded True" in done.stdout, done.stdout + done.stderr
+    assert 'kept ["not the tree\'s"]' in done.stdout and "left ['tu-quarantine-tree-" in done.stdout, done.stdout
