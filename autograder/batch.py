@@ -1,7 +1,7 @@
 """A batch across engines: the students it expects (the manifest any engine writes into OUT), what each outcome depends
-on (so a submission whose notebook, profile, data and grader are unchanged is not graded again, and one where only the
-judging changed is re-judged without running), and grades.csv rewritten from every outcome OUT holds, with the
-instructor's adjustments."""
+on (so a submission whose notebook, profile, data and grader are unchanged is not graded again, unless the grader
+failed on it, and one where only the judging changed is re-judged without running), and grades.csv rewritten from
+every outcome OUT holds, with the instructor's adjustments."""
 
 from __future__ import annotations
 
@@ -164,12 +164,13 @@ def key(submission: Submission, settings: dict) -> str:
 
 def step(out: Path, submission: Submission, wanted: str, versions: Versions) -> Step:
     """Keep OUT/<student>/'s outcome when its key and both versions are current; re-judge it when only the judging
-    changed and its measurements are there; else run the notebook."""
+    changed and its measurements are there; else run the notebook. One the grader failed on is always run again (it
+    may have been a passing fault of the grader's)."""
     try:
         stored = Outcome.load(out / submission.student / "outcome.json")
     except ValueError:
         return Step.RUN
-    if stored.key != wanted or stored.measuring != versions.measuring:
+    if stored.key != wanted or stored.measuring != versions.measuring or stored.grader_failed:
         return Step.RUN
     if stored.judged == versions.judging:
         return Step.KEEP

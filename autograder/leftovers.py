@@ -2,7 +2,8 @@
 
 Each sandbox's private folder holds `alive`, locked (flock) while its grader lives, and `state.json`, naming its
 scratch folder, uid and backend. A lock that is free means the grader is gone: `sweep` removes its folders, its
-control group, and the processes and shared files of its uid unless a live sandbox holds that uid now.
+control group, and the processes and shared files of its uid unless a live sandbox holds that uid now. What cannot
+be removed is set aside (`trees.discard`): no sweep stops on it, or finds it again.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+from autograder import trees
 from autograder.backends import REGISTRY
 from autograder.cgroup import Group
 from autograder.uids import reclaim
@@ -52,7 +54,7 @@ def batch_folder():
     try:
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        trees.discard(folder)
         os.close(alive)
 
 
@@ -71,6 +73,8 @@ def sweep() -> list[str]:
             removed += _remove(private)
         except BlockingIOError:
             pass  # its grader is alive
+        except (OSError, ValueError) as error:  # never stops a batch: the instructor is told, a later sweep tries again
+            print(f"grader: could not sweep {private}: {error}", file=sys.stderr)
         finally:
             os.close(alive)
     return removed
@@ -92,7 +96,7 @@ def _remove(private: Path) -> list[str]:
         group = state.get("group")
         if isinstance(group, str) and all(part.startswith(("tu-", "sub-")) for part in Path(group).parts):
             Group.remove_path(group)
-        shutil.rmtree(scratch, ignore_errors=True)
+        trees.discard(scratch)
         removed.append(str(scratch))
-    shutil.rmtree(private, ignore_errors=True)
+    trees.discard(private)
     return [*removed, str(private)]

@@ -105,6 +105,11 @@ class Outcome:
         return sum(check.score for check in self.checks) + sum(self.adjusted().values())
 
     @property
+    def grader_failed(self) -> bool:
+        """Whether the grader, not the notebook, is why it was not graded normally (a batch grades it again)."""
+        return self.problem.startswith("grader error")
+
+    @property
     def pending(self) -> list[CheckResult]:
         return [check for check in self.checks if check.status is CheckStatus.PENDING]
 

@@ -3,7 +3,7 @@
 Every sandbox gets its own scratch folder, its own uid (backends that take one, as root), a control group
 inside its submission's, rlimits, an allow-listed environment, a watchdog on its scratch size, output captured
 within a bound, and, when it closes, every process it started killed. The backends (bubblewrap, an unprivileged
-user, none) are in `autograder.backends`.
+user, none) are in `autograder.backends`. Its folders are measured and removed by `autograder.trees` (any depth).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,11 +19,11 @@ import threading
 from pathlib import Path
 
 from assignment.profiles import Limits
-from autograder import leftovers, zygote
+from autograder import leftovers, trees, zygote
 from autograder.backends import Backend
 from autograder.capture import Answer, Capture, answer
 from autograder.cgroup import Group
-from autograder.uids import UidSlot, hidden_bytes, kill_uids
+from autograder.uids import UidSlot, hidden_usage, kill_uids
 
 ENV_PASSED = (
     "CUDA_VISIBLE_DEVICES",
@@ -34,27 +33,6 @@ ENV_PASSED = (
     "OMP_NUM_THREADS",
 )
 WATCH_SECONDS = 1.0
-
-
-def folder_size(root: Path, limit_entries: int = 200_000) -> int:
-    """Bytes under `root` (not following links); past `limit_entries` entries, counts as over any limit."""
-    total = 0
-    entries = 0
-    stack = [str(root)]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as listing:
-                for entry in listing:
-                    entries += 1
-                    if entries > limit_entries:
-                        return sys.maxsize
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    else:
-                        total += entry.stat(follow_symlinks=False).st_blocks * 512
-        except OSError:
-            continue
-    return total
 
 
 class Sandbox:
@@ -85,7 +63,7 @@ class Sandbox:
         self.seccomp: Path | None = None
         self.private = Path(tempfile.mkdtemp(prefix="tu-grader-", dir=leftovers.scratch_root()))
         with contextlib.ExitStack() as undo:  # a failure part way leaves nothing behind
-            undo.callback(shutil.rmtree, self.private, True)
+            undo.callback(trees.discard, self.private)
             self._alive = leftovers.hold(self.private)  # while this grader lives, no sweep touches this sandbox
             undo.callback(os.close, self._alive)
             self.slot = UidSlot() if backend.own_uid and os.geteuid() == 0 else None
@@ -95,7 +73,7 @@ class Sandbox:
             backend.prepare(self)  # before anything of this sandbox's is made: it may clear what the uid left
             where = pristine.root if pristine and self.slot else leftovers.scratch_root()
             self.scratch = Path(tempfile.mkdtemp(prefix=f"tu-{label}-", dir=where))
-            undo.callback(shutil.rmtree, self.scratch, True)
+            undo.callback(trees.discard, self.scratch)
             path = f"{group}/{self.scratch.name}" if group else self.scratch.name
             leftovers.record(self.private, self.scratch, self.uid if self.slot else None, backend.name, path)
             self.scratch.chmod(
@@ -258,14 +236,18 @@ class Sandbox:
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_SECONDS):
-            used = folder_size(self.scratch)
+            used = trees.usage(self.scratch)
             if self.slot:
-                used += hidden_bytes(self.uid, self.scratch.stat().st_dev, self.backend.shared_tmp)
-            if used > self.limits.scratch_mib << 20:
+                used += hidden_usage(self.uid, self.scratch.stat().st_dev, self.backend.shared_tmp)
+            if used.over_cap:
+                self.violation = f"scratch limit of {trees.ENTRY_CAP} files and folders exceeded"
+            elif used.bytes > self.limits.scratch_mib << 20:
                 self.violation = f"scratch limit of {self.limits.scratch_mib} MiB exceeded"
-                self.kill()
-                for path in (self.scratch / "work", self.scratch / "home", self.scratch / "tmp"):
-                    shutil.rmtree(path, ignore_errors=True)
+            else:
+                continue
+            self.kill()
+            for path in (self.scratch / "work", self.scratch / "home", self.scratch / "tmp"):
+                trees.discard(path, set_aside=False)  # close() sets aside what stays
 
     def close(self) -> None:
         """Kill every process the sandbox started and delete its folders. The watchdog stops first: a kill of its
@@ -283,8 +265,8 @@ class Sandbox:
             self.backend.cleanup(self)
         finally:
             self.group.remove()
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            shutil.rmtree(self.private, ignore_errors=True)
+            trees.discard(self.scratch)  # what cannot be removed is set aside, and the instructor told
+            trees.discard(self.private)
             if self.slot and gone:  # else the uid stays reserved: the next sandbox must not share it with a survivor
                 self.slot.release()
             os.close(self._alive)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Collection
 from pathlib import Path
+
+from autograder import trees
 
 UID_BASE = 200_000  # sandbox uids: UID_BASE .. UID_BASE + UID_SLOTS - 1
 UID_SLOTS = 1000
@@ -118,14 +118,13 @@ def kill_uids(uids: Collection[int]) -> bool:
     return not processes_of(uids)
 
 
-ENTRY_LIMIT = 200_000  # files and folders a uid may own in the shared folders before it counts as over its limit
 SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
 
 
-def hidden_bytes(uid: int, device: int, shared: bool) -> int:
+def hidden_usage(uid: int, device: int, shared: bool, folders: tuple[str, ...] = SHARED_FOLDERS) -> trees.Usage:
     """Disk a uid uses outside its scratch folder's listing: files on `device` deleted but still open by its
-    processes, and (`shared`: the `user` backend, with no private /tmp) what it owns in SHARED_FOLDERS, in any
-    folder it may write."""
+    processes, and (`shared`: the `user` backend, with no private /tmp) what it owns in the shared `folders`, in any
+    folder it may write (entries counted against the cap too)."""
     seen = set()
     total = 0
     for pid in processes_of({uid}):
@@ -141,37 +140,18 @@ def hidden_bytes(uid: int, device: int, shared: bool) -> int:
                     ):
                         seen.add(info.st_ino)
                         total += info.st_blocks * 512
-    stack = list(SHARED_FOLDERS) if shared else []
-    owned = 0
-    while stack:
-        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                with contextlib.suppress(OSError):
-                    info = entry.stat(follow_symlinks=False)
-                    if info.st_uid == uid:  # each entry costs an inode: count it as a block at least
-                        owned += 1
-                        total += max(info.st_blocks * 512, 4096)
-                    if stat.S_ISDIR(info.st_mode) and (info.st_uid == uid or info.st_mode & 0o002):
-                        stack.append(entry.path)
-                if owned > ENTRY_LIMIT:
-                    return sys.maxsize  # more entries than any honest notebook makes: over every limit
-    return total
+    used = trees.Usage(total, 0)
+    for top in folders if shared else ():
+        used += trees.usage(Path(top), owner=uid)
+    return used
 
 
-def remove_leftovers(uid: int) -> None:
-    """What a uid left where every user may write (the `user` backend has no private /tmp): files and folders in
-    SHARED_FOLDERS, and System V shared memory, semaphores and message queues."""
-    for top in SHARED_FOLDERS:
-        for folder, dirs, files in os.walk(top):
-            for name in [*dirs, *files]:
-                path = os.path.join(folder, name)
-                with contextlib.suppress(OSError):
-                    if os.lstat(path).st_uid == uid:
-                        if name in dirs:
-                            dirs.remove(name)
-                            shutil.rmtree(path, ignore_errors=True)
-                        else:
-                            os.unlink(path)
+def remove_leftovers(uid: int, folders: tuple[str, ...] = SHARED_FOLDERS) -> None:
+    """What a uid left where every user may write (the `user` backend has no private /tmp): files and folders in the
+    shared `folders` (what cannot be removed is set aside, see `trees.discard`), and System V shared memory,
+    semaphores and message queues."""
+    for top in folders:
+        trees.discard_owned(Path(top), uid)
     for kind, flag in (("shm", "-m"), ("sem", "-s"), ("msg", "-q")):
         with contextlib.suppress(OSError):
             header, *rows = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()

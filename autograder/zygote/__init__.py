@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder import leftovers
+from autograder import leftovers, trees
 from autograder.backends import Backend
 from autograder.capture import Answer, Capture, answer
 
@@ -211,8 +211,8 @@ class Zygote:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, 9)
             self.process.wait()
-        subprocess.run(["rm", "-rf", "--one-file-system", str(self.root)], check=False)
-        shutil.rmtree(self.private, ignore_errors=True)
+        trees.discard(self.root)
+        trees.discard(self.private)
         os.close(self._alive)
 
     def __enter__(self) -> Zygote:

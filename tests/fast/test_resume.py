@@ -134,6 +134,33 @@ def test_an_outcome_that_is_missing_or_torn_is_run(tmp_path: Path) -> None:
     assert plan[batch.Step.RUN] == [(ann, batch.key(ann, SETTINGS))] and not plan[batch.Step.KEEP]
 
 
+def test_a_grader_error_is_run_again_on_resume(tmp_path: Path) -> None:
+    """A batch that resumes keeps what the notebook earned, even a limit it broke, but runs again every outcome the
+    grader failed on (it may have been a passing fault, fixed since), without REGRADE=1."""
+    problems = {
+        "ok": "",
+        "stopped": "stopped: scratch limit of 1024 MiB exceeded",
+        "crashed": "grader error (your instructor has the details)",
+        "no_kernel": "grader error: the sandbox could not start the notebook's kernel",
+    }
+    students = [_submission(tmp_path, name, json.dumps({"name": name})) for name in problems]
+    out = tmp_path / "out"
+    for submission in students:
+        stored = {"key": batch.key(submission, SETTINGS), "measuring": "measured-1", "judged": "judged-0"}
+        report.write_student(
+            Outcome(submission.student, problem=problems[submission.student], **stored), out / submission.student
+        )
+    rejudging = batch.plan(students, out, SETTINGS, VERSIONS)
+    assert [s.student for s, _ in rejudging[batch.Step.RUN]] == ["crashed", "no_kernel"]
+    assert [s.student for s, _ in rejudging[batch.Step.REJUDGE]] == ["ok", "stopped"]
+    for submission in students:
+        path = out / submission.student / "outcome.json"
+        path.write_text(path.read_text().replace('"judged-0"', '"judged-1"'))
+    resumed = batch.plan(students, out, SETTINGS, VERSIONS)
+    assert [s.student for s, _ in resumed[batch.Step.RUN]] == ["crashed", "no_kernel"]
+    assert [s.student for s, _ in resumed[batch.Step.KEEP]] == ["ok", "stopped"]
+
+
 def test_grades_csv_holds_every_outcome_and_every_student_the_manifest_expects(tmp_path: Path) -> None:
     out = tmp_path / "out"
     students = [_submission(tmp_path, name) for name in ("ann", "bob", "cy")]

@@ -304,6 +304,7 @@ def test_user_backend_starts_without_what_an_earlier_holder_of_its_uid_left(tmp_
     with Sandbox(USER, LIMITS, [], {}, "test") as box:
         uid = box.uid
     left = Path(tempfile.mkdtemp(prefix="tu-crashed-")) / "work"
+    left.parent.chmod(0o711)  # as a sandbox's scratch folder: its uid may pass through to its work
     left.mkdir()
     (left / "student_work.py").write_text("secret")
     for path in (left, left / "student_work.py"):
