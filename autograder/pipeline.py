@@ -55,7 +55,7 @@ class Job:
     examples: dict[str, int]  # examples in the profile's train and test splits
     threads: int = 0  # TensorFlow threads per sandbox (0: TensorFlow's own choice)
     reference: Path | None = None  # the splits as the reference preprocesses them, once for the batch
-    pristine: zygote.Address | None = None  # the batch's pristine process: the probe and the measurer are its children
+    pristine: zygote.Address | None = None  # the batch's pristine process: the sandboxes' programs are its children
 
     def readonly(self) -> list[Path]:
         """What a sandbox sees read-only: the Python install, the kit's venv, the data."""
@@ -80,8 +80,9 @@ class Job:
         env = self.environment()
         path = group.path if group and group.folders else None
         # when the submission's memory runs out, its student code is killed before its measuring
-        forked = self.pristine if label in ("probe", "measure") else None
-        return Sandbox(self.backend, self.profile.limits, self.readonly(), env, label, path, label != "measure", forked)
+        return Sandbox(
+            self.backend, self.profile.limits, self.readonly(), env, label, path, label != "measure", self.pristine
+        )
 
     def run_config(self) -> dict:
         """The run config handed to the checks: effective profile, data, threshold."""

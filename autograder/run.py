@@ -157,7 +157,7 @@ class _Session:
         self.attempt = attempt
         self.specs = sandbox.private / f"spec{attempt}"
         recorder = f"--IPKernelApp.exec_files={sandbox.scratch / 'recorder.py'}"
-        argv = sandbox.command([sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", recorder])
+        argv = sandbox.kernel_command([sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", recorder])
         (self.specs / "sandboxed").mkdir(parents=True)
         (self.specs / "sandboxed" / "kernel.json").write_text(
             json.dumps({"argv": argv, "display_name": "sandboxed", "language": "python", "interrupt_mode": "message"})

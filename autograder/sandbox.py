@@ -163,6 +163,11 @@ class Sandbox:
         """`argv` as a command line that runs inside this sandbox."""
         return self.backend.wrap(self, argv)
 
+    def kernel_command(self, argv: list[str]) -> list[str]:
+        """`argv` as a command line for a program another library starts and watches (the notebook's kernel): a child
+        of the pristine process where the sandbox has one, else `command(argv)`."""
+        return zygote.kernel(self, argv) if self.pristine and self.slot else self.command(argv)
+
     def describe(self) -> str:
         """The backend and what it isolates, for the instructor."""
         return self.backend.describe(self)

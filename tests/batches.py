@@ -15,9 +15,10 @@ import nbformat
 from attacks import ATTACKS as EARLIER
 from attacks import Attack, Context
 from attacks_leftovers import ATTACKS as LEFTOVERS
+from attacks_trees import ATTACKS as TREES
 from mutants import SOLUTION, SOLUTION_STUDENT, write_batch
 
-ATTACKS: list[Attack] = [*EARLIER, *LEFTOVERS]
+ATTACKS: list[Attack] = [*EARLIER, *LEFTOVERS, *TREES]
 LAST_HONEST = "zz_honest_solution"
 HONEST = (SOLUTION_STUDENT, LAST_HONEST)
 JOBS = 3

@@ -1,33 +1,38 @@
-"""The pristine process: TensorFlow imported once per batch, forked into each probe and measuring sandbox.
+"""The pristine process: TensorFlow imported once per batch, forked into each sandbox that runs a program.
 
 A batch graded as root with the bwrap or user backend starts, before any submission is read, one process that
-imports TensorFlow, Keras, tfds, NumPy and pyplot (serve.py). The probe and the measuring program of every
-submission are then children forked from it, each entering its own sandbox before it runs (confine.py): the
-sandbox's control groups, its own uid, rlimits and, under bwrap, its own mount (/tmp, /dev/shm), IPC, UTS and
-network namespaces and the seccomp filter. What each start of TensorFlow cost (3.5-4 CPU-s, twice a submission) is
-paid once a batch. The notebook's kernel still starts in a bwrap sandbox of its own.
+imports TensorFlow, Keras, tfds, NumPy, pyplot and ipykernel (serve.py). The notebook's kernel, the probe and the
+measuring program of every submission are then children forked from it, each entering its own sandbox before it runs
+(confine.py): the sandbox's control groups, its own uid, rlimits and, under bwrap, its own mount (/tmp, /dev/shm),
+IPC, UTS and network namespaces and the seccomp filter. What each start of TensorFlow cost (3.5-4 CPU-s, three times
+a submission) is paid once a batch. jupyter_client starts a kernel through launch.py, which has it forked and lives
+as long as it does.
 
-Threat analysis. What runs student code (the probe) and what reads files student code made (the measuring program)
-are children; the pristine process never runs, loads or reads anything of a submission, only the grader's requests
-(a JSON object and descriptors, on a socket in the batch's private folder, which no sandbox sees).
+Threat analysis. What runs student code (the kernel, the probe) and what reads files student code made (the
+measuring program) are children; the pristine process never runs, loads or reads anything of a submission, only the
+grader's requests (a JSON object and descriptors, on a socket in the batch's private folder, which no sandbox sees).
 - A child cannot reach the pristine process: it runs as an unprivileged uid of its own and the pristine process as
   root (no signal, no ptrace, no /proc/PID/mem); the seccomp filter refuses ptrace, process_vm_*, new namespaces and
   mounts; it holds no descriptor of the pristine process's (all closed before anything of the child runs, the
-  control-group files after it joins them). It dies with it (PR_SET_PDEATHSIG).
+  control-group files after it joins them). It dies with it (PR_SET_PDEATHSIG), and with its requester: the
+  pristine process kills a child whose request's connection closes.
 - A child cannot reach the next submission's children: those are forked from the pristine process, never from it,
   with another uid; a uid goes to a later sandbox only once no process of it is left (autograder.uids). What the
   children share is read-only (the Python install, the venv, the data, the pristine process's memory, copied on
-  write) or theirs alone: each scratch folder is its uid's (0700), and under bwrap /tmp, /dev/shm, System V IPC and
-  the network are per child. Under bwrap the PID namespace is the pristine process's: a child sees its neighbours'
-  process ids and command lines (the pristine process's own) and nothing more; the uid keeps it out of the rest.
-  The `user` backend is the same as its own sandboxes are: the host's /tmp and IPC, cleaned per uid at the end.
+  write) or theirs alone: each scratch folder is its uid's (0700), and under bwrap /tmp (holding only its scratch
+  folder and the read-only paths), /dev/shm, System V IPC and the network are per child. Under bwrap the PID
+  namespace is the pristine process's: a child sees its neighbours' process ids and command lines (the pristine
+  process's own) and nothing more; the uid keeps it out of the rest. The `user` backend is the same as its own
+  sandboxes are: the host's /tmp and IPC, cleaned per uid at the end.
 - A crafted file in a measuring child can therefore hurt only that child, hence its submission: the grader reads
   its facts as it reads any sandbox's (typed, bounded), and the next measuring child starts from the pristine
-  process again, never from it.
+  process again, never from it. A kernel, a probe or a measurer of one submission starts from the same pristine
+  state as every other's: nothing one submission did is in a later one's memory.
 - The children's memory, tasks and CPU are their sandboxes' control groups'; what the pristine process holds is
-  shared, read-only, by all of them.
-Where the grader is not root (bwrap in a user namespace), children could not change uid: every probe and measurer
-then starts in a bwrap sandbox of its own, as before (`Zygote.start` returns None).
+  shared, read-only, by all of them. A library that reads its environment once, at import (tfds: TFDS_DATA_DIR),
+  read the sandboxes' own: the pristine process starts with it.
+Where the grader is not root (bwrap in a user namespace), children could not change uid: every program then starts
+in a bwrap sandbox of its own, as before (`Zygote` has no `address`).
 """
 
 from __future__ import annotations
@@ -76,9 +81,9 @@ class Child:
     def __init__(self, connection: socket.socket) -> None:
         self.connection = connection
 
-    def wait(self, timeout: float) -> int | None:
-        """The exit status, or None when the child has not ended within `timeout` seconds."""
-        self.connection.settimeout(max(timeout, 0.01))
+    def wait(self, timeout: float | None) -> int | None:
+        """The exit status, or None when the child has not ended within `timeout` seconds (None: however long)."""
+        self.connection.settimeout(None if timeout is None else max(timeout, 0.01))
         try:
             answer = json.loads(self.connection.recv(ANSWER_LIMIT) or b"{}")
         except TimeoutError:
@@ -110,16 +115,11 @@ def fork(address: Address, request: dict, fds: list[int]) -> Child:
     return Child(connection)
 
 
-def run(box: Sandbox, argv: list[str], timeout: float, answers: tuple[Answer, ...]) -> subprocess.CompletedProcess:
-    """`box.run`, with the program (argv[0] is this Python) a child of the box's pristine process; Unavailable (and
-    nothing started) when it cannot be had."""
-    capture = Capture()
-    stdin, feed = os.pipe()
-    asks, told = os.pipe() if answers else (-1, -1)
-    groups = [os.open(folder / "cgroup.procs", os.O_WRONLY) for folder in box.group.folders.values()]
-    request = {
+def request(box: Sandbox, argv: list[str], asks: bool) -> dict:
+    """What a child needs to enter `box` and run `argv` (argv[0] is this Python): see confine.enter."""
+    return {
         **box.backend.forked(box),
-        "argv": [*argv[1:], *(["--asks", str(ASKS_FD)] if answers else [])],
+        "argv": [*argv[1:], *(["--asks", str(ASKS_FD)] if asks else [])],
         "env": box.env,
         "cwd": str(box.scratch / "work"),
         "scratch": str(box.scratch),
@@ -127,10 +127,34 @@ def run(box: Sandbox, argv: list[str], timeout: float, answers: tuple[Answer, ..
         "uid": box.uid,
         "rlimits": box.limit_values(),
         "oom_first": box.oom_first,
-        "asks": bool(answers),
+        "asks": asks,
     }
+
+
+def control_groups(box: Sandbox) -> list[int]:
+    """Descriptors of the box's cgroup.procs files, for a child to join them (and let go of them) first thing."""
+    return [os.open(folder / "cgroup.procs", os.O_WRONLY) for folder in box.group.folders.values()]
+
+
+def kernel(box: Sandbox, argv: list[str]) -> list[str]:
+    """The command a kernel spec gives jupyter_client for `argv` (the kernel, `{connection_file}` among its
+    arguments): launch.py, which has the pristine process fork it into `box`, or else runs `box.command(argv)`."""
+    path = box.private / "kernel-request.json"
+    groups = [str(folder) for folder in box.group.folders.values()]
+    path.write_text(json.dumps({"request": request(box, argv, False), "groups": groups, "instead": box.command(argv)}))
+    return [sys.executable, "-I", str(PROGRAM / "launch.py"), box.pristine.socket, str(path), "{connection_file}"]
+
+
+def run(box: Sandbox, argv: list[str], timeout: float, answers: tuple[Answer, ...]) -> subprocess.CompletedProcess:
+    """`box.run`, with the program (argv[0] is this Python) a child of the box's pristine process; Unavailable (and
+    nothing started) when it cannot be had."""
+    capture = Capture()
+    stdin, feed = os.pipe()
+    asks, told = os.pipe() if answers else (-1, -1)
+    groups = control_groups(box)
     try:
-        child = fork(box.pristine, request, [stdin, capture.fd, *([told] if answers else []), *groups])
+        fds = [stdin, capture.fd, *([told] if answers else []), *groups]
+        child = fork(box.pristine, request(box, argv, bool(answers)), fds)
     except Unavailable:
         for descriptor in (feed, asks):
             if descriptor >= 0:

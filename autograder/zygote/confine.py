@@ -128,12 +128,16 @@ def enter(request: dict, fds: list[int]) -> None:
 
 
 def run(argv: list[str]) -> int:
-    """The program as `python -I <argv>` runs it: `-c CODE ARGS` or `SCRIPT ARGS`; its exit status."""
+    """The program as `python -I <argv>` runs it: `-c CODE ARGS`, `-m MODULE ARGS` or `SCRIPT ARGS`; its exit
+    status."""
     argv = argv[1:] if argv[:1] == ["-I"] else argv
     try:
         if argv[0] == "-c":
             sys.argv = ["-c", *argv[2:]]
             exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+        elif argv[0] == "-m":
+            sys.argv = [argv[1], *argv[2:]]
+            runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         else:
             sys.argv = list(argv)
             runpy.run_path(argv[0], run_name="__main__")

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import selectors
+import signal
 import socket
 import sys
 import traceback
@@ -25,10 +26,11 @@ REAP_SECONDS = 0.2
 
 
 def preload() -> None:
-    """What every child would import: paid once here."""
-    os.environ["MPLBACKEND"] = "Agg"
+    """What every child would import: paid once here. Keras imports pyplot: with the backend a kernel would give it
+    (ipykernel sets MPLBACKEND so), so that a notebook's figures show as they would in a kernel of its own."""
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    import ipykernel.kernelapp  # noqa: F401
     import keras  # noqa: F401
-    import matplotlib.pyplot  # noqa: F401
     import numpy  # noqa: F401
     import tensorflow  # noqa: F401
     import tensorflow_datasets  # noqa: F401
@@ -54,7 +56,7 @@ def _answer(connection: socket.socket, message: dict) -> None:
         connection.send(json.dumps(message).encode())
 
 
-def _fork(connection: socket.socket, children: dict) -> None:
+def _fork(connection: socket.socket, children: dict, selector: selectors.BaseSelector) -> None:
     try:
         data, fds, _flags, _address = socket.recv_fds(connection, MESSAGE_LIMIT, FDS_LIMIT)
         request = json.loads(data)
@@ -68,9 +70,10 @@ def _fork(connection: socket.socket, children: dict) -> None:
         os.close(fd)
     children[pid] = connection
     _answer(connection, {"pid": pid})
+    selector.register(connection, selectors.EVENT_READ, pid)
 
 
-def _reap(children: dict) -> None:
+def _reap(children: dict, selector: selectors.BaseSelector) -> None:
     while children:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -80,6 +83,8 @@ def _reap(children: dict) -> None:
             return
         connection = children.pop(pid, None)
         if connection is not None:
+            with contextlib.suppress(KeyError):  # gone already when its requester went first
+                selector.unregister(connection)
             _answer(connection, {"exit": os.waitstatus_to_exitcode(status)})
             connection.close()
 
@@ -91,11 +96,16 @@ def serve(listen_fd: int) -> None:
     selector.register(listener, selectors.EVENT_READ)
     children: dict[int, socket.socket] = {}
     while True:
-        for _key, _events in selector.select(REAP_SECONDS):
-            connection, _ = listener.accept()
-            connection.settimeout(10)
-            _fork(connection, children)
-        _reap(children)
+        for key, _events in selector.select(REAP_SECONDS):
+            if key.fileobj is listener:
+                connection, _ = listener.accept()
+                connection.settimeout(10)
+                _fork(connection, children, selector)
+            else:  # the grader sends nothing after its request: this is its end, and the child goes with it
+                selector.unregister(key.fileobj)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(key.data, signal.SIGKILL)
+        _reap(children, selector)
 
 
 if __name__ == "__main__":

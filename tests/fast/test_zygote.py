@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
 from test_sandbox import BWRAP, LIMITS, PYTHON_PATHS, ROOT, USER, _bwrap
 
@@ -113,3 +114,29 @@ def test_without_a_pristine_process_the_program_starts_the_usual_way(tmp_path: P
     with _forked(gone) as box:
         done = box.run([sys.executable, "-c", "import sys; print('tensorflow' in sys.modules)"], 60)
     assert done.stdout.strip() == "False" and done.returncode == 0
+
+
+def test_a_kernel_is_a_child_too_and_is_started_again_when_it_dies(pristine: zygote.Zygote) -> None:
+    """The notebook's kernel (through launch.py): TensorFlow there already, figures inline, its uid; a kernel that
+    dies is started again, forked again, and the notebook goes on."""
+    from dataclasses import replace
+
+    from assignment.profiles import PROFILES
+    from autograder import run
+
+    cells = [
+        "import os, sys\nprint('uid', os.getuid(), 'preloaded', 'tensorflow' in sys.modules)",
+        "import matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()",
+        "os._exit(1)",
+        "print('after', os.getuid())",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    profile = replace(PROFILES["smoke"], cell_timeout=60, total_timeout=300)
+    with _forked(pristine.address) as box:
+        result = run.execute(nb, profile, box)
+        uid = box.uid
+    text = [output.get("text", "") for cell in result.notebook.cells for output in cell.get("outputs", [])]
+    assert f"uid {uid} preloaded True\n" in text and f"after {uid}\n" in text, result.diagnostics
+    figures = [o for o in result.notebook.cells[1].outputs if "image/png" in o.get("data", {})]
+    assert figures, "the figure shows as it does in a kernel of its own"
+    assert [failure.kind.value for failure in result.failures] == ["kernel died"], result.failures
