@@ -21,8 +21,8 @@ grader's requests (a JSON object and descriptors, on a socket in the batch's pri
   children share is read-only (the Python install, the venv, the data, the pristine process's memory, copied on
   write) or theirs alone: each scratch folder is its uid's (0700), and under bwrap /tmp (holding only its scratch
   folder and the read-only paths), /dev/shm, System V IPC and the network are per child. Under bwrap the PID
-  namespace is the pristine process's: a child sees its neighbours' process ids and command lines (the pristine
-  process's own) and nothing more; the uid keeps it out of the rest. The `user` backend is the same as its own
+  namespace is the pristine process's, but each child's /proc shows only its own uid's processes (hidepid=2): not
+  its neighbours', nor the pristine process. The `user` backend is the same as its own
   sandboxes are: the host's /tmp and IPC, cleaned per uid at the end.
 - A crafted file in a measuring child can therefore hurt only that child, hence its submission: the grader reads
   its facts as it reads any sandbox's (typed, bounded), and the next measuring child starts from the pristine

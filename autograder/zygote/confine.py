@@ -3,10 +3,10 @@
 Standard library only; this file runs inside the pristine process's jail (copied there with serve.py). In order:
 a session of its own and its descriptors (stdin, the capture pipe as stdout and stderr, the grader's `asks` pipe as
 descriptor 3, nothing else); its sandbox's control groups, through descriptors the grader opened (closed at once,
-before anything else runs); with namespaces, a mount namespace with its own /tmp and /dev/shm, and IPC, UTS and
-network namespaces of its own; rlimits; every capability and its supplementary groups dropped, then the sandbox's
-uid; no new privileges; death with the pristine process; the seccomp filter last. Then the program, as
-`python -I` would run it.
+before anything else runs); with namespaces, a mount namespace with its own /tmp and /dev/shm and a /proc that shows
+only its own uid's processes, and IPC, UTS and network namespaces of its own; rlimits; every capability and its
+supplementary groups dropped, then the sandbox's uid; no new privileges; death with the pristine process; the
+seccomp filter last. Then the program, as `python -I` would run it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 
 ASKS_FD = 3
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_MOVE = 0x1, 0x2, 0x4, 0x20, 0x1000, 0x2000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_MOVE = 0x1, 0x2, 0x4, 0x8, 0x20, 0x1000, 0x2000
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 4, 24, 38, 22
 SECCOMP_MODE_FILTER = 2
@@ -81,6 +81,7 @@ def _namespaces(tmp_mib: int, scratch: str, readonly: list[str]) -> None:
                 _mount(None, kept, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
     _mount(staging.encode(), "/tmp", None, MS_MOVE)
     os.rmdir(staging)
+    _mount(b"proc", "/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"hidepid=2")  # no other uid's processes
     _check(_libc.sethostname(b"sandbox", 7), "sethostname")
 
 

@@ -32,6 +32,7 @@ PROBE = textwrap.dedent(
     attempt("parent-memory", lambda: open(f"/proc/{{os.getppid()}}/mem", "rb").read(1))
     attempt("unshare", lambda: ctypes.CDLL(None, use_errno=True).unshare(0x10000000) or "0")
     attempt("tmp", lambda: sorted(os.listdir("/tmp")))
+    attempt("parent-visible", lambda: str(os.getppid()) in os.listdir("/proc"))
     open("/tmp/mine", "w").write("x")
     print("uid", os.getuid(), "modules", "tensorflow" in sys.modules, "env", sorted(os.environ))
     print("cgroup", open("/proc/self/cgroup").read().replace(chr(10), " "))
@@ -67,7 +68,8 @@ def test_a_child_is_confined_like_a_sandbox_of_its_own(pristine: zygote.Zygote) 
     out = done.stdout
     assert done.returncode == 3, out
     assert "read-kit FileNotFoundError" in out and "write-venv OSError" in out, out
-    assert "signal-parent PermissionError" in out and "parent-memory PermissionError" in out, out
+    assert "signal-parent PermissionError" in out and "parent-visible ok False" in out, "its /proc hides other uids"
+    assert "parent-memory FileNotFoundError" in out, out
     assert "unshare ok -1" in out, "the seccomp filter refuses a user namespace (which needs no privilege)"
     assert f"tmp ok ['{scratch.parent.name}']" in out, "its /tmp holds nothing but the way to its scratch folder"
     assert f"uid {uid} modules True" in out and "TINY_UNET" not in out and "'TFDS_DATA_DIR'" in out, out
