@@ -8,15 +8,18 @@ images); only its download step is answered from local files:
 * a folder in the official extracted layout (`images/`, `annotations/...`),
 * nothing: a synthetic set generated on the fly (see `assignment.synthetic`).
 
+Each source is prepared in two parts: what the notebook reads (the training split and the visible part of the
+test split) in the data dir, and the grader's private evaluation examples beside it (`assignment.private`).
+
 Run as `make data [DATA_SRC=<dir>]` or `python -m assignment.data [--source DIR]`.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
+import secrets
 import shutil
 import sys
 import tarfile
@@ -27,29 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
-from assignment import synthetic
+from assignment import private, synthetic
+from assignment.sources import ARCHIVES, DATASET, DataError, Source, find_source, official_checksums, verify_archives
 
-DATASET = "oxford_iiit_pet"
-ARCHIVES = {"images": "images.tar.gz", "annotations": "annotations.tar.gz"}
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "tfds"
 SHARED_SAMPLE = (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "oxford_pets_sample").resolve()
 STAMP = "kit_source.json"
-
-
-class DataError(Exception):
-    """Bad input for the data tool; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the dataset comes from, and a fingerprint that changes when its content does."""
-
-    kind: str  # "archives", "extracted" or "synthetic"
-    path: Path | None
-    fingerprint: str
-
-    def describe(self) -> str:
-        return self.kind if self.path is None else f"{self.kind} ({self.path})"
 
 
 def data_dir_from_env() -> Path:
@@ -57,110 +43,12 @@ def data_dir_from_env() -> Path:
     return Path(os.environ.get("TFDS_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
-def _file_digest(paths: list[Path]) -> str:
-    """A cheap fingerprint of files: names, sizes and modification times."""
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        st = p.stat()
-        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()[:16]
-
-
-def _listed_names(annotations: Path) -> list[str]:
-    names = []
-    for list_file in ("trainval.txt", "test.txt"):
-        lines = [
-            (n, line) for n, line in enumerate((annotations / list_file).read_text().splitlines(), 1) if line.strip()
-        ]
-        if not lines:
-            raise DataError(f"{annotations / list_file} lists no images; each split needs at least one.")
-        for number, line in lines:
-            fields = line.split()
-            if len(fields) != 4:
-                raise DataError(
-                    f"{annotations / list_file}:{number}: expected '<name> <class> <species> <breed>', got {line!r}"
-                )
-            names.append(fields[0])
-    return names
-
-
-def check_extracted(root: Path) -> list[str]:
-    """Validate the official extracted layout under `root`; return the listed names."""
-    required = ["images", "annotations/trimaps", "annotations/trainval.txt", "annotations/test.txt"]
-    missing = [r for r in required if not (root / r).exists()]
-    if missing:
-        raise DataError(
-            f"{root} is not in the official Oxford-IIIT Pet layout: missing {', '.join(missing)}. "
-            "Point DATA_SRC at the folder that holds images/ and annotations/ "
-            "(or at the two official .tar.gz archives)."
-        )
-    names = _listed_names(root / "annotations")
-    no_image = [n for n in names if not (root / "images" / f"{n}.jpg").is_file()]
-    no_trimap = [n for n in names if not (root / "annotations" / "trimaps" / f"{n}.png").is_file()]
-    for what, bad in (("image (images/<name>.jpg)", no_image), ("trimap (annotations/trimaps/<name>.png)", no_trimap)):
-        if bad:
-            raise DataError(
-                f"{len(bad)} listed examples in {root} have no {what}, e.g. {', '.join(bad[:5])}. "
-                "Restore those files or remove their lines from annotations/trainval.txt and test.txt."
-            )
-    return names
-
-
-def find_source(path: Path | None) -> Source:
-    """Classify DATA_SRC (or its absence) and fingerprint it."""
-    if path is None:
-        return Source(
-            "synthetic", None, f"synthetic:{synthetic.TRAIN_COUNT}:{synthetic.TEST_COUNT}:{synthetic.SEED}:v1"
-        )
-    path = path.resolve()
-    if not path.is_dir():
-        raise DataError(f"DATA_SRC={path} does not exist or is not a folder.")
-    archives = [path / name for name in ARCHIVES.values()]
-    if all(a.is_file() for a in archives):
-        return Source("archives", path, "archives:" + _file_digest(archives))
-    names = check_extracted(path)
-    files = [path / "annotations" / f for f in ("trainval.txt", "test.txt")]
-    files += [path / "images" / f"{n}.jpg" for n in names] + [
-        path / "annotations" / "trimaps" / f"{n}.png" for n in names
-    ]
-    return Source("extracted", path, f"extracted:{path}:" + _file_digest(files))
-
-
-def official_checksums() -> dict[str, tuple[int, str]]:
-    """The archive sizes and sha256 sums that tfds ships for this dataset, keyed by key in ARCHIVES."""
-    import tensorflow_datasets as tfds
-
-    infos = tfds.builder_cls(DATASET).url_infos or {}
-    by_file = {url.rsplit("/", 1)[-1]: (int(info.size), info.checksum) for url, info in infos.items()}
-    return {key: by_file[name] for key, name in ARCHIVES.items()}
-
-
-def verify_archives(root: Path, checksums: dict[str, tuple[int, str]]) -> None:
-    """Compare each archive's size and sha256 with the expected ones."""
-    for key, name in ARCHIVES.items():
-        archive = root / name
-        size, expected = checksums[key]
-        digest = hashlib.sha256()
-        with archive.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        actual_size = archive.stat().st_size
-        if digest.hexdigest() != expected:
-            raise DataError(
-                f"{archive} does not match the official archive: size {actual_size} bytes, sha256 "
-                f"{digest.hexdigest()}; expected {size} bytes, sha256 {expected}. "
-                "The file is truncated, damaged or a different release: download it again."
-            )
-
-
 @contextmanager
-def _local_download(answer: dict[str, Path] | None, extract: dict[str, Path] | None) -> Iterator[None]:
-    """Answer the builder's `download_and_extract` from local folders, or by extracting local archives."""
+def _local_download(answer: dict[str, Path]) -> Iterator[None]:
+    """Answer the builder's `download_and_extract` from local folders."""
     import tensorflow_datasets as tfds
 
     def download_and_extract(manager, urls):
-        if extract is not None:
-            return manager.extract({key: extract[key] for key in urls})
         return {key: answer[key] for key in urls}
 
     with mock.patch.object(tfds.download.DownloadManager, "download_and_extract", download_and_extract):
@@ -183,46 +71,93 @@ def read_stamp(data_dir: Path) -> dict | None:
     return json.loads(stamp.read_text()) if stamp.is_file() else None
 
 
-def _build(data_dir: Path, source: Source, checksums: dict[str, tuple[int, str]] | None) -> None:
-    """Run tfds's builder with its download step answered locally."""
+def _unpacked(source: Source, scratch: Path, checksums: dict[str, tuple[int, str]] | None) -> dict[str, Path]:
+    """The folders that hold `images/` and `annotations/`: the source itself, or its archives extracted."""
     import tensorflow_datasets as tfds
     from tensorflow_datasets.core.download.extractor import ExtractError
 
+    if source.kind == "extracted":
+        return {"images": source.path, "annotations": source.path}
+    verify_archives(source.path, checksums or official_checksums())
+    manager = tfds.download.DownloadManager(download_dir=str(scratch / "downloads"))
+    try:
+        extracted = manager.extract({key: source.path / name for key, name in ARCHIVES.items()})
+    except (ExtractError, tarfile.TarError, EOFError, OSError) as error:
+        raise DataError(f"could not extract the archives in {source.path}: {error}. Download them again.") from error
+    return {key: Path(folder) for key, folder in extracted.items()}
+
+
+def _build_part(data_dir: Path, answer: dict[str, Path], scratch: Path) -> None:
+    """Run tfds's builder into `data_dir` with its download step answered by `answer`."""
+    import tensorflow_datasets as tfds
+
+    config = tfds.download.DownloadConfig(download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS)
+    builder = tfds.builder(DATASET, data_dir=str(data_dir))
+    with _local_download(answer):
+        builder.download_and_prepare(download_dir=str(scratch / "downloads"), download_config=config)
+
+
+def _answers(
+    source: Source, scratch: Path, checksums: dict[str, tuple[int, str]] | None
+) -> tuple[dict[str, Path], dict[str, Path], dict[str, int]]:
+    """The download answers of the visible part and of the private part, and what the private part's stamp records
+    besides the source. A real test list is cut in two (`private.test_lines`); synthetic data keeps its own test
+    list visible and gets private examples drawn from a secret seed. tfds writes no empty split, so the private
+    part's train split holds its first example (the grader reads its test split alone)."""
+    lists = scratch / "lists"
+    if source.kind == "synthetic":
+        seed = secrets.randbits(63)
+        synthetic.write(scratch / "visible")
+        synthetic.write(scratch / "hidden", 0, synthetic.PRIVATE_COUNT, seed)
+        hidden = (scratch / "hidden" / "annotations" / "test.txt").read_text().splitlines()
+        hidden_lists = private.write_lists(scratch / "hidden" / "annotations", lists / "hidden", hidden[:1], hidden)
+        visible = {"images": scratch / "visible", "annotations": scratch / "visible"}
+        return visible, {"images": scratch / "hidden", "annotations": hidden_lists}, {"seed": seed}
+    roots = _unpacked(source, scratch, checksums)
+    annotations = roots["annotations"] / "annotations"
+    try:
+        trainval, test, hidden = private.test_lines(annotations)
+    except private.PrivateError as error:
+        raise DataError(f"{source.describe()}: {error}") from error
+    visible = {
+        "images": roots["images"],
+        "annotations": private.write_lists(annotations, lists / "visible", trainval, test),
+    }
+    return (
+        visible,
+        {
+            "images": roots["images"],
+            "annotations": private.write_lists(annotations, lists / "hidden", hidden[:1], hidden),
+        },
+        {},
+    )
+
+
+def _build(
+    data_dir: Path, hidden_dir: Path, source: Source, checksums: dict[str, tuple[int, str]] | None
+) -> dict[str, int]:
+    """Build the visible part into `data_dir` and the private part into `hidden_dir`; return what the private part's
+    stamp records besides the source."""
+    import tensorflow_datasets as tfds
+
     tfds.disable_progress_bar()
-    with tempfile.TemporaryDirectory(prefix="tiny-unet-data-") as scratch:
-        scratch_dir = Path(scratch)
-        if source.kind == "synthetic":
-            synthetic.write(scratch_dir / "src")
-            answer = {"images": scratch_dir / "src", "annotations": scratch_dir / "src"}
-            extract = None
-        elif source.kind == "extracted":
-            answer = {"images": source.path, "annotations": source.path}
-            extract = None
-        else:
-            verify_archives(source.path, checksums or official_checksums())
-            answer = None
-            extract = {key: source.path / name for key, name in ARCHIVES.items()}
-        config = tfds.download.DownloadConfig(download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS)
-        builder = tfds.builder(DATASET, data_dir=str(data_dir))
-        try:
-            with _local_download(answer, extract):
-                builder.download_and_prepare(download_dir=str(scratch_dir / "downloads"), download_config=config)
-        except (ExtractError, tarfile.TarError, EOFError, OSError) as error:
-            if source.kind == "archives":
-                raise DataError(
-                    f"could not extract the archives in {source.path}: {error}. Download them again."
-                ) from error
-            raise
+    with tempfile.TemporaryDirectory(prefix="tiny-unet-data-") as scratch:  # mode 0700: no other user reads it
+        visible, hidden, recorded = _answers(source, Path(scratch), checksums)
+        _build_part(data_dir, visible, Path(scratch))
+        _build_part(hidden_dir, hidden, Path(scratch))
+    return recorded
 
 
 def prepare(
     data_dir: Path, source_path: Path | None, checksums: dict[str, tuple[int, str]] | None = None
 ) -> tuple[Source, bool]:
-    """Make `tfds.load(DATASET, data_dir=data_dir)` work offline; return the source and whether work was done."""
+    """Make `tfds.load(DATASET, data_dir=data_dir)` work offline, with the private part beside it; return the
+    source and whether work was done."""
     source = find_source(source_path)
     target = _dataset_dir(data_dir)
+    hidden = private.private_dir(data_dir)
     stamp = read_stamp(data_dir)
-    if stamp and stamp.get("fingerprint") == source.fingerprint:
+    if stamp and stamp.get("fingerprint") == source.fingerprint and _private_stamp(data_dir, stamp) is not None:
         return source, False
     if target.exists() and stamp is None:
         raise DataError(
@@ -230,31 +165,67 @@ def prepare(
             "It is usable as it is; delete that folder first to replace it."
         )
     data_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=".staging-", dir=data_dir)
-    )  # the old dataset stays until the new one is complete
+    hidden.mkdir(mode=0o700, exist_ok=True)
+    _close(hidden)
+    # the old dataset stays until the new one is complete
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=data_dir))
+    hidden_staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=hidden))
     try:
-        _build(staging, source, checksums)
-        built = _dataset_dir(staging)
-        (built / STAMP).write_text(
-            json.dumps({"kind": source.kind, "path": str(source.path or ""), "fingerprint": source.fingerprint})
-        )
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        built.rename(target)
+        recorded = _build(staging, hidden_staging, source, checksums)
+        written = {"kind": source.kind, "path": str(source.path or ""), "fingerprint": source.fingerprint}
+        written["edition"] = secrets.token_hex(8)  # ties the two parts together; changes whenever they are made
+        (_dataset_dir(hidden_staging) / STAMP).write_text(json.dumps({**written, **recorded}))
+        (_dataset_dir(staging) / STAMP).write_text(json.dumps(written))
+        for built, place in ((hidden_staging, _dataset_dir(hidden)), (staging, target)):  # private part first
+            if place.exists():
+                shutil.rmtree(place)
+            place.parent.mkdir(parents=True, exist_ok=True)
+            _dataset_dir(built).rename(place)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(hidden_staging, ignore_errors=True)
     return source, True
+
+
+def _close(folder: Path) -> None:
+    try:
+        private.close(folder)
+    except private.PrivateError as error:
+        raise DataError(str(error)) from error
+
+
+def _private_stamp(data_dir: Path, stamp: dict) -> dict | None:
+    """The private part's stamp when it was made with the visible part in `data_dir` (same edition), else None."""
+    hidden = private.private_dir(data_dir)
+    found = read_stamp(hidden) if hidden.is_dir() else None
+    return found if found and stamp.get("edition") and found.get("edition") == stamp["edition"] else None
+
+
+def private_part(data_dir: Path) -> Path:
+    """The data dir of `data_dir`'s private part: checked to be made with it, and closed to everyone but the
+    grader (DataError says what to do otherwise)."""
+    stamp = read_stamp(data_dir)
+    if stamp is None or _private_stamp(data_dir, stamp) is None:
+        source = f" DATA_SRC={stamp['path']}" if stamp and stamp.get("path") else ""
+        raise DataError(
+            f"{data_dir} has no private evaluation part made with it (prepared outside the kit, by an older kit, or "
+            f"half made), and the grader measures the final IoU on that part: run `TFDS_DATA_DIR={data_dir} make "
+            f"data{source}` (or `make data` with the official archives)."
+        )
+    hidden = private.private_dir(data_dir)
+    _close(hidden)
+    return hidden
 
 
 @dataclass(frozen=True)
 class RunData:
-    """The TFDS data dir a run uses, where it came from, and its kind ("real" or "synthetic")."""
+    """The TFDS data dir a run uses, where it came from, its kind ("real" or "synthetic"), and the data dir of its
+    private part (the grader's alone: see `private_part`)."""
 
     path: Path
     origin: str
     kind: str
+    private: Path
 
 
 def resolve(wants_sample: bool, environ: dict[str, str]) -> RunData:
@@ -263,6 +234,7 @@ def resolve(wants_sample: bool, environ: dict[str, str]) -> RunData:
     `TFDS_DATA_DIR` in the environment wins. Otherwise the run uses the kit's `data/tfds/`: as
     `make data` left it, except that a profile that wants the real sample replaces synthetic
     data with the sample from ../shared when that is there; an empty dir gets synthetic data.
+    The kit's own synthetic data or sample, made by an older kit, is made again.
     """
     if environ.get("TFDS_DATA_DIR"):
         path = Path(environ["TFDS_DATA_DIR"]).resolve()
@@ -272,14 +244,15 @@ def resolve(wants_sample: bool, environ: dict[str, str]) -> RunData:
         origin = f"{DEFAULT_DATA_DIR}"
         stamp = read_stamp(path)
         prepared = is_prepared(path)
-        if wants_sample and SHARED_SAMPLE.is_dir() and (not prepared or (stamp and stamp["kind"] == "synthetic")):
+        ours = stamp is not None and (stamp["kind"] == "synthetic" or stamp["path"] == str(SHARED_SAMPLE))
+        if wants_sample and SHARED_SAMPLE.is_dir() and (not prepared or ours):
             prepare(path, SHARED_SAMPLE)
-        elif not prepared:
+        elif not prepared or (stamp is not None and stamp["kind"] == "synthetic"):
             prepare(path, None)
     stamp = read_stamp(path)
     kind = "synthetic" if stamp and stamp["kind"] == "synthetic" else "real"
     source = f"{stamp['kind']} {stamp['path']}".strip() if stamp else "prepared outside the kit"
-    return RunData(path, f"{origin} ({source})", kind)
+    return RunData(path, f"{origin} ({source})", kind, private.private_dir(path))
 
 
 def split_sizes(data_dir: Path) -> dict[str, int]:
@@ -306,9 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make data: error: {error}", file=sys.stderr)
         return 2
     sizes = ", ".join(f"{name} {count}" for name, count in sorted(split_sizes(data_dir).items(), reverse=True))
+    hidden = private.private_dir(data_dir)
     print(f"data dir: {data_dir}")
     print(f"source:   {source.describe()}{'' if worked else ' (already prepared, nothing to do)'}")
     print(f"examples: {sizes}")
+    print(f"private:  {split_sizes(hidden)['test']} test examples in {hidden} (the grader's alone)")
     return 0
 
 

@@ -1,7 +1,7 @@
-"""The grader's copy of the splits, once per batch: the examples in the profile's splits, and the splits as the
-reference preprocesses them, which every measuring process of the batch gets (autograder/measure.py). Computed by a
-process of the grader's own from the data alone (no student input), and kept in the grader's cache for the next
-batch on the same inputs.
+"""The grader's copy of the splits, once per batch: the examples in the profile's splits and in the data's private
+part, and those splits as the reference preprocesses them, which every measuring process of the batch gets
+(autograder/measure.py). Computed by a process of the grader's own from the data alone (no student input), and kept
+in the grader's cache for the next batch on the same inputs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from assignment import data
 from assignment.data import DataError
 from assignment.profiles import Profile
 from autograder import batch
@@ -32,9 +33,9 @@ CACHE = KIT / "build" / "reference"  # the batches' reference splits, by their i
 
 @dataclass(frozen=True)
 class Reference:
-    """What a batch measures every submission against: the examples in the profile's splits, the splits as the
-    reference preprocesses them (None when too large to hand to every measuring process, which then reads the data
-    itself), and where they came from."""
+    """What a batch measures every submission against: the examples in the profile's splits and in the private part
+    (key "private"), the splits as the reference preprocesses them (None when too large to hand to every measuring
+    process, which then reads the data itself), and where they came from."""
 
     examples: dict[str, int]
     splits: Path | None
@@ -44,13 +45,21 @@ class Reference:
 
 PREPARE = """
 import json, sys
+import numpy as np
 import tensorflow_datasets as tfds
 from autograder.measuring import training
-data_dir, train, test, size, target, limit = sys.argv[1:7]
-info = tfds.builder(training.DATASET, data_dir=data_dir).info
-examples = {split: info.splits[split].num_examples for split in (train, test)}
+data_dir, private_dir, train, test, size, target, limit = sys.argv[1:8]
+# (name in reference.npz, data dir, split, key in the example counts)
+parts = [("train", data_dir, train, train), ("test", data_dir, test, test), ("private", private_dir, "test", "private")]
+examples = {
+    key: tfds.builder(training.DATASET, data_dir=folder).info.splits[split].num_examples
+    for _, folder, split, key in parts
+}
 if sum(examples.values()) * int(size) ** 2 * 16 <= int(limit):
-    training.save_reference(data_dir, {"train": train, "test": test}, int(size), target)
+    arrays = {}
+    for name, folder, split, _ in parts:
+        arrays[f"{name}_images"], arrays[f"{name}_masks"] = training.reference_split(folder, split, int(size))
+    np.savez(target, **arrays)
 print(json.dumps(examples))
 """
 
@@ -60,7 +69,9 @@ def prepare(profile: Profile, data_path: Path, folder: Path) -> Reference:
     and the splits as the reference preprocesses them (a reference.npz, when small enough to hand to every measuring
     process). Taken from the grader's cache (CACHE, its user's alone, never in a sandbox) when an entry there was
     made from the same data, splits, size, Python environment and packages, and measuring code; else computed into
-    `folder` for this batch and kept there for the next ones."""
+    `folder` for this batch and kept there for the next ones. The data's private part is checked first: made with
+    the data, and closed to everyone but the grader (DataError otherwise)."""
+    data.private_part(data_path)
     entry = CACHE / _key(profile, data_path)
     try:
         _check_owner()
@@ -150,6 +161,7 @@ def _compute(profile: Profile, data_path: Path, folder: Path) -> tuple[dict[str,
         "-c",
         PREPARE,
         str(data_path),
+        str(data.private.private_dir(data_path)),
         p.train_split,
         p.test_split,
         str(p.img_size),

@@ -1,9 +1,11 @@
-"""The data tool: tfds's own builder fed from local files, three sources, idempotence, clear errors."""
+"""The data tool: tfds's own builder fed from local files, three sources, idempotence, clear errors, and the
+grader's private part beside each dataset."""
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+import stat
 import tarfile
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from assignment import data, synthetic
+from assignment import data, private, synthetic
 
 
 def _load(data_dir: Path, split: str) -> list[dict]:
@@ -19,19 +21,21 @@ def _load(data_dir: Path, split: str) -> list[dict]:
 
 
 def _copy_subset(source: Path, target: Path, names: list[str]) -> Path:
-    """An official-layout folder holding only `names`: the last one in test, the others in trainval."""
+    """An official-layout folder holding only `names`: the last two in test (one visible, one private), the others
+    in trainval."""
     (target / "images").mkdir(parents=True)
     (target / "annotations" / "trimaps").mkdir(parents=True)
     for name in names:
         shutil.copy(source / "images" / f"{name}.jpg", target / "images")
         shutil.copy(source / "annotations" / "trimaps" / f"{name}.png", target / "annotations" / "trimaps")
-    (target / "annotations" / "trainval.txt").write_text("".join(f"{n} 1 1 1\n" for n in names[:-1]))
-    (target / "annotations" / "test.txt").write_text(f"{names[-1]} 1 1 1\n")
+    (target / "annotations" / "trainval.txt").write_text("".join(f"{n} 1 1 1\n" for n in names[:-2]))
+    (target / "annotations" / "test.txt").write_text("".join(f"{n} 1 1 1\n" for n in names[-2:]))
     return target
 
 
 def test_real_sample_counts_and_values(sample_data_dir: Path) -> None:
-    assert data.split_sizes(sample_data_dir) == {"train": 270, "test": 129}
+    assert data.split_sizes(sample_data_dir) == {"train": 270, "test": 65}
+    assert data.split_sizes(private.private_dir(sample_data_dir))["test"] == 64
     corners = 0
     total = 0
     for split in ("train", "test"):
@@ -47,8 +51,24 @@ def test_real_sample_counts_and_values(sample_data_dir: Path) -> None:
     assert corners / total > 0.85, f"only {corners}/{total} mask corners are background (2)"
 
 
+def test_the_private_part_is_the_rest_of_the_test_list_and_the_graders_alone(
+    sample_data_dir: Path, shared_sample: Path
+) -> None:
+    hidden = data.private_part(sample_data_dir)
+    assert hidden == private.private_dir(sample_data_dir) and stat.S_IMODE(hidden.stat().st_mode) == 0o700
+    visible = {ex["file_name"].decode() for ex in _load(sample_data_dir, "test")}
+    kept = {ex["file_name"].decode() for ex in _load(hidden, "test")}
+    listed = {
+        f"{line.split()[0]}.jpg"
+        for line in (shared_sample / "annotations" / "test.txt").read_text().split("\n")
+        if line
+    }
+    assert visible.isdisjoint(kept) and visible | kept == listed
+
+
 def test_real_sample_quirks_are_repaired(sample_data_dir: Path) -> None:
-    test = {ex["file_name"].decode(): ex for ex in _load(sample_data_dir, "test")}
+    hidden = private.private_dir(sample_data_dir)
+    test = {ex["file_name"].decode(): ex for split in (sample_data_dir, hidden) for ex in _load(split, "test")}
     assert test["Abyssinian_5.jpg"]["image"].shape[2] == 3, "the PNG with alpha must come out as 3-channel JPEG"
     train = {ex["file_name"].decode() for ex in _load(sample_data_dir, "train")}
     assert "Abyssinian_34.jpg" not in train | set(test), "the GIF is in neither list"
@@ -56,6 +76,7 @@ def test_real_sample_quirks_are_repaired(sample_data_dir: Path) -> None:
 
 def test_synthetic_counts_and_spec_match_real(synthetic_data_dir: Path, sample_data_dir: Path) -> None:
     assert data.split_sizes(synthetic_data_dir) == {"train": synthetic.TRAIN_COUNT, "test": synthetic.TEST_COUNT}
+    assert data.split_sizes(data.private_part(synthetic_data_dir))["test"] == synthetic.PRIVATE_COUNT
     synthetic_info = tfds.builder("oxford_iiit_pet", data_dir=str(synthetic_data_dir)).info
     real_info = tfds.builder("oxford_iiit_pet", data_dir=str(sample_data_dir)).info
     assert repr(synthetic_info.features) == repr(real_info.features)
@@ -76,8 +97,22 @@ def test_synthetic_examples_look_like_the_real_ones(synthetic_data_dir: Path) ->
     assert quirky["image"].shape[2] == 3
 
 
+def test_synthetic_private_examples_are_drawn_afresh(tmp_path: Path, synthetic_data_dir: Path) -> None:
+    """Each preparation draws other private examples (a secret seed), none of them among the visible ones."""
+    other = tmp_path / "tfds"
+    data.prepare(other, None)
+    visible = {ex["image"].tobytes() for ex in _load(synthetic_data_dir, "test")}
+    first, second = (
+        {ex["image"].tobytes() for ex in _load(data.private_part(d), "test")} for d in (synthetic_data_dir, other)
+    )
+    assert first.isdisjoint(second) and first.isdisjoint(visible) and len(first) == synthetic.PRIVATE_COUNT
+    assert {ex["image"].tobytes() for ex in _load(other, "test")} == visible, "the visible part stays the same"
+    assert data.read_stamp(other)["edition"] != data.read_stamp(synthetic_data_dir)["edition"]
+
+
 def test_second_run_does_no_work_and_changed_source_rebuilds(tmp_path: Path, shared_sample: Path) -> None:
-    source = _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_102", "Bengal_100"])
+    names = ["Abyssinian_101", "Abyssinian_103", "Abyssinian_102", "Bengal_100"]
+    source = _copy_subset(shared_sample, tmp_path / "src", names)
     target = tmp_path / "tfds"
     assert data.prepare(target, source)[1] is True
     assert data.prepare(target, source)[1] is False
@@ -87,6 +122,9 @@ def test_second_run_does_no_work_and_changed_source_rebuilds(tmp_path: Path, sha
         handle.write("Bengal_101 6 1 6\n")
     assert data.prepare(target, source)[1] is True
     assert data.split_sizes(target) == {"train": 3, "test": 1}
+    shutil.rmtree(private.private_dir(target) / "oxford_iiit_pet")
+    assert data.prepare(target, source)[1] is True, "a lost private part is made again"
+    data.private_part(target)
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
@@ -94,8 +132,15 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
         data.prepare(tmp_path / "tfds", tmp_path / "nowhere")
 
 
+def test_a_test_list_too_short_to_keep_a_private_part_is_a_clear_error(tmp_path: Path, shared_sample: Path) -> None:
+    source = _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_102", "Bengal_100"])
+    (source / "annotations" / "test.txt").write_text("Bengal_100 6 1 6\n")
+    with pytest.raises(data.DataError, match="at least two"):
+        data.prepare(tmp_path / "tfds", source)
+
+
 def test_listed_image_without_trimap_is_a_clear_error(tmp_path: Path, shared_sample: Path) -> None:
-    source = _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_102"])
+    source = _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_103", "Abyssinian_102"])
     (source / "annotations" / "trimaps" / "Abyssinian_102.png").unlink()
     with pytest.raises(data.DataError, match=r"1 listed examples .* have no trimap.*Abyssinian_102"):
         data.prepare(tmp_path / "tfds", source)
@@ -124,7 +169,8 @@ def test_archives_are_verified_and_extracted(tmp_path: Path, compress: bool) -> 
     folder, sums = _archives(tmp_path, compress)
     source, worked = data.prepare(tmp_path / "tfds", folder, checksums=sums)
     assert worked and source.kind == "archives"
-    assert data.split_sizes(tmp_path / "tfds") == {"train": 6, "test": 3}
+    visible, hidden = data.split_sizes(tmp_path / "tfds"), data.split_sizes(data.private_part(tmp_path / "tfds"))
+    assert visible["train"] == 6 and visible["test"] + hidden["test"] == 3 and visible["test"] and hidden["test"]
 
 
 def test_checksum_mismatch_is_a_clear_error(tmp_path: Path) -> None:
@@ -147,16 +193,18 @@ def test_truncated_archive_is_a_clear_error(tmp_path: Path) -> None:
 def test_make_data_prints_dir_source_and_counts(
     tmp_path: Path, shared_sample: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    source = _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_102"])
+    source = _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_103", "Abyssinian_102"])
     assert data.main(["--source", str(source), "--data-dir", str(tmp_path / "tfds")]) == 0
     printed = capsys.readouterr().out
     assert str(tmp_path / "tfds") in printed and "extracted" in printed and "train 1, test 1" in printed
+    assert f"private:  1 test examples in {tmp_path / 'tfds.private'}" in printed
     assert data.main(["--source", str(tmp_path / "missing"), "--data-dir", str(tmp_path / "tfds")]) == 2
 
 
 def test_failed_rebuild_keeps_the_previous_dataset(tmp_path: Path, shared_sample: Path) -> None:
     target = tmp_path / "tfds"
-    data.prepare(target, _copy_subset(shared_sample, tmp_path / "src", ["Abyssinian_101", "Abyssinian_102"]))
+    names = ["Abyssinian_101", "Abyssinian_103", "Abyssinian_102"]
+    data.prepare(target, _copy_subset(shared_sample, tmp_path / "src", names))
     folder, sums = _archives(tmp_path, True)
     images = folder / data.ARCHIVES["images"]
     images.write_bytes(images.read_bytes()[:1000])
@@ -165,3 +213,5 @@ def test_failed_rebuild_keeps_the_previous_dataset(tmp_path: Path, shared_sample
         data.prepare(target, folder, checksums=sums)
     assert data.split_sizes(target) == {"train": 1, "test": 1} and data.read_stamp(target)["kind"] == "extracted"
     assert [p.name for p in target.iterdir()] == ["oxford_iiit_pet"], "no staging folder is left behind"
+    assert [p.name for p in private.private_dir(target).iterdir()] == ["oxford_iiit_pet"]
+    data.private_part(target)

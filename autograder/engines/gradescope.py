@@ -6,7 +6,8 @@
 
 The zip holds `setup.sh` and `run_autograder` at its root, the kit modules the grader imports, the
 release notebook (locked cells are checked against it), the pinned requirements and tfds data
-prepared for it alone. In Gradescope's container it is unpacked to `/autograder/source`; the
+prepared for it alone, with its private part (`data/tfds.private/`, closed to the sandboxes' users before any
+grading). In Gradescope's container it is unpacked to `/autograder/source`; the
 student's files are in `/autograder/submission`, the results go to `/autograder/results/results.json`.
 """
 
@@ -23,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 from assignment import data
+from assignment.private import private_dir
 from assignment.profiles import PROFILES, Profile
 from autograder import backends, report, splits
 from autograder.results import Outcome
@@ -34,6 +36,7 @@ SHARED = data.SHARED_SAMPLE.parent.parent
 DEFAULT_ZIP = KIT / "build" / "gradescope" / "autograder.zip"
 CONFIG = "gradescope.json"
 DATA = "data/tfds"
+PRIVATE_DATA = private_dir(Path(DATA)).as_posix()
 RELEASE = "release/tiny_unet/tiny_unet.ipynb"
 PACKAGES = ("assignment", "autograder")
 STUDENT = "submission"
@@ -73,6 +76,10 @@ def contents(profile: Profile, data_dir: Path, visibility: str) -> dict[str, tup
     for path in sorted((data_dir / data.DATASET).rglob("*")):
         if path.is_file():
             entries[f"{DATA}/{path.relative_to(data_dir).as_posix()}"] = (path, 0o644)
+    hidden = data.private_part(data_dir)
+    for path in sorted((hidden / data.DATASET).rglob("*")):
+        if path.is_file():
+            entries[f"{PRIVATE_DATA}/{path.relative_to(hidden).as_posix()}"] = (path, 0o600)
     return entries
 
 

@@ -17,6 +17,7 @@ from nbgrader.api import Gradebook
 
 from assignment import data
 from assignment.points import SELF_CHECKS
+from assignment.private import private_dir
 from assignment.profiles import PROFILES
 from autograder import checks
 from autograder.engines import gradebook, gradescope, slurm
@@ -38,7 +39,13 @@ def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dataset.mkdir(parents=True)
     (dataset / "dataset_info.json").write_text("{}")
     (dataset / "oxford_iiit_pet-test.tfrecord-00000-of-00001").write_bytes(b"records")
-    (dataset / data.STAMP).write_text(json.dumps({"kind": "synthetic", "path": "", "fingerprint": "synthetic:test"}))
+    stamp = {"kind": "synthetic", "path": "", "fingerprint": "synthetic:test", "edition": "e1"}
+    (dataset / data.STAMP).write_text(json.dumps(stamp))
+    hidden = private_dir(root) / data.DATASET / "4.0.0"
+    hidden.mkdir(parents=True)
+    (hidden / data.STAMP).write_text(json.dumps({**stamp, "seed": 7}))
+    (hidden / "oxford_iiit_pet-test.tfrecord-00000-of-00001").write_bytes(b"private records")
+    private_dir(root).chmod(0o700)
     (root / "downloads").mkdir()
     (root / "downloads" / "leftover.tar.gz").write_bytes(b"not for the zip")
     return root
@@ -94,7 +101,15 @@ def test_zip_holds_nothing_private_or_foreign(unpacked: tuple) -> None:
         "data/tfds/oxford_iiit_pet/4.0.0/dataset_info.json",
         "data/tfds/oxford_iiit_pet/4.0.0/kit_source.json",
         "data/tfds/oxford_iiit_pet/4.0.0/oxford_iiit_pet-test.tfrecord-00000-of-00001",
+        "data/tfds.private/oxford_iiit_pet/4.0.0/kit_source.json",
+        "data/tfds.private/oxford_iiit_pet/4.0.0/oxford_iiit_pet-test.tfrecord-00000-of-00001",
     ]
+
+
+def test_zip_carries_the_private_part_closed_to_others(unpacked: tuple) -> None:
+    _, names, archive = unpacked
+    hidden = [n for n in names if n.startswith(gradescope.PRIVATE_DATA + "/")]
+    assert hidden and all(archive.getinfo(n).external_attr >> 16 & 0o077 == 0 for n in hidden)
 
 
 def test_zip_refuses_unprepared_data_and_the_projects_shared_files(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
 import time
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from assignment.data import DataError
+from assignment.private import private_dir
 from assignment.profiles import PROFILES
 from autograder import batch, splits
 
@@ -34,10 +37,14 @@ def computed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 
 def _data(tmp_path: Path, stamp: str) -> Path:
-    """A data dir with the data tool's stamp where the tool writes it (beside the dataset's files)."""
+    """A data dir with the data tool's stamp where the tool writes it (beside the dataset's files), and its private
+    part beside it, of the same edition."""
     folder = tmp_path / "data"
-    (folder / "oxford_iiit_pet" / "4.0.0").mkdir(parents=True, exist_ok=True)
-    (folder / "oxford_iiit_pet" / "4.0.0" / "kit_source.json").write_text(stamp)
+    edition = json.dumps({**json.loads(stamp), "edition": "e1"})
+    for part in (folder, private_dir(folder)):
+        (part / "oxford_iiit_pet" / "4.0.0").mkdir(parents=True, exist_ok=True)
+        (part / "oxford_iiit_pet" / "4.0.0" / "kit_source.json").write_text(edition)
+    private_dir(folder).chmod(0o700)
     return folder
 
 
@@ -104,6 +111,7 @@ def test_a_cache_not_the_graders_alone_is_not_used(
         cache.chmod(0o777)
     if flaw == "another user's":
         monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + 1)
+        monkeypatch.setattr(splits.data, "private_part", lambda path: path)  # its own check: see the tests below
     folder = tmp_path / "batch"
     folder.mkdir()
     reference = splits.prepare(SMOKE, _data(tmp_path, "{}"), folder)
@@ -137,3 +145,26 @@ def test_entries_unused_for_a_week_are_pruned(tmp_path: Path, computed: list[Pat
     _data(tmp_path, '{"source": "b"}')
     splits.prepare(SMOKE, data_dir, tmp_path)
     assert len(computed) == 3 and len(_entries(tmp_path)) == 2 and used in _entries(tmp_path)
+
+
+@pytest.mark.parametrize("flaw", ["no private part", "another edition", "a link"])
+def test_data_without_its_own_private_part_is_refused(tmp_path: Path, computed: list[Path], flaw: str) -> None:
+    data_dir = _data(tmp_path, '{"source": "a"}')
+    hidden = private_dir(data_dir)
+    if flaw == "no private part":
+        shutil.rmtree(hidden)
+    elif flaw == "another edition":
+        (hidden / "oxford_iiit_pet" / "4.0.0" / "kit_source.json").write_text('{"source": "a", "edition": "e2"}')
+    else:
+        hidden.rename(tmp_path / "elsewhere")
+        hidden.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(DataError, match="private" if flaw != "a link" else "not a link"):
+        splits.prepare(SMOKE, data_dir, tmp_path)
+    assert computed == []
+
+
+def test_a_private_part_opened_to_others_is_closed_before_use(tmp_path: Path, computed: list[Path]) -> None:
+    data_dir = _data(tmp_path, '{"source": "a"}')
+    private_dir(data_dir).chmod(0o755)
+    splits.prepare(SMOKE, data_dir, tmp_path)
+    assert stat.S_IMODE(private_dir(data_dir).stat().st_mode) == 0o700 and computed == [tmp_path]

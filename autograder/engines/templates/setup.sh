@@ -71,7 +71,9 @@ rm -rf "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SOURCE/requirements.txt"
 chmod o+x "$ROOT" "$SOURCE"
-chmod -R o+rX "$VENV" "$SOURCE/data"
+chmod o+rx "$SOURCE/data"
+chmod -R o+rX "$VENV" "$SOURCE/data/tfds"
+chmod -R go-rwx "$SOURCE/data/tfds.private"  # the grader's private evaluation examples: root's alone
 chmod 0755 "$SOURCE/run_autograder"
 TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/python" -c "import tensorflow, keras, nbgrader, papermill; print('setup.sh: TensorFlow', tensorflow.__version__, 'ready')"
 # The reference splits every submission is measured against, computed once here rather than in every grading.
