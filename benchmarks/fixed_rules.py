@@ -1,7 +1,8 @@
 """The foreground IoU that fixed rules reach on the synthetic set: no training of a network, only a threshold, a
 colour or brightness rule, a 3x3 local-contrast rule, a position prior, or a per-pixel linear rule fitted on the
 training split (what a 1x1 or a 3x3 Conv2D with a sigmoid can compute). The synthetic IoU thresholds must sit
-above the best of them (tests/fast/test_fixed_rules.py keeps it so). Texture detectors of two layers set by hand
+above the best of them (tests/fast/test_fixed_rules.py; open on the current set, see README's Profiles section).
+Texture detectors of two layers set by hand
 (a contrast, then a mean over a window) are printed too: they read the texture cue, as the trained U-Net does, and
 only the checks that the model was trained tell them apart.
 
