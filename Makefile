@@ -36,8 +36,10 @@ $(VENV)/.installed: requirements.txt
 data: setup
 	$(BIN)/python -m assignment.data $(if $(DATA_SRC),--source "$(DATA_SRC)")
 
-# Student version from the master notebook, with nbgrader.
+# Student version from the master notebook, with nbgrader; first the notebook's points table, section headings and
+# self-check points, and README's table, are written from assignment/points.py.
 release: setup
+	$(BIN)/python -m assignment.outline
 	cd $(CURDIR) && $(BIN)/nbgrader generate_assignment $(ASSIGNMENT) --force --log-level=WARN
 
 grade: setup

@@ -14,6 +14,7 @@ import nbformat
 import pytest
 from harness import Batch
 from mutants import RELEASE, SOLUTION, SOLUTION_STUDENT
+from points_course import CHANGED, assert_notebook_states, changed_course
 
 from assignment import points
 
@@ -48,6 +49,16 @@ def test_release_is_in_sync_with_solution(tmp_path: Path) -> None:
     assert fresh == committed, "release/ is out of date: run `make release` and commit the result"
 
 
+def test_a_points_change_reaches_the_release(tmp_path: Path) -> None:
+    """New numbers in points.py, written by `make release`'s first step, come out of nbgrader in the release."""
+    course = changed_course(tmp_path)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    command = [str(bin_dir / "nbgrader"), "generate_assignment", "tiny_unet", "--force", "--log-level=ERROR"]
+    subprocess.run(command, cwd=course, env=env, check=True, capture_output=True, timeout=300)
+    assert_notebook_states(course / "release" / "tiny_unet" / "tiny_unet.ipynb", CHANGED)
+
+
 def test_release_holds_no_solution_and_no_hidden_tests() -> None:
     release_code = "\n".join(c.source for c in _cells(RELEASE) if c.cell_type == "code")
     assert "BEGIN SOLUTION" not in release_code and "END SOLUTION" not in release_code
@@ -66,20 +77,13 @@ def test_release_holds_no_solution_and_no_hidden_tests() -> None:
         assert name not in release_code
 
 
-def test_every_seed_section_has_its_points() -> None:
-    points = {
+def test_every_section_has_its_points_from_points_py() -> None:
+    graded = {
         _grade_id(c): c.metadata["nbgrader"]["points"]
         for c in _cells(SOLUTION)
         if c.metadata.get("nbgrader", {}).get("grade")
     }
-    assert points == {
-        "check_preprocess": 10,
-        "check_double_conv_block": 15,
-        "check_encoder_block": 15,
-        "check_decoder_block": 20,
-        "check_make_unet": 30,
-        "check_training": 10,
-    }
+    assert graded == {grade_id: worth for grade_id, (_, worth) in points.SELF_CHECKS.items()}
     answers = [_grade_id(c) for c in _cells(SOLUTION) if c.metadata.get("nbgrader", {}).get("solution")]
     assert answers == [
         "preprocess",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assignment.points import SECTIONS
+from assignment import points as assignment_points
 from assignment.profiles import Parameters
 from autograder.measuring.facts import Block, Facts, Preprocess, parse
 from autograder.results import CheckResult, CheckStatus, cap, literal
@@ -26,21 +26,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "points(section, points): what a check is worth")
+    config.addinivalue_line("markers", "points(section, weight): the check's share of its self-check cell's points")
     config._grader_results = []
+    config._grader_points = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every check carries points, and the checks of each section add up to the section's points."""
-    totals = dict.fromkeys(SECTIONS, 0)
+    """Every check carries a section and a weight; each self-check cell's points (assignment/points.py) are shared out
+    by the weights of its checks, so each section's checks add up to its points whatever they are."""
+    weights: dict[str, tuple[str, int]] = {}
     for item in items:
         marker = item.get_closest_marker("points")
         if marker is None:
             raise pytest.UsageError(f"hidden check {item.nodeid} has no points marker")
-        totals[marker.args[0]] += marker.args[1]
-    expected = {key: points for key, (_, points) in SECTIONS.items()}
-    if totals != expected:
-        raise pytest.UsageError(f"the hidden checks' points {totals} do not add up to the sections' {expected}")
+        if len(marker.args) != 2:
+            raise pytest.UsageError(f"hidden check {item.nodeid}: the points marker takes (section, weight)")
+        if item.name in weights:
+            raise pytest.UsageError(f"two hidden checks are named {item.name}: results could not tell them apart")
+        weights[item.name] = tuple(marker.args)
+    try:
+        config._grader_points = assignment_points.check_points(weights)
+    except ValueError as error:
+        raise pytest.UsageError(f"the hidden checks' points: {error}") from error
 
 
 def _message(error: BaseException) -> tuple[str, str]:
@@ -60,7 +67,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     if report.when != "call" and not (report.failed or report.skipped):
         return
-    section, points = item.get_closest_marker("points").args
+    section = item.get_closest_marker("points").args[0]
+    points = item.config._grader_points[item.name]
     values = {key: float(value) for key, value in item.user_properties}
     if call.excinfo is None:
         status = CheckStatus.PASSED

@@ -1,8 +1,8 @@
 """nbgrader's gradebook: record each student's points against the notebook's graded cells (`make grade GRADEBOOK=...`).
 
-Each graded (self-check) cell of the notebook gets the points of the hidden checks of its section; the
-encoder section's two cells split its checks by name. `nbgrader export` and formgrader then show the
-autograder's scores. Checks still pending (e.g. a GPU check graded without one) leave their cell
+Each graded (self-check) cell of the notebook gets the points of the hidden checks it carries (assignment/points.py
+CELLS: the checks of its section, split by name where a section has several cells). `nbgrader export` and formgrader
+then show the autograder's scores. Checks still pending (e.g. a GPU check graded without one) leave their cell
 marked for manual grading. An instructor's adjustment (OUT/adjustments.csv) changes the cells of its section, in the
 notebook's order, each within 0 and its points, so the gradebook's total is grades.csv's.
 """
@@ -19,13 +19,12 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
+from assignment import points
 from assignment.points import SELF_CHECKS
 from autograder.results import CheckResult, CheckStatus, Outcome
 
 ASSIGNMENT = "tiny_unet"
 NOTEBOOK = "tiny_unet"
-# Sections with several graded cells: the prefix of the hidden checks each cell holds.
-CHECK_PREFIX = {"check_double_conv_block": "test_double_conv", "check_encoder_block": "test_encoder"}
 
 
 @dataclass(frozen=True)
@@ -39,14 +38,7 @@ class CellScore:
 
 def cell_of(check: CheckResult) -> str:
     """The graded cell (nbgrader grade_id) that a hidden check's points go to."""
-    cells = [cell for cell, (section, _) in SELF_CHECKS.items() if section == check.section]
-    if len(cells) > 1:
-        cells = [cell for cell in cells if check.id.startswith(CHECK_PREFIX[cell])]
-    if len(cells) != 1:
-        raise ValueError(
-            f"hidden check {check.id} ({check.section}) maps to {len(cells)} graded cells, not one: update CHECK_PREFIX"
-        )
-    return cells[0]
+    return points.cell_of(check.section, check.id)
 
 
 def cell_scores(outcome: Outcome) -> dict[str, CellScore]:
@@ -59,9 +51,9 @@ def cell_scores(outcome: Outcome) -> dict[str, CellScore]:
             was.score + check.score, was.max_score + check.max_score, was.pending or check.status is CheckStatus.PENDING
         )
     for section, change in outcome.adjusted().items():
-        for cell, (of, points) in SELF_CHECKS.items():
+        for cell, (of, worth) in SELF_CHECKS.items():
             if of == section:
-                moved = min(change, points - scores[cell].score) if change > 0 else max(change, -scores[cell].score)
+                moved = min(change, worth - scores[cell].score) if change > 0 else max(change, -scores[cell].score)
                 scores[cell] = replace(scores[cell], score=scores[cell].score + moved)
                 change -= moved
     return scores
@@ -75,15 +67,15 @@ def _ensure_assignment(gradebook: Gradebook) -> None:
         gradebook.find_notebook(NOTEBOOK, ASSIGNMENT)
     except MissingEntry:
         gradebook.add_notebook(NOTEBOOK, ASSIGNMENT)
-    for cell, (_, points) in SELF_CHECKS.items():
+    for cell, (_, worth) in SELF_CHECKS.items():
         try:
             found = gradebook.find_grade_cell(cell, NOTEBOOK, ASSIGNMENT)
         except MissingEntry:
-            gradebook.add_grade_cell(cell, NOTEBOOK, ASSIGNMENT, max_score=points, cell_type="code")
+            gradebook.add_grade_cell(cell, NOTEBOOK, ASSIGNMENT, max_score=worth, cell_type="code")
             continue
-        if found.max_score != points:
+        if found.max_score != worth:
             raise ValueError(
-                f"the gradebook's cell {cell} is worth {found.max_score:g} points, the notebook's {points}: "
+                f"the gradebook's cell {cell} is worth {found.max_score:g} points, the notebook's {worth}: "
                 "regenerate the assignment (make release) before recording"
             )
 

@@ -118,13 +118,15 @@ def test_training_on_the_test_split_costs_the_whole_training_section(tmp_path: P
     assert sum(r.score for r in judge(tmp_path, fixture)) == MAX_POINTS, "data the recorder cannot place costs nothing"
 
 
-def test_points_guard_refuses_checks_that_do_not_add_up(tmp_path: Path) -> None:
+def _judge_copy(tmp_path: Path, edit: tuple[str, str]) -> tuple[pytest.ExitCode, list[CheckResult]]:
+    """The hidden checks, copied with one edit of test_preprocess.py, run on the solution's facts."""
     folder = tmp_path / "checks"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for source in [*CHECK_SOURCES, Path(checks.__file__).parent / "conftest.py"]:
         (folder / source.name).write_text(source.read_text())
     preprocess = folder / "test_preprocess.py"
-    preprocess.write_text(preprocess.read_text().replace('@POINTS("preprocess", 3)', '@POINTS("preprocess", 4)'))
+    assert edit[0] in preprocess.read_text()
+    preprocess.write_text(preprocess.read_text().replace(*edit))
     fixture = load_fixture("solution")
     (tmp_path / "facts.json").write_text(json.dumps(fixture["facts"]))
     (tmp_path / "run.json").write_text(json.dumps(fixture["run"]))
@@ -141,7 +143,18 @@ def test_points_guard_refuses_checks_that_do_not_add_up(tmp_path: Path) -> None:
         ],
         plugins=[plugin],
     )
-    assert code == pytest.ExitCode.USAGE_ERROR
+    return code, plugin.results
+
+
+def test_check_weights_share_out_the_section_and_bad_markers_are_refused(tmp_path: Path) -> None:
+    """A marker's number is a weight within the check's cell: a heavier check takes a larger share of the same
+    section's points; a weight of 0 or a marker without one stops the checks before they run."""
+    code, results = _judge_copy(tmp_path / "heavier", ('@POINTS("preprocess", 3)', '@POINTS("preprocess", 6)'))
+    preprocess = [r.max_score for r in results if r.section == "preprocess"]
+    assert code == pytest.ExitCode.OK and sum(preprocess) == SECTIONS["preprocess"][1] and max(preprocess) == 5
+    for number, bad in enumerate(('@POINTS("preprocess", 0)', '@POINTS("preprocess")', '@POINTS("attention", 3)')):
+        code, _ = _judge_copy(tmp_path / f"bad{number}", ('@POINTS("preprocess", 3)', bad))
+        assert code == pytest.ExitCode.USAGE_ERROR, bad
 
 
 def test_every_assertion_in_the_checks_carries_a_student_message() -> None:
