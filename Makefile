@@ -19,18 +19,25 @@ ASSIGNMENT := tiny_unet
 
 setup: $(VENV)/.installed
 
+# Each phase says what it does; pip shows every package it collects and its downloads' progress.
 $(VENV)/.installed: requirements.txt
+	@echo "setup [1/4]: a virtual environment in $(VENV) (Python: $$($(PYTHON) --version 2>&1))"
 	$(PYTHON) -m venv $(VENV)
+	@echo "setup [2/4]: the newest pip (an old one backtracks for minutes on these pins)"
 	$(BIN)/python -m pip install --upgrade --quiet pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@echo "setup [3/4]: $$(grep -c '==' requirements.txt) pinned packages from requirements.txt, TensorFlow the largest (several hundred MB): a few minutes on a first install"
+	$(BIN)/python -m pip install --progress-bar on -r requirements.txt
 	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
-	  echo "GPU found: installing TensorFlow's CUDA build"; \
+	  version=$$(sed -n 's/^tensorflow-cpu==\([0-9.]*\).*/\1/p' requirements.txt); \
+	  echo "setup [3/4]: GPU found: replacing tensorflow-cpu with TensorFlow's CUDA build, tensorflow[and-cuda]==$$version with the NVIDIA CUDA libraries (several GB)"; \
 	  $(BIN)/python -m pip uninstall --quiet -y tensorflow-cpu; \
-	  $(BIN)/python -m pip install --quiet "tensorflow[and-cuda]==2.21.0"; \
+	  $(BIN)/python -m pip install --progress-bar on "tensorflow[and-cuda]==$$version"; \
 	fi
+	@echo "setup [4/4]: system packages: bubblewrap (the sandbox) and Graphviz (the notebook's model diagram)"
 	@tools/system-packages bwrap:bubblewrap dot:graphviz
 	@command -v bwrap >/dev/null 2>&1 || echo "note: without bubblewrap, make grade runs student code as unprivileged users (as root) or refuses"
 	touch $@
+	@echo "setup: done"
 
 # Prepare oxford_iiit_pet for tfds offline (DATA_SRC: official archives or extracted folder; empty: synthetic).
 data: setup

@@ -26,7 +26,6 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
@@ -55,7 +54,7 @@ def _local_download(answer: dict[str, Path]) -> Iterator[None]:
         yield
 
 
-def _dataset_dir(data_dir: Path) -> Path:
+def dataset_dir(data_dir: Path) -> Path:
     import tensorflow_datasets as tfds
 
     return data_dir / DATASET / str(tfds.builder_cls(DATASET).VERSION)
@@ -63,11 +62,11 @@ def _dataset_dir(data_dir: Path) -> Path:
 
 def is_prepared(data_dir: Path) -> bool:
     """Whether `data_dir` holds a complete dataset (from this tool or from an online tfds download)."""
-    return (_dataset_dir(data_dir) / "dataset_info.json").is_file()
+    return (dataset_dir(data_dir) / "dataset_info.json").is_file()
 
 
 def read_stamp(data_dir: Path) -> dict | None:
-    stamp = _dataset_dir(data_dir) / STAMP
+    stamp = dataset_dir(data_dir) / STAMP
     return json.loads(stamp.read_text()) if stamp.is_file() else None
 
 
@@ -154,7 +153,7 @@ def prepare(
     """Make `tfds.load(DATASET, data_dir=data_dir)` work offline, with the private part beside it; return the
     source and whether work was done."""
     source = find_source(source_path)
-    target = _dataset_dir(data_dir)
+    target = dataset_dir(data_dir)
     hidden = private.private_dir(data_dir)
     stamp = read_stamp(data_dir)
     if stamp and stamp.get("fingerprint") == source.fingerprint and _private_stamp(data_dir, stamp) is not None:
@@ -174,13 +173,13 @@ def prepare(
         recorded = _build(staging, hidden_staging, source, checksums)
         written = {"kind": source.kind, "path": str(source.path or ""), "fingerprint": source.fingerprint}
         written["edition"] = secrets.token_hex(8)  # ties the two parts together; changes whenever they are made
-        (_dataset_dir(hidden_staging) / STAMP).write_text(json.dumps({**written, **recorded}))
-        (_dataset_dir(staging) / STAMP).write_text(json.dumps(written))
-        for built, place in ((hidden_staging, _dataset_dir(hidden)), (staging, target)):  # private part first
+        (dataset_dir(hidden_staging) / STAMP).write_text(json.dumps({**written, **recorded}))
+        (dataset_dir(staging) / STAMP).write_text(json.dumps(written))
+        for built, place in ((hidden_staging, dataset_dir(hidden)), (staging, target)):  # private part first
             if place.exists():
                 shutil.rmtree(place)
             place.parent.mkdir(parents=True, exist_ok=True)
-            _dataset_dir(built).rename(place)
+            dataset_dir(built).rename(place)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(hidden_staging, ignore_errors=True)
@@ -215,44 +214,6 @@ def private_part(data_dir: Path) -> Path:
     hidden = private.private_dir(data_dir)
     _close(hidden)
     return hidden
-
-
-@dataclass(frozen=True)
-class RunData:
-    """The TFDS data dir a run uses, where it came from, its kind ("real" or "synthetic"), and the data dir of its
-    private part (the grader's alone: see `private_part`)."""
-
-    path: Path
-    origin: str
-    kind: str
-    private: Path
-
-
-def resolve(wants_sample: bool, environ: dict[str, str]) -> RunData:
-    """The data for a grading run, prepared if needed.
-
-    `TFDS_DATA_DIR` in the environment wins. Otherwise the run uses the kit's `data/tfds/`: as
-    `make data` left it, except that a profile that wants the real sample replaces synthetic
-    data with the sample from ../shared when that is there; an empty dir gets synthetic data.
-    The kit's own synthetic data or sample, made by an older kit, is made again.
-    """
-    if environ.get("TFDS_DATA_DIR"):
-        path = Path(environ["TFDS_DATA_DIR"]).resolve()
-        origin = f"TFDS_DATA_DIR={path}"
-    else:
-        path = DEFAULT_DATA_DIR
-        origin = f"{DEFAULT_DATA_DIR}"
-        stamp = read_stamp(path)
-        prepared = is_prepared(path)
-        ours = stamp is not None and (stamp["kind"] == "synthetic" or stamp["path"] == str(SHARED_SAMPLE))
-        if wants_sample and SHARED_SAMPLE.is_dir() and (not prepared or ours):
-            prepare(path, SHARED_SAMPLE)
-        elif not prepared or (stamp is not None and stamp["kind"] == "synthetic"):
-            prepare(path, None)
-    stamp = read_stamp(path)
-    kind = "synthetic" if stamp and stamp["kind"] == "synthetic" else "real"
-    source = f"{stamp['kind']} {stamp['path']}".strip() if stamp else "prepared outside the kit"
-    return RunData(path, f"{origin} ({source})", kind, private.private_dir(path))
 
 
 def split_sizes(data_dir: Path) -> dict[str, int]:

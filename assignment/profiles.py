@@ -2,7 +2,7 @@
 
 The parameters are injected after the notebook's `parameters` cell (papermill's convention);
 every other change reaches the notebook through environment variables. Which data a profile
-uses is decided by `assignment.data.resolve`.
+uses is decided by `assignment.rundata.resolve`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ class Profile:
     description: str
     parameters: Parameters
     iou_thresholds: dict[str, float]  # by data kind: "real" (Oxford-IIIT Pet) or "synthetic"
-    calibration: dict[str, str]  # what the solution measured, the basis of each threshold
+    # What the solution measured, the basis of each threshold, by what the data is: "real" (the whole dataset),
+    # "real sample" or "synthetic" (assignment.rundata.label); a threshold used on other data is not measured there
+    calibration: dict[str, str]
     cell_timeout: int  # seconds per notebook cell
     total_timeout: int  # seconds for the whole notebook
     probe_timeout: int  # seconds for the process that calls the student's functions
@@ -58,11 +60,22 @@ class Profile:
     limits: Limits
     wants_sample: bool = False  # prefer the real sample from ../shared over synthetic data
     needs_gpu: bool = False  # checks that need a GPU stay pending without one
+    real_data_only: bool = False  # synthetic data is refused (assignment.rundata.resolve)
     # By data kind: below this test/train cross-entropy ratio a model is flagged to the instructor as possibly trained
     # on the test split (points never change: see flag_calibration). Only where the weights show it.
     flag_test_fit: dict[str, float] = field(default_factory=dict)
     flag_calibration: str = ""
     details_visibility: str = "visible"  # Gradescope: "visible" or "after_published"
+
+    def threshold_basis(self, label: str) -> tuple[str, bool]:
+        """What the IoU threshold on data that is `label` ("real", "real sample", "synthetic") rests on, in words,
+        and whether it was measured on such data."""
+        basis = self.calibration.get(label, "")
+        if basis and not basis.startswith("not measured"):
+            return f"measured on {label} data: {basis}", True
+        others = [other for other, text in self.calibration.items() if not text.startswith("not measured")]
+        elsewhere = f" (measured on {', '.join(others)} data only)" if others else ""
+        return basis or f"not measured on {label} data{elsewhere}", False
 
     @property
     def export_timeout(self) -> int:
@@ -91,10 +104,11 @@ PROFILES = {
             test_split="test",
             mixed_precision="off",
         ),
-        iou_thresholds={"real": 0.70, "synthetic": 0.80},
+        iou_thresholds={"real": 0.70},  # synthetic data is refused
         calibration={
-            "real": "not measured here (no GPU); the seed's GPU run ends at val_loss 0.22",
-            "synthetic": "not measured here (no GPU)",
+            "real": "not measured on real data (the kit was developed without a GPU; the seed's GPU run ends at "
+            "val_loss 0.22): "
+            "measure it with benchmarks/calibrate_profiles.py full",
         },
         cell_timeout=4 * 3600,
         total_timeout=5 * 3600,
@@ -103,6 +117,7 @@ PROFILES = {
         # The training cache alone is 3.6 GiB at 256 px; CUDA maps much address space, hence the data limit.
         limits=Limits(memory_mib=40 * 1024, address_mib=64 * 1024, tasks=4096, file_mib=2048, scratch_mib=4096),
         needs_gpu=True,
+        real_data_only=True,
     ),
     "ci": Profile(
         name="ci",
@@ -119,8 +134,9 @@ PROFILES = {
         ),
         iou_thresholds={"real": 0.50, "synthetic": 0.80},
         calibration={
-            "real": "solution on the 400-image sample, seeds 1-3: 0.590 / 0.601 / 0.606 (min / mean / max) on all 129 "
-            "test images; 0.551 / 0.571 / 0.608 on the 64 of the private part (2026-12-07); all-pet baseline 0.415",
+            "real sample": "solution on the 400-image sample, seeds 1-3: 0.590 / 0.601 / 0.606 (min / mean / max) on "
+            "all 129 test images; 0.551 / 0.571 / 0.608 on the 64 of the private part (2026-12-07); all-pet baseline "
+            "0.415",
             "synthetic": "solution on the synthetic set, seeds 1-3: 0.965 / 0.967 / 0.970 (min / mean / max)",
         },
         cell_timeout=900,
@@ -151,8 +167,8 @@ PROFILES = {
         ),
         iou_thresholds={"real": 0.45, "synthetic": 0.60},
         calibration={
-            "real": "solution on the 400-image sample, seeds 1-3: 0.503 / 0.520 / 0.543 (min / mean / max) on 100 test "
-            "images; 0.410 / 0.494 / 0.540 on the 64 of the private part (2026-12-07); all-pet baseline 0.415",
+            "real sample": "solution on the 400-image sample, seeds 1-3: 0.503 / 0.520 / 0.543 (min / mean / max) on "
+            "100 test images; 0.410 / 0.494 / 0.540 on the 64 of the private part (2026-12-07); all-pet baseline 0.415",
             "synthetic": "solution on the synthetic set, seeds 1-5: 0.851 / 0.897 / 0.923 (min / mean / max)",
         },
         cell_timeout=180,

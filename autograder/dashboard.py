@@ -21,7 +21,7 @@ from urllib.parse import quote
 import numpy as np
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import adjustments, batch, figures, report, similarity
+from autograder import adjustments, batch, figures, provenance, report, similarity
 from autograder.feedback import bar, document, figure, section, table, text, unlinked
 from autograder.figures import Drawn
 from autograder.results import CheckResult, CheckStatus, Outcome, replace_file
@@ -119,6 +119,14 @@ def _overview(run: Batch) -> str:
         f'<p class="muted">{len(graded)} graded of {len(run.outcomes)} students</p></div></header>'
         + section("Status", f'<div class="cards">{shown}</div>' + table(head, rows))
     )
+
+
+def _data(run: Batch) -> str:
+    """What the batch graded on, and the IoU threshold with what it rests on (autograder/provenance.py)."""
+    graded = provenance.recorded(run.out, [o.student for o in run.outcomes])
+    if not graded:
+        return section("Data", '<p class="muted">No student was graded, so no data is recorded.</p>')
+    return section("Data", provenance.table_html(graded, run.names))
 
 
 def _distributions(run: Batch) -> str:
@@ -277,7 +285,7 @@ def build(out: Path) -> Path:
     run = Batch(out, batch.merge(out))
     pairs, note = _pairs(out)
     similarity.write_csv(pairs, out / "similarity.csv")
-    content = _overview(run) + _distributions(run) + _flagged(run) + _students(run) + _failures(run)
+    content = _overview(run) + _data(run) + _distributions(run) + _flagged(run) + _students(run) + _failures(run)
     page = document(f"Batch report: {html.escape(out.name)}", content + _copied(run, pairs, note), SORTING, wide=True)
     replace_file(out / "report.html", page)
     return out / "report.html"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from assignment import data
+from assignment import data, rundata
 from assignment.profiles import PROFILES, Profile
 from autograder import (
     adjustments,
@@ -124,12 +124,15 @@ def _submissions(args: argparse.Namespace) -> list[Submission]:
 
 
 def _job(
-    args: argparse.Namespace, profile: Profile, backend: Backend, run_data: data.RunData, private: Path
+    args: argparse.Namespace, profile: Profile, backend: Backend, run_data: rundata.RunData, private: Path
 ) -> pipeline.Job:
-    reference = splits.prepare(profile, run_data.path, private)
+    reference = splits.prepare(profile, run_data.path, private, lambda line: print(line, file=sys.stderr, flush=True))
+    graded = ", ".join(f"{split} {count}" for split, count in reference.examples.items())
+    basis, _ = profile.threshold_basis(run_data.label)
     print(
-        f"profile {profile.name}: {profile.description}\ndata: {run_data.origin}\n"
-        f"reference splits: {reference.origin}\nsandbox: {backend.name}",
+        f"graded on: {graded} examples at {profile.parameters.img_size} px; IoU threshold "
+        f"{profile.iou_thresholds[run_data.kind]:.2f}, {basis}\nreference splits: {reference.origin}\n"
+        f"sandbox: {backend.name}",
         file=sys.stderr,
     )
     job = pipeline.Job(
@@ -196,9 +199,10 @@ def _finish(out: Path, gradebook_path: Path | None, backend_name: str) -> list[O
     return outcomes
 
 
-def _prepare(args: argparse.Namespace, profile: Profile) -> tuple[list[Submission], Backend, data.RunData]:
+def _prepare(args: argparse.Namespace, profile: Profile) -> tuple[list[Submission], Backend, rundata.RunData]:
     """The submissions to consider, the sandbox and the data, or Refusal (and the errors below) saying why the batch
     cannot start."""
+    run_data = rundata.resolve(profile, dict(os.environ))  # first: a profile that refuses the data says so at once
     check_memory(profile, args.jobs, machine_memory_mib())
     submissions = _submissions(args)
     backend = _backend(args)
@@ -212,7 +216,8 @@ def _prepare(args: argparse.Namespace, profile: Profile) -> tuple[list[Submissio
         raise Refusal(f"no .ipynb files found in {args.submissions}")
     if swept := leftovers.sweep():
         print(f"removed {len(swept)} folders left by the sandboxes of a grader that was killed", file=sys.stderr)
-    return submissions, backend, data.resolve(profile.wants_sample, dict(os.environ))
+    print(f"profile {profile.name}: {profile.description}\ndata: {run_data.describe()}", file=sys.stderr)
+    return submissions, backend, run_data
 
 
 def _rejudge(out: Path, gradebook_path: Path | None) -> int:

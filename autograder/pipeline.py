@@ -23,8 +23,8 @@ from pathlib import Path
 
 import nbformat
 
-from assignment.data import RunData
 from assignment.profiles import Profile
+from assignment.rundata import RunData
 from autograder import batch, challenge, extract, judge, locked, measure, reference, report, run, zygote
 from autograder.backends import Backend
 from autograder.capture import known
@@ -85,11 +85,16 @@ class Job:
         )
 
     def run_config(self) -> dict:
-        """The run config handed to the checks: effective profile, data, threshold."""
+        """The run config handed to the checks (and read by the batch report): effective profile, data (what it is,
+        its examples per split, those graded on), the IoU threshold and what it rests on."""
+        basis, measured = self.profile.threshold_basis(self.data.label)
+        shown = {"label": self.data.label, "sizes": self.data.sizes, "examples": self.examples}
         return {
             "profile": asdict(self.profile),
-            "data": {"path": str(self.data.path), "kind": self.data.kind, "origin": self.data.origin},
+            "data": {"path": str(self.data.path), "kind": self.data.kind, "origin": self.data.origin, **shown},
             "iou_threshold": self.profile.iou_thresholds[self.data.kind],
+            "iou_threshold_basis": basis,
+            "iou_threshold_measured": measured,
             "sandbox": self.backend.name,
         }
 

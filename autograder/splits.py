@@ -11,16 +11,18 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from assignment import data
+from assignment import data, rundata
 from assignment.data import DataError
 from assignment.profiles import Profile
 from autograder import batch
@@ -64,27 +66,54 @@ print(json.dumps(examples))
 """
 
 
-def prepare(profile: Profile, data_path: Path, folder: Path) -> Reference:
+def prepare(
+    profile: Profile, data_path: Path, folder: Path, announce: Callable[[str], None] | None = None
+) -> Reference:
     """Once per batch, in a process of the grader's own (no student input): the examples in the profile's splits,
     and the splits as the reference preprocesses them (a reference.npz, when small enough to hand to every measuring
     process). Taken from the grader's cache (CACHE, its user's alone, never in a sandbox) when an entry there was
     made from the same data, splits, size, Python environment and packages, and measuring code; else computed into
     `folder` for this batch and kept there for the next ones. The data's private part is checked first: made with
-    the data, and closed to everyone but the grader (DataError otherwise)."""
+    the data, and closed to everyone but the grader (DataError otherwise). `announce` gets a line before a
+    computation starts."""
     data.private_part(data_path)
     entry = CACHE / _key(profile, data_path)
+    say = announce or (lambda _line: None)
     try:
         _check_owner()
         examples = _read(entry)
     except OSError as error:  # not this user's alone, unreadable: the batch does without it
+        say(computing(profile, data_path))
         return Reference(*_compute(profile, data_path, folder), f"computed for this batch (the cache: {error})")
     if examples is not None:
         splits = entry / "reference.npz"
         return Reference(examples, splits if splits.is_file() else None, f"from the grader's cache, {entry}", True)
+    say(computing(profile, data_path))
     examples, splits = _compute(profile, data_path, folder)
     if _keep(entry, examples, splits):
         return Reference(examples, splits, f"computed, and kept in the grader's cache, {entry}", True)
     return Reference(examples, splits, "computed for this batch (the cache could not keep it)")
+
+
+def computing(profile: Profile, data_path: Path) -> str:
+    """The line a batch prints before it computes its reference splits: what, and roughly how long."""
+    p = profile.parameters
+    sizes = rundata.recorded_sizes(data_path)
+    examples = 0
+    for split in (p.train_split, p.test_split):
+        name, _, rest = split.partition("[")
+        cut = re.fullmatch(r":(\d+)\]", rest)
+        examples += min(sizes.get(name, 0), int(cut.group(1))) if cut else sizes.get(name, 0)
+    examples += sizes.get("private test", 0)
+    kept = examples * p.img_size**2 * 16 <= REFERENCE_LIMIT
+    # measured on 2 cores: a process's TensorFlow start and the counts ~6 s, each example preprocessed ~4 ms more
+    seconds = 6 + (examples * 0.004 if kept else 0)
+    what = f"preprocessing {examples} examples at {p.img_size} px" if kept else "counting the examples"
+    return (
+        f"reference splits: computing the grader's copy of {p.train_split}, {p.test_split} and the private test "
+        f"part ({what}; once for "
+        f"this data, profile and grader); about {seconds:.0f} s on 2 cores ..."
+    )
 
 
 def _key(profile: Profile, data_path: Path) -> str:

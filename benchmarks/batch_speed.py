@@ -24,7 +24,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assignment import data  # noqa: E402
+from assignment import rundata  # noqa: E402
 from assignment.profiles import PROFILES  # noqa: E402
 from autograder import run, splits  # noqa: E402
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=6)
     args = parser.parse_args(argv)
-    run_data = data.resolve(PROFILES["smoke"].wants_sample, dict(os.environ))
+    run_data = rundata.resolve(PROFILES["smoke"], dict(os.environ))
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         splits.prepare(PROFILES["smoke"], run_data.path, scratch)  # in the grader's cache before any timed run

@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assignment import data
+from assignment import rundata
 from assignment.profiles import PROFILES
 from autograder import backends, pipeline, run, splits, zygote
 from autograder.submission import discover
@@ -79,7 +79,7 @@ def main() -> None:
     print(f"{'profile':8} {'bare s':>7} {'graded s':>9} {'overhead':>9}  sandbox / data")
     for name in args.profiles:
         profile = PROFILES[name]
-        run_data = data.resolve(profile.wants_sample, dict(os.environ))
+        run_data = rundata.resolve(profile, dict(os.environ))
         with tempfile.TemporaryDirectory() as out:
             reference = splits.prepare(profile, run_data.path, Path(out))  # once per batch, as make grade does
             job = pipeline.Job(profile, run_data, backend, Path(out), reference.examples, reference=reference.splits)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assignment import data
+from assignment import data, rundata
 from assignment.profiles import PROFILES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,14 +31,15 @@ def test_profiles_carry_calibrated_thresholds_and_the_seed_recipe() -> None:
         )
     for profile in PROFILES.values():
         assert profile.parameters.img_size % 16 == 0
-        assert set(profile.iou_thresholds) == {"real", "synthetic"} == set(profile.calibration)
+        assert set(profile.iou_thresholds) == {"real"} | ({"synthetic"} if not profile.real_data_only else set())
+        assert set(profile.calibration) <= {"real", "real sample", "synthetic"}
         assert profile.iou_thresholds["real"] > 0.415, (
             "a threshold must beat predicting 'pet' everywhere (0.415 on real data)"
         )
     for name in ("ci", "smoke"):
-        for kind in ("real", "synthetic"):
-            measured = re.search(r"([0-9.]+) / [0-9.]+ / [0-9.]+ \(min", PROFILES[name].calibration[kind])
-            assert measured, f"{name} has no calibration for {kind} data"
+        for label, kind in (("real sample", "real"), ("synthetic", "synthetic")):
+            measured = re.search(r"([0-9.]+) / [0-9.]+ / [0-9.]+ \(min", PROFILES[name].calibration[label])
+            assert measured, f"{name} has no calibration for {label} data"
             assert PROFILES[name].iou_thresholds[kind] < float(measured.group(1)), (
                 f"{name} threshold above the solution's minimum"
             )
@@ -63,18 +64,22 @@ def kit_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_tfds_data_dir_overrides_the_profile(tmp_path: Path, kit_data_dir: Path) -> None:
-    chosen = data.resolve(PROFILES["ci"].wants_sample, {"TFDS_DATA_DIR": str(tmp_path / "elsewhere")})
+    chosen = rundata.resolve(PROFILES["ci"], {"TFDS_DATA_DIR": str(tmp_path / "elsewhere")})
     assert chosen.path == tmp_path / "elsewhere" and not kit_data_dir.exists()
 
 
 def test_profiles_share_the_kit_data_dir(kit_data_dir: Path, shared_sample: Path) -> None:
-    smoke = data.resolve(PROFILES["smoke"].wants_sample, {})
-    assert (smoke.path, smoke.kind) == (kit_data_dir, "synthetic")
-    ci = data.resolve(PROFILES["ci"].wants_sample, {})
-    assert (ci.path, ci.kind) == (kit_data_dir, "real") and str(shared_sample.resolve()) in ci.origin
-    assert data.resolve(PROFILES["smoke"].wants_sample, {}).kind == "real", (
-        "smoke keeps whatever real data the dir holds"
+    smoke = rundata.resolve(PROFILES["smoke"], {})
+    assert (smoke.path, smoke.kind, smoke.label, smoke.sizes) == (
+        kit_data_dir,
+        "synthetic",
+        "synthetic",
+        {"train": 200, "test": 100},
     )
+    ci = rundata.resolve(PROFILES["ci"], {})
+    assert (ci.path, ci.kind, ci.label) == (kit_data_dir, "real", "real sample")
+    assert str(shared_sample.resolve()) in ci.origin and ci.describe().startswith("real sample (train 270, test 129)")
+    assert rundata.resolve(PROFILES["smoke"], {}).kind == "real", "smoke keeps whatever real data the dir holds"
 
 
 def test_a_symlinked_sample_is_the_same_source(tmp_path: Path, shared_sample: Path) -> None:
@@ -88,4 +93,4 @@ def test_ci_without_the_sample_falls_back_to_synthetic(
     kit_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(data, "SHARED_SAMPLE", tmp_path / "absent")
-    assert data.resolve(PROFILES["ci"].wants_sample, {}).kind == "synthetic"
+    assert rundata.resolve(PROFILES["ci"], {}).kind == "synthetic"

@@ -23,7 +23,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from assignment import data
+from assignment import data, rundata
 from assignment.private import private_dir
 from assignment.profiles import PROFILES, Profile
 from autograder import backends, report, splits
@@ -166,18 +166,32 @@ def warm() -> int:
     """The zip profile's reference splits, computed into the kit's cache once for the image (setup.sh), so that no
     submission's grading waits for them; `run` resolves the same data, so its grading finds them there."""
     profile = PROFILES[json.loads((KIT / CONFIG).read_text())["profile"]]
-    run_data = data.resolve(profile.wants_sample, {"TFDS_DATA_DIR": str(KIT / DATA)})
+    run_data = rundata.resolve(profile, {"TFDS_DATA_DIR": str(KIT / DATA)})
     with tempfile.TemporaryDirectory() as folder:
         reference = splits.prepare(profile, run_data.path, Path(folder))
     print(f"setup.sh: reference splits {reference.origin}")
     return 0 if reference.cached else 1
 
 
+def refuse(profile: Profile, source: data.Source, data_dir: Path) -> None:
+    """DataError when a zip of `profile` on `source` cannot grade: synthetic data for a profile that grades on real
+    data only, and any profile that needs a GPU (Gradescope's autograder has none)."""
+    no_gpu = (
+        f"the {profile.name} profile grades on a GPU and Gradescope's autograder has none: its IoU checks would stay "
+        "pending for every student. Grade it with `make slurm` (README: Slurm), or build PROFILE=ci."
+    )
+    if profile.real_data_only and source.kind == "synthetic":
+        found = f"without DATA_SRC the zip's data ({data_dir}) would be the synthetic set (kind: synthetic)"
+        raise data.DataError(f"{rundata.synthetic_refused(found, profile)} Besides, {no_gpu}")
+    if profile.needs_gpu:
+        raise data.DataError(no_gpu[0].upper() + no_gpu[1:])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("build", help="write autograder.zip")
-    make.add_argument("--profile", required=True, choices=[name for name, p in PROFILES.items() if not p.needs_gpu])
+    make.add_argument("--profile", required=True, choices=sorted(PROFILES))
     make.add_argument(
         "--data-src", type=Path, help="official archives or extracted folder for the zip's data (default: synthetic)"
     )
@@ -205,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data_dir = args.zip.resolve().parent / "tfds"
     try:
+        refuse(profile, data.find_source(args.data_src), data_dir)
         source, _ = data.prepare(data_dir, args.data_src)
     except data.DataError as error:
         print(f"make gradescope: error: {error}", file=sys.stderr)

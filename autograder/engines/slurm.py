@@ -19,7 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from assignment import data
+from assignment import rundata
+from assignment.data import DataError
 from assignment.profiles import PROFILES, Profile
 from autograder import backends, batch
 from autograder.submission import BATCH_FILES, discover
@@ -70,9 +71,9 @@ def _render(template: str, values: dict[str, str]) -> str:
 
 def write(
     submissions: Path, profile: Profile, out: Path, options: Options, only: list[str] | None = None
-) -> tuple[Path, Path]:
+) -> tuple[Path, Path, rundata.RunData]:
     """Write OUT/slurm/grade.sbatch and merge.sbatch for every submission (or the `only` students); return both
-    paths."""
+    paths and the data the tasks will grade on (DataError when the profile refuses it)."""
     found = discover(submissions, BATCH_FILES | {FOLDER})
     students = [s.student for s in found]
     if not students:
@@ -81,7 +82,7 @@ def write(
     if unknown:
         raise FileNotFoundError(f"no submission for {', '.join(unknown)} in {submissions}")
     indices = [i for i, student in enumerate(students) if not only or student in only]
-    run_data = data.resolve(profile.wants_sample, dict(os.environ))
+    run_data = rundata.resolve(profile, dict(os.environ))
     folder = out.resolve() / FOLDER
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     batch.write_manifest(out.resolve(), found, submissions.resolve())  # the merge gives a row to each, graded or not
@@ -127,7 +128,7 @@ def write(
             },
         )
     )
-    return grade, merge
+    return grade, merge, run_data
 
 
 def _array_of(script: Path) -> str:
@@ -180,12 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         args.gradebook,
     )
     only = [name for name in (args.only or "").split(",") if name] or None
+    profile = PROFILES[args.profile]
     try:
-        grade, merge = write(args.submissions, PROFILES[args.profile], args.out, options, only)
-    except FileNotFoundError as error:
+        grade, merge, run_data = write(args.submissions, profile, args.out, options, only)
+    except (FileNotFoundError, DataError) as error:
         print(f"make slurm: error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {grade} ({_array_of(grade)}) and {merge}")
+    basis, _ = profile.threshold_basis(run_data.label)
+    print(f"tasks grade on: {run_data.describe()}; IoU threshold {profile.iou_thresholds[run_data.kind]:.2f}, {basis}")
     if not args.submit:
         print(f"submit with: jobid=$(sbatch --parsable {grade}) && sbatch --dependency=afterany:$jobid {merge}")
         return 0

@@ -134,14 +134,6 @@ def test_zip_refuses_unprepared_data_and_the_projects_shared_files(tmp_path: Pat
         check=False,
     )
     assert done.returncode == 2 and "may not redistribute" in done.stderr and not (tmp_path / "a.zip").exists()
-    done = subprocess.run(
-        [sys.executable, "-m", "autograder.engines.gradescope", "build", "--profile", "full"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 2 and "invalid choice: 'full'" in done.stderr
 
 
 def test_run_autograder_without_a_notebook_still_writes_results(unpacked: tuple) -> None:
@@ -185,7 +177,7 @@ def _directives(script: Path) -> dict[str, str]:
 
 
 def test_sbatch_array_has_one_task_per_submission(batch: Path, tmp_path: Path) -> None:
-    grade, merge = slurm.write(
+    grade, merge, _ = slurm.write(
         batch, PROFILES["smoke"], tmp_path / "out", slurm.Options(max_parallel=2, grade_flags=("--sandbox", "auto"))
     )
     assert grade == tmp_path / "out" / "slurm" / "grade.sbatch" and (tmp_path / "out" / "slurm" / "logs").is_dir()
@@ -201,7 +193,7 @@ def test_sbatch_array_has_one_task_per_submission(batch: Path, tmp_path: Path) -
 
 def test_sbatch_full_profile_asks_for_gpus_and_the_cluster(batch: Path, tmp_path: Path) -> None:
     options = slurm.Options(partition="gpu", account="course42", gpus_per_task=2, gradebook=tmp_path / "gb.db")
-    grade, merge = slurm.write(batch, PROFILES["full"], tmp_path / "out", options)
+    grade, merge, _ = slurm.write(batch, PROFILES["full"], tmp_path / "out", options)
     directives = _directives(grade)
     assert (directives["gres"], directives["partition"], directives["account"], directives["array"]) == (
         "gpu:2",
@@ -215,16 +207,16 @@ def test_sbatch_full_profile_asks_for_gpus_and_the_cluster(batch: Path, tmp_path
 
 
 def test_only_reruns_the_named_students_and_refuses_unknown_ones(batch: Path, tmp_path: Path) -> None:
-    grade, _ = slurm.write(batch, PROFILES["smoke"], tmp_path / "out", slurm.Options(), only=["cy", "ann"])
+    grade, _, _ = slurm.write(batch, PROFILES["smoke"], tmp_path / "out", slurm.Options(), only=["cy", "ann"])
     assert _directives(grade)["array"] == "0,2" and "STUDENTS=(ann bob cy)" in grade.read_text()
-    grade, _ = slurm.write(batch, PROFILES["smoke"], tmp_path / "out", slurm.Options(), only=["bob"])
+    grade, _, _ = slurm.write(batch, PROFILES["smoke"], tmp_path / "out", slurm.Options(), only=["bob"])
     assert _directives(grade)["array"] == "1"
     with pytest.raises(FileNotFoundError, match="no submission for zed"):
         slurm.write(batch, PROFILES["smoke"], tmp_path / "out", slurm.Options(), only=["zed"])
 
 
 def test_sbatch_outside_slurm_needs_a_valid_task_id(batch: Path, tmp_path: Path) -> None:
-    grade, _ = slurm.write(batch, PROFILES["smoke"], tmp_path / "out", slurm.Options())
+    grade, _, _ = slurm.write(batch, PROFILES["smoke"], tmp_path / "out", slurm.Options())
     env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
     done = subprocess.run(["bash", str(grade)], env=env, capture_output=True, text=True, check=False)
     assert done.returncode and "set SLURM_ARRAY_TASK_ID=<i> (0 to 2)" in done.stderr
