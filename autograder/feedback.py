@@ -115,6 +115,7 @@ class Feedback:
     run_config: dict | None = None
     drawn: dict[int, dict[str, Drawn]] = field(default_factory=dict)  # figures by size, drawn when first needed
     problem: str = ""  # why the figures could not be drawn (instructor-only)
+    name: str = ""  # who the page is for, when known (Gradescope's submitters), else the student id
 
     def figures(self, size: int) -> dict[str, Drawn]:
         """The figures at SIZES[size] (none past the last size, or when drawing failed), by kind."""
@@ -232,8 +233,9 @@ def body(feedback: Feedback, shown: dict[str, Drawn], dropped: bool) -> str:
     outcome = feedback.outcome
     words = feedback.status
     tone = "ok" if words == "ok" else "warn" if words.startswith("ok;") else "bad"
+    who = text(feedback.name or outcome.student)
     parts = [
-        f'<header class="top"><div><p class="kicker">Tiny U-Net · feedback</p><h1>{text(outcome.student)}</h1>'
+        f'<header class="top"><div><p class="kicker">Tiny U-Net · feedback</p><h1>{who}</h1>'
         f'<p>Run status: <span class="status {tone}">{text(words)}</span></p></div>'
         f'<p class="total"><strong>{outcome.total:g}</strong> <span>/ {MAX_POINTS} points</span></p></header>',
         _score(outcome),
@@ -274,5 +276,5 @@ def document(title: str, content: str, script: str = "", wide: bool = False) -> 
 
 def page(feedback: Feedback) -> str:
     """feedback.html: the body in a page of its own, within PAGE_LIMIT."""
-    title = f"Feedback: {html.escape(feedback.outcome.student)}"
+    title = f"Feedback: {html.escape(feedback.name or feedback.outcome.student)}"
     return feedback.fitted(lambda shown, dropped: document(title, body(feedback, shown, dropped)), PAGE_LIMIT)

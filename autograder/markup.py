@@ -2,9 +2,11 @@
 
 A message is the grader's words with the student's own text in code spans (`results.literal` puts it between
 backticks and turns backticks inside into quotes). Whatever a student can influence may still appear outside a
-span (a value the grader quotes), so the prose is escaped too: in Markdown every character that could start
-markup, a link, an image or raw HTML is escaped and web addresses are broken so no viewer links them; in HTML
-everything is escaped and spans become <code>. No student byte becomes a tag, a link, an image or a script.
+span (a value the grader quotes), so the prose is guarded too. In Markdown, prose stays as it reads (feedback.md is
+also read as plain text: no backslash escapes), on one line, and each word that could start markup (an HTML tag or
+autolink, a link or image, emphasis, a backslash escape, a character reference, a web or e-mail address) is set as a
+code span, which no renderer turns into anything but code. In HTML everything is escaped and spans become <code>.
+No student byte becomes a tag, a link, an image or a script.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import html as html_lib
 import re
 
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
-ADDRESS = re.compile(r"(?i)(://|www\.|@)")
+# A word that could start markup in CommonMark or GitHub's Markdown when it stands in prose
+LIVE = re.compile(r"<[A-Za-z/!?]|\]\(|\]\[|[*~]|(?:^|[^0-9A-Za-z])_|\\[!-/:-@\[-`{-~]|&#?\w+;|://|www\.|@", re.I)
 
 
 def _spans(text: str) -> list[tuple[bool, str]]:
@@ -24,19 +26,18 @@ def _spans(text: str) -> list[tuple[bool, str]]:
     return [(index % 2 == 1, part) for index, part in enumerate(parts)]
 
 
-def _defused(found: re.Match) -> str:
-    """A backslash before each punctuation mark of a web address's start: it reads the same and links nowhere."""
-    return "".join(f"\\{c}" if not c.isalnum() else c for c in found.group(1))
-
-
 def _prose_markdown(text: str) -> str:
-    return ADDRESS.sub(_defused, MARKDOWN_SPECIAL.sub(r"\\\1", text))
+    """Prose on one line, each word that could start markup set as a code span (a prose word holds no backtick)."""
+    words = re.split(r"(\s+)", text)
+    return "".join(" " if not word.strip() else f"`{word}`" if LIVE.search(word) else word for word in words if word)
 
 
 def markdown(text: str) -> str:
-    """`text` for a Markdown document: prose escaped, code spans kept as code spans on one line (a span cannot hold
-    a blank line: it would end there and leave the rest live)."""
-    return "".join(f"`{' '.join(part.split())}`" if code else _prose_markdown(part) for code, part in _spans(text))
+    """`text` for a Markdown document that also reads as plain text: prose as written, with the words that could
+    start markup in code spans; code spans kept, on one line (a span cannot hold a blank line: it would end there
+    and leave the rest live), and an empty one dropped (two backticks would pair with others and end a span early)."""
+    parts = [(code, " ".join(part.split()) if code else part) for code, part in _spans(text)]
+    return "".join(f"`{part}`" if code else _prose_markdown(part) for code, part in parts if part or not code)
 
 
 def html(text: str) -> str:

@@ -108,10 +108,9 @@ def _adjustment_entry(title: str, adjustment: adjustments.Adjustment, bound: str
     }
 
 
-def _feedback(outcome: Outcome, measured: Facts | None, run_config: dict | None) -> feedback.Feedback:
-    return feedback.Feedback(
-        outcome, status(outcome), [describe_failure(f) for f in outcome.failures], measured, run_config
-    )
+def _feedback(outcome: Outcome, measured: Facts | None, run_config: dict | None, name: str = "") -> feedback.Feedback:
+    failed = [describe_failure(f) for f in outcome.failures]
+    return feedback.Feedback(outcome, status(outcome), failed, measured, run_config, name=name)
 
 
 def results_json(
@@ -120,10 +119,12 @@ def results_json(
     measured: Facts | None = None,
     run_config: dict | None = None,
     shared: feedback.Feedback | None = None,
+    name: str = "",
 ) -> dict:
     """Gradescope's autograder results format, in HTML: the feedback page's content on top (figures of `measured`
-    included while the file stays within RESULTS_LIMIT), one test per check (`shared`: the page's own figures)."""
-    page = shared or _feedback(outcome, measured, run_config)
+    included while the file stays within RESULTS_LIMIT, titled `name` when given), one test per check (`shared`: the
+    page's own figures)."""
+    page = shared or _feedback(outcome, measured, run_config, name)
     counters = dict.fromkeys(SECTIONS, 0)
     tests = []
     for check in _in_section_order(outcome.checks):
@@ -172,9 +173,10 @@ def _stored(folder: Path) -> tuple[Facts | None, dict | None]:
         return None, None
 
 
-def results_from(folder: Path, visibility: str) -> dict:
-    """results_json of the outcome in OUT/<student>/, with the figures of its facts.json and run.json when readable."""
-    return results_json(Outcome.load(folder / "outcome.json"), visibility, *_stored(folder))
+def results_from(folder: Path, visibility: str, name: str = "") -> dict:
+    """results_json of the outcome in OUT/<student>/, with the figures of its facts.json and run.json when readable,
+    its page titled `name` when given."""
+    return results_json(Outcome.load(folder / "outcome.json"), visibility, *_stored(folder), name=name)
 
 
 def rewrite(folder: Path, outcome: Outcome) -> None:
@@ -183,6 +185,11 @@ def rewrite(folder: Path, outcome: Outcome) -> None:
     measured, run_config = _stored(folder)
     visibility = (run_config or {}).get("profile", {}).get("details_visibility", "visible")
     write_student(outcome, folder, visibility, measured, run_config)
+
+
+def _sentence(text: str) -> str:
+    """`text` ending as a sentence: a full stop unless it ends in one, a question, or an ellipsis (it was shortened)."""
+    return text if text.endswith((".", "!", "?", "…", "…`")) else f"{text}."
 
 
 def feedback_markdown(outcome: Outcome) -> str:
@@ -194,7 +201,7 @@ def feedback_markdown(outcome: Outcome) -> str:
         f"**Score: {outcome.total:g} / {MAX_POINTS}**. Run status: {md(status(outcome))}.",
         "",
     ]
-    lines += [f"- Note: {md(note.rstrip('.'))}." for note in student_notes(outcome)]
+    lines += [f"- Note: {md(_sentence(note))}" for note in student_notes(outcome)]
     lines += ["", "| Section | Points |", "|---|---|"]
     points = outcome.section_points()
     lines += [f"| {title} | {points[key]:g} / {maximum} |" for key, (title, maximum) in SECTIONS.items()]

@@ -30,14 +30,27 @@ def replace_file(path: Path, text: str) -> None:
 
 
 def cap(text: str, limit: int = NOTE_LIMIT) -> str:
-    """`text` cleaned, on one line, at most `limit` characters."""
+    """`text` cleaned, on one line, at most `limit` characters: a longer one ends at its last whole sentence that
+    fits, else at a word, with an ellipsis (a code span cut through is closed after it)."""
     text = " ".join(clean(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    room = limit - 2  # for the ellipsis, and a backtick that closes a span or a space before it
+    cut = text[:room]
+    sentence = max(cut.rfind(f"{mark} ") for mark in ".!?") + 1
+    space = cut.rfind(" ")
+    if sentence > room // 2:
+        cut = cut[:sentence]
+    elif space > room // 2:
+        cut = cut[:space].rstrip(",;:")
+    if cut.count("`") % 2:
+        return cut + "…`"
+    return cut + (" …" if sentence > room // 2 else "…")
 
 
 def literal(text: str, limit: int = NOTE_LIMIT) -> str:
     """Text that came from student code, as a markdown code span (so it cannot pose as the grader's words)."""
-    return "`" + cap(text, limit).replace("`", "'") + "`"
+    return "`" + cap(str(text).replace("`", "'"), limit) + "`"
 
 
 class CheckStatus(str, Enum):

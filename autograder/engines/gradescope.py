@@ -27,7 +27,8 @@ from assignment import data, rundata
 from assignment.private import private_dir
 from assignment.profiles import PROFILES, Profile
 from autograder import backends, report, splits
-from autograder.results import Outcome
+from autograder.measuring.files import Refused, read
+from autograder.results import Outcome, cap
 from autograder.submission import discover_one
 
 KIT = Path(__file__).resolve().parent.parent.parent
@@ -42,6 +43,9 @@ PACKAGES = ("assignment", "autograder")
 STUDENT = "submission"
 VISIBILITIES = ("visible", "after_published")
 STAMP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed entry times: the same inputs give the same zip
+METADATA = "submission_metadata.json"  # what Gradescope says of the submission, beside submission/
+METADATA_LIMIT = 1 << 20  # bytes of it read
+NAME_LIMIT = 120  # characters of the names a page is titled with
 
 
 def _entry(name: str, mode: int) -> zipfile.ZipInfo:
@@ -104,9 +108,23 @@ def _readable(tree: Path) -> None:
     tree.chmod(tree.stat().st_mode | 0o005)
 
 
-def _not_graded(problem: str, diagnostics: str) -> dict:
+def submitters(root: Path) -> str:
+    """Who handed the submission in, from Gradescope's `root`/submission_metadata.json (`users[].name`, a group's
+    names joined), or "" when it is absent or not in that shape. A file of the submission's environment: read with a
+    size bound, never following a link, and whatever it holds is only ever shown as text."""
+    try:
+        users = json.loads(read(root / METADATA, METADATA_LIMIT)).get("users")
+    except (Refused, ValueError, AttributeError):
+        return ""
+    if not isinstance(users, list):
+        return ""
+    names = [user.get("name") for user in users[:20] if isinstance(user, dict)]
+    return cap(", ".join(name.strip() for name in names if isinstance(name, str) and name.strip()), NAME_LIMIT)
+
+
+def _not_graded(problem: str, diagnostics: str, name: str) -> dict:
     """results.json for a submission the grader could not grade (Gradescope still shows why)."""
-    return report.results_json(Outcome(STUDENT, problem=problem, diagnostics=[diagnostics]))
+    return report.results_json(Outcome(STUDENT, problem=problem, diagnostics=[diagnostics]), name=name)
 
 
 def run(root: Path, sandbox: str) -> int:
@@ -115,10 +133,11 @@ def run(root: Path, sandbox: str) -> int:
     config = json.loads((KIT / CONFIG).read_text())
     results = root / "results" / "results.json"
     results.parent.mkdir(parents=True, exist_ok=True)
+    name = submitters(root)
     try:
         discover_one(root / "submission", STUDENT)
     except FileNotFoundError as error:
-        results.write_text(json.dumps(_not_graded(f"not graded: {error}", str(error)), indent=2))
+        results.write_text(json.dumps(_not_graded(f"not graded: {error}", str(error), name), indent=2))
         return 0
     out = root / "grading"
     shutil.rmtree(out, ignore_errors=True)
@@ -148,13 +167,15 @@ def run(root: Path, sandbox: str) -> int:
     )
     sys.stderr.write(done.stderr)
     if done.returncode == 0 and (out / STUDENT / "outcome.json").is_file():
-        results.write_text(json.dumps(report.results_from(out / STUDENT, config["visibility"]), indent=2))
+        shown = report.results_from(out / STUDENT, config["visibility"], name)
+        results.write_text(json.dumps(shown, indent=2))
         return 0
     results.write_text(
         json.dumps(
             _not_graded(
                 "the autograder could not run; your instructor has the details",
                 f"autograder.grade exited {done.returncode}:\n{done.stderr}",
+                name,
             ),
             indent=2,
         )

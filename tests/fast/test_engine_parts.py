@@ -154,6 +154,42 @@ def test_run_autograder_without_a_notebook_still_writes_results(unpacked: tuple)
     assert results["tests"][0]["visibility"] == "hidden"
 
 
+def test_the_feedback_page_is_titled_with_the_submitters_names(unpacked: tuple) -> None:
+    """Gradescope's submission_metadata.json (users[].name) titles the page; student-made text stays text."""
+    root, _, _ = unpacked
+    (root / "submission").mkdir(exist_ok=True)
+    metadata = {"id": 1, "users": [{"name": "Ana <b>López</b>", "email": "a@example.invalid"}, {"name": "Bo"}]}
+    (root / gradescope.METADATA).write_text(json.dumps(metadata))
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    try:
+        done = subprocess.run(
+            [str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, check=False, timeout=120
+        )
+    finally:
+        (root / gradescope.METADATA).unlink()
+    assert done.returncode == 0, done.stderr
+    output = json.loads((root / "results" / "results.json").read_text())["output"]
+    assert "<h1>Ana &lt;b&gt;López&lt;/b&gt;, Bo</h1>" in output and ">submission<" not in output
+
+
+def test_submission_metadata_is_read_defensively(tmp_path: Path) -> None:
+    def named(content: object, raw: bytes | None = None) -> str:
+        (tmp_path / gradescope.METADATA).unlink(missing_ok=True)
+        (tmp_path / gradescope.METADATA).write_bytes(raw if raw is not None else json.dumps(content).encode())
+        return gradescope.submitters(tmp_path)
+
+    assert gradescope.submitters(tmp_path) == "", "no metadata (a local run)"
+    assert named({"users": [{"name": " Ana\n Li "}, {"name": 7}, "x", {"email": "e"}]}) == "Ana Li"
+    assert named({"users": {"name": "Ana"}}) == "" and named(["Ana"]) == "" and named({}) == ""
+    assert named(None, b"{not json") == "" and named(None, b"\xff\xfe") == ""
+    assert len(named({"users": [{"name": "A" * 5000}]})) <= gradescope.NAME_LIMIT
+    assert named(None, b" " * (gradescope.METADATA_LIMIT + 1)) == "", "a file past the size bound is not read"
+    (tmp_path / gradescope.METADATA).unlink()
+    (tmp_path / "elsewhere.json").write_text(json.dumps({"users": [{"name": "Eve"}]}))
+    (tmp_path / gradescope.METADATA).symlink_to(tmp_path / "elsewhere.json")
+    assert gradescope.submitters(tmp_path) == "", "a link is not followed"
+
+
 # ---- Slurm ----
 
 

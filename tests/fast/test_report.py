@@ -140,3 +140,87 @@ def test_markdown_keeps_student_text_inert_across_lines_and_links() -> None:
     rendered = MarkdownIt("commonmark").render(markup.markdown(hostile))
     assert "<img" not in rendered and "<a " not in rendered and "<b>" not in rendered, rendered
     assert "&lt;img src=x onerror=alert(1)&gt;" in rendered
+
+
+PLAIN = [
+    "Mask: pet (1) and border (3) -> 1, background (2) -> 0",
+    "the learning rate is 0.0001, expected LEARNING_RATE = 0.003: pass learning_rate=LEARNING_RATE, not a number.",
+    "image values span [0, 255], expected [0, 1]: divide by 255; x < 3 and y > 2 # not a heading | not a table",
+    "make_unet with base_num_f=8 has 500,625 parameters, expected 485,889 (100%); 2 + 2 = 4!",
+]
+LIVE = [
+    "<b>bold</b>",
+    "<img src=x onerror=alert(1)>",
+    "[a](http://example.invalid)",
+    "![i](data:x)",
+    "*em*",
+    "**strong**",
+    "_em_",
+    "~~gone~~",
+    "&lt;b&gt;",
+    r"\*escaped",
+    "www.example.invalid",
+    "https://example.invalid/x",
+    "mail@example.invalid",
+    "<http://example.invalid>",
+    "<!-- comment -->",
+]
+
+
+def _rendered(markdown: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown)
+
+
+def test_feedback_markdown_reads_as_plain_text() -> None:
+    """The grader's words appear as written: no backslash escapes; a rendered page shows the same words."""
+    import html as html_lib
+    import re
+
+    from autograder import markup
+
+    for text in PLAIN:
+        assert markup.markdown(text) == text, text
+        shown = html_lib.unescape(re.sub(r"<[^>]+>", "", _rendered(f"- Note: {markup.markdown(text)}")))
+        assert shown.strip() == f"Note: {text}", shown
+    outcome = _outcome(notes=[PLAIN[0]])
+    outcome.checks[1] = _check("encoder", 30, CheckStatus.FAILED, f"{PLAIN[2]} {PLAIN[3]}")
+    text = report.feedback_markdown(outcome)
+    assert "\\" not in text and f"- Note: {PLAIN[0]}." in text and f"{PLAIN[2]} {PLAIN[3]}" in text
+
+
+def test_every_committed_facts_feedback_reads_without_escapes(tmp_path: Path) -> None:
+    """Every message the hidden checks give the committed notebooks, in feedback.md: no backslash anywhere."""
+    from grading import FIXTURES, judge, load_fixture
+
+    for fixture in sorted(FIXTURES.glob("*.json")):
+        results = judge(tmp_path, load_fixture(fixture.stem))
+        text = report.feedback_markdown(Outcome(fixture.stem, checks=results))
+        assert "\\" not in text, (fixture.stem, [line for line in text.splitlines() if "\\" in line])
+
+
+def test_markup_in_prose_becomes_code_and_nothing_renders_live() -> None:
+    from autograder import markup
+
+    for text in LIVE:
+        shown = markup.markdown(f"a value {text} in prose, and `{text}` in a span")
+        rendered = _rendered(f"- {shown}")
+        live = ("<a ", "<img", "<b>", "<em>", "<strong>", "<s>", "<del>", "<!--")
+        assert not [tag for tag in live if tag in rendered], (text, rendered)
+        assert markup.plain(shown) == f"a value {text} in prose, and {text} in a span", shown
+    assert markup.markdown("a\n\n# heading\n[x]: http://example.invalid") == "a # heading [x]: `http://example.invalid`"
+    assert markup.markdown("empty `` span `<b>`") == "empty  span `<b>`", "an empty span would pair with others"
+
+
+def test_cap_ends_at_a_sentence_or_a_word_with_an_ellipsis() -> None:
+    sentence = "The mask maps pet (1) and border (3) to 1. "
+    shortened = cap(sentence * 10, 100)
+    assert shortened == (sentence * 2).rstrip() + " …" and len(shortened) <= 100
+    words = cap("word " * 40, 50)
+    assert words.endswith("word…") and len(words) <= 50 and "  " not in words
+    span = cap("calling `preprocess` failed: `ValueError: " + "a b " * 50 + "`", 80)
+    assert span.endswith("…`") and span.count("`") % 2 == 0 and len(span) <= 80
+    assert cap("x" * 400, 30) == "x" * 28 + "…" and cap("short enough.", 30) == "short enough."
+    notes = report.feedback_markdown(_outcome(notes=[sentence * 10]))
+    assert f"- Note: {cap(sentence * 10)}\n" in notes, "a shortened note gets no full stop after its ellipsis"
