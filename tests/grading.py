@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,32 @@ def judge(folder: Path, fixture: dict) -> list[CheckResult]:
     results, problem = checks.run(folder / "facts.json", folder / "run.json")
     assert not problem, problem
     return results
+
+
+def judge_edited(
+    folder: Path, fixture: dict, module: str, edit: Callable[[str], str]
+) -> tuple[pytest.ExitCode, list[CheckResult]]:
+    """The hidden checks, copied into `folder` with `edit` applied to the text of `module` (e.g.
+    "test_preprocess.py"), run on `fixture`'s facts: pytest's exit code and the results."""
+    checks_copy = folder / "checks"
+    checks_copy.mkdir(parents=True)
+    for source in Path(checks.__file__).parent.glob("*.py"):
+        if source.name.startswith("test_") or source.name == "conftest.py":
+            (checks_copy / source.name).write_text(source.read_text())
+    edited = checks_copy / module
+    before = edited.read_text()
+    edited.write_text(edit(before))
+    assert edited.read_text() != before, f"the edit changed nothing in {module}"
+    (folder / "facts.json").write_text(json.dumps(fixture["facts"]))
+    (folder / "run.json").write_text(json.dumps(fixture["run"]))
+    plugin = checks._Results()
+    flags = ["-p", "no:cacheprovider", "-p", "no:terminal", f"--facts={folder / 'facts.json'}"]
+    try:
+        code = pytest.main([str(checks_copy), *flags, f"--run-config={folder / 'run.json'}"], plugins=[plugin])
+    finally:  # the copy's modules (test_preprocess, conftest, ...) must not stand in for another copy's
+        for name, module in list(sys.modules.items()):
+            if str(getattr(module, "__file__", "") or "").startswith(str(checks_copy)):
+                del sys.modules[name]
+        while str(checks_copy) in sys.path:
+            sys.path.remove(str(checks_copy))
+    return code, plugin.results

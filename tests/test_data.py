@@ -4,8 +4,11 @@ grader's private part beside each dataset."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import stat
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -13,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from assignment import data, private, synthetic
+from assignment import data, private, rundata, synthetic
+from assignment.profiles import PROFILES
 
 
 def _load(data_dir: Path, split: str) -> list[dict]:
@@ -215,3 +219,33 @@ def test_failed_rebuild_keeps_the_previous_dataset(tmp_path: Path, shared_sample
     assert [p.name for p in target.iterdir()] == ["oxford_iiit_pet"], "no staging folder is left behind"
     assert [p.name for p in private.private_dir(target).iterdir()] == ["oxford_iiit_pet"]
     data.private_part(target)
+
+
+def test_the_full_profile_refuses_the_synthetic_set_the_data_tool_made(
+    tmp_path: Path, synthetic_data_dir: Path
+) -> None:
+    """`make grade` and `make slurm` under full, on what `python -m assignment.data` made without a source: refused
+    before any notebook runs or any script is written (make gradescope: tests/fast/test_real_data.py)."""
+    found = rundata.resolve(PROFILES["smoke"], {"TFDS_DATA_DIR": str(synthetic_data_dir)})
+    counts = {"train": synthetic.TRAIN_COUNT, "test": synthetic.TEST_COUNT, "private test": synthetic.PRIVATE_COUNT}
+    assert (found.label, found.sizes) == ("synthetic", counts)
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "subs").mkdir()
+    shutil.copy(root / "solution" / "tiny_unet" / "tiny_unet.ipynb", tmp_path / "subs")
+    env = {**os.environ, "TFDS_DATA_DIR": str(synthetic_data_dir)}
+    for module in ("autograder.grade", "autograder.engines.slurm"):
+        command = [
+            sys.executable,
+            "-m",
+            module,
+            str(tmp_path / "subs"),
+            "--profile",
+            "full",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False, timeout=300)
+        assert done.returncode == 2 and "synthetic" in done.stderr and str(synthetic_data_dir) in done.stderr, (
+            done.stderr
+        )
+        assert "make data DATA_SRC=" in done.stderr and not (tmp_path / "out").exists()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import pytest
-from grading import FIXTURES, judge, load_fixture
+from grading import FIXTURES, judge, judge_edited, load_fixture
 from mutants import MUTANTS, Mutant
 
 from assignment.points import MAX_POINTS, SECTIONS
@@ -118,43 +117,29 @@ def test_training_on_the_test_split_costs_the_whole_training_section(tmp_path: P
     assert sum(r.score for r in judge(tmp_path, fixture)) == MAX_POINTS, "data the recorder cannot place costs nothing"
 
 
-def _judge_copy(tmp_path: Path, edit: tuple[str, str]) -> tuple[pytest.ExitCode, list[CheckResult]]:
-    """The hidden checks, copied with one edit of test_preprocess.py, run on the solution's facts."""
-    folder = tmp_path / "checks"
-    folder.mkdir(parents=True)
-    for source in [*CHECK_SOURCES, Path(checks.__file__).parent / "conftest.py"]:
-        (folder / source.name).write_text(source.read_text())
-    preprocess = folder / "test_preprocess.py"
-    assert edit[0] in preprocess.read_text()
-    preprocess.write_text(preprocess.read_text().replace(*edit))
-    fixture = load_fixture("solution")
-    (tmp_path / "facts.json").write_text(json.dumps(fixture["facts"]))
-    (tmp_path / "run.json").write_text(json.dumps(fixture["run"]))
-    plugin = checks._Results()
-    code = pytest.main(
-        [
-            str(folder),
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:terminal",
-            f"--facts={tmp_path / 'facts.json'}",
-            f"--run-config={tmp_path / 'run.json'}",
-        ],
-        plugins=[plugin],
-    )
-    return code, plugin.results
-
-
-def test_check_weights_share_out_the_section_and_bad_markers_are_refused(tmp_path: Path) -> None:
+def test_check_weights_share_out_the_section_and_bad_markers_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """A marker's number is a weight within the check's cell: a heavier check takes a larger share of the same
     section's points; a weight of 0 or a marker without one stops the checks before they run."""
-    code, results = _judge_copy(tmp_path / "heavier", ('@POINTS("preprocess", 3)', '@POINTS("preprocess", 6)'))
+    first = '@POINTS("preprocess", 3)'
+    solution = load_fixture("solution")
+    code, results = judge_edited(
+        tmp_path / "heavier", solution, "test_preprocess.py", lambda text: text.replace(first, first[:-2] + "6)")
+    )
     preprocess = [r.max_score for r in results if r.section == "preprocess"]
     assert code == pytest.ExitCode.OK and sum(preprocess) == SECTIONS["preprocess"][1] and max(preprocess) == 5
-    for number, bad in enumerate(('@POINTS("preprocess", 0)', '@POINTS("preprocess")', '@POINTS("attention", 3)')):
-        code, _ = _judge_copy(tmp_path / f"bad{number}", ('@POINTS("preprocess", 3)', bad))
-        assert code == pytest.ExitCode.USAGE_ERROR, bad
+    refusals = {
+        '@POINTS("preprocess", 0)': "weights must be positive whole numbers",
+        '@POINTS("preprocess")': "the points marker takes (section, weight)",
+        '@POINTS("attention", 3)': "name a section that is not in SECTIONS",
+    }
+    capsys.readouterr()
+    for number, (bad, said) in enumerate(refusals.items()):
+        code, _ = judge_edited(
+            tmp_path / f"bad{number}", solution, "test_preprocess.py", lambda text, bad=bad: text.replace(first, bad)
+        )
+        assert code == pytest.ExitCode.USAGE_ERROR and said in capsys.readouterr().err, bad
 
 
 def test_every_assertion_in_the_checks_carries_a_student_message() -> None:

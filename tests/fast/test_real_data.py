@@ -208,3 +208,17 @@ def test_run_json_and_report_html_show_the_data_and_unmeasured_thresholds(tmp_pa
     assert "not measured on real data (measured on real sample, synthetic data only)" in section
     rows = section.split("<tr>")[1:]
     assert "ann" in rows[1] and "bob" in rows[1] and "cy" in rows[2] and "measured on real sample data" in rows[1]
+
+
+def test_make_setup_says_what_it_installs_and_requirements_name_only_real_files() -> None:
+    """Each phase of `make setup` is announced and pip is not silenced; the CUDA build's version is the pin's."""
+    done = subprocess.run(
+        ["make", "-n", "-B", ".venv/.installed"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert sorted(set(re.findall(r"setup \[(\d)/4\]", done.stdout))) == ["1", "2", "3", "4"], done.stdout
+    install = next(line for line in done.stdout.splitlines() if "-r requirements.txt" in line)
+    assert "--quiet" not in install and "--progress-bar on" in install
+    pinned = re.search(r"^tensorflow-cpu==([0-9.]+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
+    assert pinned not in done.stdout and "sed -n 's/^tensorflow-cpu==" in done.stdout, "read from requirements.txt"
+    for name in re.findall(r"requirements[\w-]*\.txt", (ROOT / "requirements.txt").read_text()):
+        assert (ROOT / name).is_file(), f"requirements.txt names {name}, which does not exist"
