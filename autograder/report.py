@@ -188,8 +188,9 @@ def rewrite(folder: Path, outcome: Outcome) -> None:
 
 
 def _sentence(text: str) -> str:
-    """`text` ending as a sentence: a full stop unless it ends in one, a question, or an ellipsis (it was shortened)."""
-    return text if text.endswith((".", "!", "?", "…", "…`")) else f"{text}."
+    """`text` ending as a sentence: a full stop unless it ends (or its last code span ends) in one, a question, or
+    an ellipsis (it was shortened)."""
+    return text if text.rstrip("`").endswith((".", "!", "?", "…")) else f"{text}."
 
 
 def feedback_markdown(outcome: Outcome) -> str:

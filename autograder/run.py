@@ -188,10 +188,8 @@ class _Session:
     def _record_error(self, cell: nbformat.NotebookNode, cell_index: int, execute_reply: dict) -> None:
         content = execute_reply["content"]
         kind = FailureKind.TIMEOUT if content.get("ename") == "CellTimeoutError" else FailureKind.ERROR
-        first = next(iter(cell.source.strip().splitlines()), "")
-        self.failures.append(
-            CellFailure(cell_index, kind, f"{content.get('ename')}: {content.get('evalue')}", first[:60])
-        )
+        first = next(iter(cell.source.strip().splitlines()), "")[:200]  # the reports shorten it at a word
+        self.failures.append(CellFailure(cell_index, kind, f"{content.get('ename')}: {content.get('evalue')}", first))
 
     def run(self, cell: nbformat.NotebookNode, index: int, limit: float) -> None:
         """Run one cell; after a timeout make sure the kernel answers again, else raise _Unresponsive."""

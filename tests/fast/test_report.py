@@ -224,3 +224,14 @@ def test_cap_ends_at_a_sentence_or_a_word_with_an_ellipsis() -> None:
     assert cap("x" * 400, 30) == "x" * 28 + "…" and cap("short enough.", 30) == "short enough."
     notes = report.feedback_markdown(_outcome(notes=[sentence * 10]))
     assert f"- Note: {cap(sentence * 10)}\n" in notes, "a shortened note gets no full stop after its ellipsis"
+
+
+def test_a_failed_cell_reads_as_a_sentence_and_its_first_line_ends_at_a_word() -> None:
+    line = "model = make_unet(input_shape=(IMG_SIZE, IMG_SIZE, 3), base_num_f=BASE_FILTERS, num_classes=1)"
+    failure = CellFailure(28, FailureKind.ERROR, "AssertionError: run its cell again.", line)
+    text = report.feedback_markdown(_outcome(failures=[failure]))
+    note = next(row for row in text.splitlines() if row.startswith("- Note: cell 29"))
+    assert note == (
+        "- Note: cell 29 `model = make_unet(input_shape=(IMG_SIZE, IMG_SIZE, 3)…`: "
+        "`AssertionError: run its cell again.`"
+    ), note
