@@ -258,3 +258,13 @@ def test_reference_curves_are_recorded_and_loaded(tmp_path: Path) -> None:
     (folder / "facts.json").write_text(dumps(facts(trained=False)))
     with pytest.raises(ValueError, match="no loss and val_loss"):
         reference_curves.record([folder], path)
+
+
+def test_a_graded_results_json_is_titled_with_the_name_given(tmp_path: Path) -> None:
+    """Gradescope's run titles the page with the submitters' names (engines/gradescope.submitters), as text."""
+    report.write_student(outcome("submission"), tmp_path / "submission", "visible", facts(), RUN)
+    (tmp_path / "submission" / "run.json").write_text(json.dumps(RUN))
+    (tmp_path / "submission" / "facts.json").write_text(dumps(facts()))
+    titled = report.results_from(tmp_path / "submission", "visible", "Ana <i>López</i>")["output"]
+    assert "<h1>Ana &lt;i&gt;López&lt;/i&gt;</h1>" in titled and "<h1>submission</h1>" not in titled
+    assert "<h1>submission</h1>" in report.results_from(tmp_path / "submission", "visible")["output"]
