@@ -29,6 +29,7 @@ DATA_FILES = ("assignment/reference_curves.json", "release/tiny_unet/tiny_unet.i
 JUDGING = (
     "autograder/checks",
     "assignment/points.py",
+    "assignment/outline.py",
     "assignment/reference_curves.json",
     "autograder/judge.py",
     "autograder/adjustments.py",
@@ -37,6 +38,7 @@ JUDGING = (
     "autograder/figures.py",
     "autograder/markup.py",
     "autograder/dashboard.py",
+    "autograder/provenance.py",
     "autograder/similarity.py",
     "autograder/engines/gradebook.py",
 )

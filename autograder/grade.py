@@ -126,7 +126,9 @@ def _submissions(args: argparse.Namespace) -> list[Submission]:
 def _job(
     args: argparse.Namespace, profile: Profile, backend: Backend, run_data: rundata.RunData, private: Path
 ) -> pipeline.Job:
-    reference = splits.prepare(profile, run_data.path, private, lambda line: print(line, file=sys.stderr, flush=True))
+    reference = splits.prepare(
+        profile, run_data.path, private, announce=lambda line: print(line, file=sys.stderr, flush=True)
+    )
     graded = ", ".join(f"{split} {count}" for split, count in reference.examples.items())
     basis, _ = profile.threshold_basis(run_data.label)
     print(

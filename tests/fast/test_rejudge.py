@@ -90,7 +90,7 @@ def batch_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Pa
     monkeypatch.setattr(grade.leftovers, "sweep", lambda: [])
     monkeypatch.setattr(grade, "grade_all", lambda todo, *rest: ran.append([s.student for s, _ in todo]))
 
-    def reference(profile, data_path, folder):
+    def reference(profile, data_path, folder, announce=None):
         ran.append("reference splits")
         return splits.Reference({"train": 200, "test": 100}, None, "made up for the test")
 
