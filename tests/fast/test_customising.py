@@ -22,11 +22,12 @@ from autograder import backends, batch, measure, pipeline, run
 from autograder.submission import Submission
 
 SMOKE = PROFILES["smoke"]
-EXAMPLES = {"train[:200]": 200, "test[:100]": 100}
+EXAMPLES = {"train[:200]": 200, "test": 100, "private": 200}
 
 
 def _job(tmp_path: Path, profile: Profile) -> pipeline.Job:
-    data = RunData(tmp_path, "test data", "synthetic", "synthetic", {"train": 200, "test": 100})
+    sizes = {"train": 200, "test": 100, "private test": 200}
+    data = RunData(tmp_path, "test data", "synthetic", tmp_path.with_name("x.private"), "synthetic", sizes)
     return pipeline.Job(profile, data, backends.REGISTRY["none"](), tmp_path, EXAMPLES)
 
 

@@ -15,29 +15,40 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from assignment import data, rundata
+from assignment import data, private, rundata
 from assignment.profiles import PROFILES
 from autograder import backends, dashboard, grade, leftovers, pipeline, report, splits
 from autograder.results import CheckResult, CheckStatus, Outcome
 from autograder.submission import Submission
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SAMPLE_SIZES = {"train": 270, "test": 129}
+SAMPLE_SIZES = {"train": 270, "test": 65}  # the real sample's visible part; its private part holds 64 test examples
+SAMPLE_PRIVATE = 64
+SAMPLE_SHOWN = "train 270, test 65, private test 64"
+GRADED_ON = {"train": 270, "test": 65, "private": 64}  # the reference splits' counts under ci
 
 
-def prepared(root: Path, kind: str, sizes: dict[str, int], source: str = "") -> Path:
-    """A data dir as the data tool leaves it: tfds's dataset_info.json (its split sizes) and the tool's stamp."""
+def _part(root: Path, stamp: dict, sizes: dict[str, int]) -> None:
     dataset = root / data.DATASET / "4.0.0"
     dataset.mkdir(parents=True)
     splits_info = [{"name": name, "shardLengths": [str(count)]} for name, count in sizes.items()]
     (dataset / "dataset_info.json").write_text(json.dumps({"name": data.DATASET, "splits": splits_info}))
-    (dataset / data.STAMP).write_text(json.dumps({"kind": kind, "path": source, "fingerprint": f"{kind}:test"}))
+    (dataset / data.STAMP).write_text(json.dumps(stamp))
+
+
+def prepared(root: Path, kind: str, sizes: dict[str, int], source: str = "", hidden: int = SAMPLE_PRIVATE) -> Path:
+    """A data dir as the data tool leaves it: tfds's dataset_info.json (its split sizes) and the tool's stamp, with
+    its private part beside it (`hidden` test examples, the same edition)."""
+    stamp = {"kind": kind, "path": source, "fingerprint": f"{kind}:test", "edition": "test-edition"}
+    _part(root, stamp, sizes)
+    _part(private.private_dir(root), stamp, {"train": 1, "test": hidden})
+    private.private_dir(root).chmod(0o700)
     return root
 
 
 @pytest.fixture
 def synthetic_dir(tmp_path: Path) -> Path:
-    return prepared(tmp_path / "tfds-synthetic", "synthetic", {"train": 200, "test": 100})
+    return prepared(tmp_path / "tfds-synthetic", "synthetic", {"train": 200, "test": 100}, hidden=200)
 
 
 @pytest.fixture
@@ -88,10 +99,11 @@ def test_gradescope_refuses_full_on_real_data_too(tmp_path: Path) -> None:
     sample = tmp_path / "sample"
     for folder in ("images", "annotations/trimaps"):
         (sample / folder).mkdir(parents=True)
-    for listed in ("trainval.txt", "test.txt"):
-        (sample / "annotations" / listed).write_text("cat_1 1 1 1\n")
-    (sample / "images" / "cat_1.jpg").write_bytes(b"jpeg")
-    (sample / "annotations" / "trimaps" / "cat_1.png").write_bytes(b"png")
+    (sample / "annotations" / "trainval.txt").write_text("cat_1 1 1 1\n")
+    (sample / "annotations" / "test.txt").write_text("cat_2 1 1 1\ncat_3 1 1 1\n")
+    for name in ("cat_1", "cat_2", "cat_3"):
+        (sample / "images" / f"{name}.jpg").write_bytes(b"jpeg")
+        (sample / "annotations" / "trimaps" / f"{name}.png").write_bytes(b"png")
     zipped = tmp_path / "zip" / "autograder.zip"
     command = [sys.executable, "-m", "autograder.engines.gradescope", "build", "--profile", "full"]
     command += ["--zip", str(zipped), "--data-src", str(sample)]
@@ -110,16 +122,17 @@ def test_full_never_makes_synthetic_data(tmp_path: Path, monkeypatch: pytest.Mon
 def test_what_the_data_is() -> None:
     assert rundata.label("synthetic", {"train": 200, "test": 100}) == "synthetic"
     assert rundata.label("real", rundata.OFFICIAL_EXAMPLES) == "real"
-    assert rundata.label("real", SAMPLE_SIZES) == "real sample"
+    assert rundata.label("real", {"train": 3680, "test": 1834, "private test": 1835}) == "real", "both test parts"
+    assert rundata.label("real", {**SAMPLE_SIZES, "private test": SAMPLE_PRIVATE}) == "real sample"
     assert rundata.label("real", {}) == "not prepared"
 
 
 def test_full_grades_a_real_sample_and_says_its_threshold_was_not_measured_there(tmp_path: Path) -> None:
     folder = prepared(tmp_path / "tfds", "extracted", SAMPLE_SIZES, "/data/oxford_pets_sample")
     found = rundata.resolve(PROFILES["full"], {"TFDS_DATA_DIR": str(folder)})
-    assert (found.kind, found.label, found.sizes) == ("real", "real sample", SAMPLE_SIZES)
+    assert (found.kind, found.label, found.sizes) == ("real", "real sample", {**SAMPLE_SIZES, "private test": 64})
     assert found.describe() == (
-        f"real sample (train 270, test 129) from TFDS_DATA_DIR={folder} (extracted /data/oxford_pets_sample)"
+        f"real sample ({SAMPLE_SHOWN}) from TFDS_DATA_DIR={folder} (extracted /data/oxford_pets_sample)"
     )
     assert PROFILES["full"].threshold_basis("real sample") == ("not measured on real sample data", False)
     basis, measured = PROFILES["full"].threshold_basis("real")
@@ -139,13 +152,14 @@ def test_slurm_says_what_its_tasks_grade_on(tmp_path: Path, synthetic_dir: Path,
         [*command, "--out", str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert f"tasks grade on: synthetic (train 200, test 100) from TFDS_DATA_DIR={synthetic_dir}" in done.stdout
+    shown = f"tasks grade on: synthetic (train 200, test 100, private test 200) from TFDS_DATA_DIR={synthetic_dir}"
+    assert shown in done.stdout, done.stdout
     assert "IoU threshold 0.60, measured on synthetic data: solution on the synthetic set" in done.stdout
 
 
 def _job(tmp_path: Path, folder: Path, name: str = "ci") -> pipeline.Job:
     run_data = rundata.resolve(PROFILES[name], {"TFDS_DATA_DIR": str(folder)})
-    return pipeline.Job(PROFILES[name], run_data, backends.REGISTRY["none"](), tmp_path, dict(SAMPLE_SIZES))
+    return pipeline.Job(PROFILES[name], run_data, backends.REGISTRY["none"](), tmp_path, dict(GRADED_ON))
 
 
 def test_a_batch_says_what_it_grades_on_before_it_computes_its_reference(
@@ -155,16 +169,18 @@ def test_a_batch_says_what_it_grades_on_before_it_computes_its_reference(
     monkeypatch.setenv("TFDS_DATA_DIR", str(folder))
     monkeypatch.setattr(leftovers, "sweep", list)  # other graders' leftovers on this machine are not this test's
     monkeypatch.setattr(splits, "CACHE", tmp_path / "build" / "reference")
-    monkeypatch.setattr(splits, "_compute", lambda *_: (dict(SAMPLE_SIZES), None))
+    monkeypatch.setattr(splits, "_compute", lambda *_: (dict(GRADED_ON), None))
     args = grade.arguments([str(submissions), "--out", str(tmp_path / "out"), "--unsandboxed"])
     _, backend, run_data = grade._prepare(args, PROFILES["ci"])
     grade._job(args, PROFILES["ci"], backend, run_data, tmp_path)
     said = capsys.readouterr().err
     lines = [
-        f"data: real sample (train 270, test 129) from TFDS_DATA_DIR={folder}",
-        "reference splits: computing the grader's copy of train and test (preprocessing 399 examples at 64 px; "
+        f"data: real sample ({SAMPLE_SHOWN}) from TFDS_DATA_DIR={folder}",
+        "reference splits: computing the grader's copy of train, test and the private test part (preprocessing 399 "
+        "examples at 64 px; "
         "once for this data, profile and grader); about 8 s on 2 cores ...",
-        "graded on: train 270, test 129 examples at 64 px; IoU threshold 0.50, measured on real sample data: ",
+        "graded on: train 270, test 65, private 64 examples at 64 px; IoU threshold 0.50, measured on real sample "
+        "data: ",
         "reference splits: computed, and kept in the grader's cache",
     ]
     at = [said.index(line) for line in lines]
@@ -192,10 +208,11 @@ def test_the_progress_bar_estimates_the_time_left_from_the_first_finished_notebo
 
 def test_run_json_and_report_html_show_the_data_and_unmeasured_thresholds(tmp_path: Path) -> None:
     sample = _job(tmp_path, prepared(tmp_path / "sample", "extracted", SAMPLE_SIZES, "/data/oxford_pets_sample"))
-    whole = _job(tmp_path, prepared(tmp_path / "whole", "archives", rundata.OFFICIAL_EXAMPLES, "/data/archives"))
+    official = {"train": 3680, "test": 1834}
+    whole = _job(tmp_path, prepared(tmp_path / "whole", "archives", official, "/data/archives", hidden=1835))
     config = sample.run_config()
-    assert config["data"]["label"] == "real sample" and config["data"]["sizes"] == SAMPLE_SIZES
-    assert config["data"]["examples"] == SAMPLE_SIZES and config["iou_threshold_measured"] is True
+    assert config["data"]["label"] == "real sample" and config["data"]["sizes"] == {**SAMPLE_SIZES, "private test": 64}
+    assert config["data"]["examples"] == GRADED_ON and config["iou_threshold_measured"] is True
     assert whole.run_config()["iou_threshold_measured"] is False
     out = tmp_path / "out"
     passed = CheckResult("test_preprocess_x", "preprocess", "a check", 10, 10, CheckStatus.PASSED)
@@ -205,8 +222,8 @@ def test_run_json_and_report_html_show_the_data_and_unmeasured_thresholds(tmp_pa
     page = (dashboard.build(out)).read_text()
     section = page.split("<h2>Data</h2>", 1)[1].split("</section>", 1)[0]
     assert section.count("<tr>") == 3, "one row per set of settings, under the header"
-    assert "real sample" in section and "train 270, test 129" in section and "/data/oxford_pets_sample" in section
-    assert "train 3680, test 3669" in section and section.count("not measured on this data") == 1
+    assert "real sample" in section and SAMPLE_SHOWN in section and "/data/oxford_pets_sample" in section
+    assert "train 3680, test 1834, private test 1835" in section and section.count("not measured on this data") == 1
     assert "not measured on real data (measured on real sample, synthetic data only)" in section
     rows = section.split("<tr>")[1:]
     assert "ann" in rows[1] and "bob" in rows[1] and "cy" in rows[2] and "measured on real sample data" in rows[1]
