@@ -74,11 +74,13 @@ def test_profiles_share_the_kit_data_dir(kit_data_dir: Path, shared_sample: Path
         kit_data_dir,
         "synthetic",
         "synthetic",
-        {"train": 200, "test": 100},
+        {"train": 200, "test": 100, "private test": 200},
     )
     ci = rundata.resolve(PROFILES["ci"], {})
     assert (ci.path, ci.kind, ci.label) == (kit_data_dir, "real", "real sample")
-    assert str(shared_sample.resolve()) in ci.origin and ci.describe().startswith("real sample (train 270, test 129)")
+    assert str(shared_sample.resolve()) in ci.origin and ci.describe().startswith(
+        "real sample (train 270, test 65, private test 64)"
+    )
     assert rundata.resolve(PROFILES["smoke"], {}).kind == "real", "smoke keeps whatever real data the dir holds"
 
 
