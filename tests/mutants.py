@@ -190,7 +190,8 @@ def write_batch(root: Path) -> dict[str, str]:
     put("broken_json", text=json.dumps({"cells": "oops"})[:-3])
     put("broken_syntax", with_extra_cell("def oops(:\n    pass", "double_conv_block", untrained()), nested=False)
     # An endless loop that sleeps: the cell time limit stops it as it stops a busy one, without burning a core
-    put("broken_infinite_loop", with_extra_cell("import time\nwhile True:\n    time.sleep(1)", "visualise", untrained()))
+    endless = "import time\nwhile True:\n    time.sleep(1)"
+    put("broken_infinite_loop", with_extra_cell(endless, "visualise", untrained()))
     put("broken_dead_kernel", with_extra_cell("import os\nos._exit(1)", "visualise", untrained()))
     no_tag = nbformat.read(SOLUTION, as_version=4)  # trains: the same code must train to the same model
     for cell in no_tag.cells:
