@@ -1,7 +1,8 @@
 """Hostile notebooks of the fourth integrity round: models that were never trained passed off as trained (a lookup of
 the test split built from allowed layers, a hand-set 1x1 convolution), training on the test split hidden from a
 check by variable name (arrays, train_on_batch, a compiled loop of its own), and claims written rather than earned (a
-one-epoch fit with a forged step counter and history). Graded in the attack suite's batch (tests/test_attacks.py)."""
+one-epoch fit with a forged step counter and history). Graded in the attack suite's batch (tests/test_attacks.py),
+each on the solution with its training cell emptied (mutants.untrained): what it trains, it trains itself."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import json
 from pathlib import Path
 
 from attacks import _FAKE_MODEL, FULL, Attack, Context
+from mutants import UNTRAINED_TRAINING
 
 NO_TRAINING = {**FULL, "training": 0.0}
-COMPILED = {**FULL, "training": 4.0}  # Adam, LEARNING_RATE and binary cross-entropy: the compile cell's honest part
+COMPILED = {**FULL, "training": UNTRAINED_TRAINING}  # Adam, LEARNING_RATE and binary cross-entropy: the compile cell
 CLAIMS = ("test_trained_for_epochs", "test_validated_on_test_split")
 
 # The test split held in a model's weights: an 8 x 8 average of the image, one Dense unit per test example scoring
@@ -158,7 +160,7 @@ def _check_hand_set(folder: Path, _context: Context) -> list[str]:
         folder,
         {
             "test_trained_for_epochs": ("no optimizer step", "no better than a constant"),
-            "test_validated_on_test_split": ("no model.fit call that trained `model`", "no better than a constant"),
+            "test_validated_on_test_split": ("no validation loss was recorded", "no better than a constant"),
             "test_final_foreground_iou": ("no optimizer step",),
         },
     )
@@ -179,7 +181,7 @@ ATTACKS = [
         "lookup_of_the_test_split",
         "a model whose weights are the test split (a nearest-neighbour lookup from AveragePooling2D, Dense and "
         "Softmax layers), never fitted, with forged steps and history",
-        "solution",
+        "untrained",
         [("apply_config", _FAKE_MODEL), ("end", _LOOKUP)],
         check=_check_lookup,
         order=60,
@@ -187,9 +189,8 @@ ATTACKS = [
     ),
     Attack(
         "hand_set_convolution",
-        "a 1x1 Conv2D with weights set by hand (bright pixels are the pet), compiled like the solution, never trained, "
-        "beside the solution's history",
-        "solution",
+        "a 1x1 Conv2D with weights set by hand (bright pixels are the pet), compiled like the solution, never trained",
+        "untrained",
         [("end", _HAND_SET)],
         check=_check_hand_set,
         order=61,
@@ -198,7 +199,7 @@ ATTACKS = [
     Attack(
         "test_split_as_arrays",
         "the test split copied into NumPy arrays and given to model.fit, the step counter set to the training split's",
-        "solution",
+        "untrained",
         [("apply_config", _FAKE_MODEL), ("end", _ARRAYS)],
         check=_check_test_training("model.fit"),
         order=62,
@@ -207,7 +208,7 @@ ATTACKS = [
     Attack(
         "train_on_batch_over_test",
         "train_on_batch over the test split's batches for EPOCHS epochs, steps and history forged",
-        "solution",
+        "untrained",
         [("apply_config", _FAKE_MODEL), ("end", _TRAIN_ON_BATCH)],
         check=_check_test_training("train_on_batch"),
         order=63,
@@ -217,7 +218,7 @@ ATTACKS = [
         "compiled_loop_over_test",
         "a tf.function training step of its own (GradientTape, apply_gradients) over the test split, steps and "
         "history forged",
-        "solution",
+        "untrained",
         [("apply_config", _FAKE_MODEL), ("end", _COMPILED_LOOP)],
         check=_check_test_training("a training loop of your own"),
         order=64,
@@ -227,7 +228,7 @@ ATTACKS = [
         "one_epoch_forged_claims",
         "one epoch of model.fit without validation, then the step counter of EPOCHS epochs, EPOCHS losses and the "
         "grader's own test loss as val_loss written into the optimizer and the history",
-        "solution",
+        "untrained",
         [("apply_config", _FAKE_MODEL), ("end", _ONE_EPOCH)],
         check=_check_one_epoch,
         order=65,
