@@ -1,4 +1,5 @@
-"""Coarse descriptors of images, to recognise an example by its content whatever a notebook did to it: GRID x GRID
+"""Recognising the test split in what a notebook trains on: by the files a tf.data pipeline reads (`splits`), and by
+coarse descriptors of images, to recognise an example by its content whatever a notebook did to it: GRID x GRID
 block means per channel, each channel centred and each example scaled to unit length, so that any scale or offset of
 the images (not divided by 255, normalised per channel) gives the same descriptor, and another resize method nearly
 the same. Two descriptors whose correlation (dot product) reaches MATCH are the same example; the mirrored descriptors
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+SPLITS = ("train", "test")
 GRID = 8
 CHUNK = 64  # examples described at a time
 MATCH = 0.989  # see README, "Training on the test split": the calibration on the sample and the synthetic set
@@ -69,3 +71,20 @@ def matches(descriptors: np.ndarray, known: np.ndarray) -> np.ndarray:
 def save(images: np.ndarray, path: str) -> None:
     """The descriptors of `images` (the visible test split as the reference preprocesses it), as a .npy file."""
     np.save(path, coarse(images))
+
+
+def splits(data: object) -> list[str]:
+    """The dataset splits a fit argument reads, by file: the tfrecord files in a tf.data pipeline's graph; "arrays"
+    for in-memory data."""
+    if data is None:
+        return []
+    if isinstance(data, tuple | list) and data:
+        return splits(data[0])
+    graph = getattr(data, "_as_serialized_graph", None)
+    if graph is None:
+        return ["arrays"]
+    try:
+        text = graph().numpy()
+    except Exception:  # noqa: BLE001 - a pipeline that cannot be serialized says nothing
+        return ["unknown"]
+    return [split for split in SPLITS if f"-{split}.tfrecord".encode() in text] or ["other"]

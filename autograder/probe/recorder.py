@@ -10,8 +10,8 @@ measures itself:
 - the optimizer steps it sees taken, per optimizer; the tfrecord files a tf.data pipeline reads.
 
 The record lives beside student code: the grader lets it cost points (a model trained on the test split, a step
-counter no training earned), never earn them. Keras is patched as it is first imported, so the notebook's own
-settings before that import still apply. Recording never stops the notebook: where it fails, it records less.
+counter no training earned), never earn them. Keras is patched where it is loaded already (the pristine process
+preloads it), else as it is first imported. Recording never stops the notebook: where it fails, it records less.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import weakref
 
 MODULE = "__tiny_unet_recorder__"
 DESCRIPTORS = "test_descriptors.npy"  # the visible test split's descriptors, put beside this file by the grader
-SPLITS = ("train", "test")
 PENDING = 64  # eager training calls kept until an optimizer step
 
 
@@ -38,22 +37,6 @@ def sibling(folder: str, name: str) -> types.ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def _splits(data: object) -> list[str]:
-    """The dataset splits a fit argument reads: from a tf.data pipeline's graph; "arrays" for in-memory data."""
-    if data is None:
-        return []
-    if isinstance(data, tuple | list) and data:
-        return _splits(data[0])
-    graph = getattr(data, "_as_serialized_graph", None)
-    if graph is None:
-        return ["arrays"]
-    try:
-        text = graph().numpy()
-    except Exception:  # noqa: BLE001 - a pipeline that cannot be serialized says nothing
-        return ["unknown"]
-    return [split for split in SPLITS if f"-{split}.tfrecord".encode() in text] or ["other"]
 
 
 def _iterations(optimizer) -> int | None:
@@ -202,7 +185,11 @@ def _patch(keras: types.ModuleType, record: Record) -> None:
         try:
             bound = fit_signature.bind(self, *args, **kwargs)
             given = bound.arguments
-            entry = record.call("fit", _splits(given.get("x")), _splits(given.get("validation_data")))
+            entry = record.call(
+                "fit",
+                record.descriptors.splits(given.get("x")),
+                record.descriptors.splits(given.get("validation_data")),
+            )
             for name, key in (("x", "test_seen"), ("validation_data", "validation_test_seen")):
                 if given.get(name) is not None:
                     given[name] = _watched(record, given[name], entry, key)
@@ -296,8 +283,14 @@ class _PatchOnImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def install(folder: str) -> Record:
+    """A record of the training, with Keras patched now if it is loaded (a kernel forked from the pristine process,
+    which preloads it), else as it is first imported."""
     record = Record(folder)
-    sys.meta_path.insert(0, _PatchOnImport(record))
+    if "keras" in sys.modules:
+        with contextlib.suppress(Exception):  # a Keras the recorder does not know: the notebook runs unrecorded
+            _patch(sys.modules["keras"], record)
+    else:
+        sys.meta_path.insert(0, _PatchOnImport(record))
     return record
 
 

@@ -114,6 +114,8 @@ def test_run_by_exec_files_the_recorder_leaves_no_name_in_the_notebooks_namespac
 
 KERNEL = r"""
 import json, sys
+if sys.argv[2] == "preloaded":
+    import keras  # as in a kernel the pristine process forked
 path = sys.argv[1]
 exec(compile(open(path).read(), path, "exec"), {"__name__": "__main__"})  # as IPython's exec_files runs it
 import keras
@@ -146,9 +148,11 @@ print(json.dumps({**record.summary(model.optimizer), "iterations": int(model.opt
 """
 
 
-def test_the_recorder_in_a_kernel_sees_every_way_of_training_on_the_test_split(tmp_path: Path) -> None:
-    """Keras patched by the recorder as the kernel loads it: fit on a pipeline (validated on the test split scaled
-    by 255), fit on the test split as arrays, train_on_batch, an eager loop and a tf.function loop of its own."""
+@pytest.mark.parametrize("keras", ["imported later", "preloaded"])
+def test_the_recorder_in_a_kernel_sees_every_way_of_training_on_the_test_split(tmp_path: Path, keras: str) -> None:
+    """Keras patched by the recorder as the kernel loads it, or at once where the pristine process preloaded it: fit
+    on a pipeline (validated on the test split scaled by 255), fit on the test split as arrays, train_on_batch, an
+    eager loop and a tf.function loop of its own."""
     for name in ("recorder.py", "descriptors.py"):
         (tmp_path / name).write_text((PROBE / name).read_text())
     test = _images(24, size=16)
@@ -156,7 +160,7 @@ def test_the_recorder_in_a_kernel_sees_every_way_of_training_on_the_test_split(t
     np.save(tmp_path / "other.npy", _images(24, seed=5, size=16))
     np.save(tmp_path / recorder.DESCRIPTORS, descriptors.coarse(test))
     done = subprocess.run(
-        [sys.executable, "-c", KERNEL, str(tmp_path / "recorder.py")],
+        [sys.executable, "-c", KERNEL, str(tmp_path / "recorder.py"), keras],
         capture_output=True,
         text=True,
         cwd=tmp_path,
