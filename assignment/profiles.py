@@ -66,6 +66,20 @@ class Profile:
     flag_test_fit: dict[str, float] = field(default_factory=dict)
     flag_calibration: str = ""
     details_visibility: str = "visible"  # Gradescope: "visible" or "after_published"
+    # Judge the trained model against the masks the student's own preprocess makes (a preprocessing mistake costs the
+    # preprocessing points only); False: against the true masks, for a strict course.
+    carry_forward: bool = True
+    # A trained U-Net's foreground IoU on the held-out examples mirrored left to right stays within this of its IoU on
+    # them as they are; a model that looks masks up by the image does not (see claims_calibration).
+    flip_margin: float = 0.05
+    # The band of the last epoch's reported training loss over the grader's loss on the training split after training
+    # (see claims_calibration): wide, since the last epoch's mean can be twice the end's at lr 3e-3.
+    loss_agreement: tuple[float, float] = (0.7, 3.0)
+    claims_calibration: str = (
+        "benchmarks/calibrate_claims.py, the solution on smoke (seeds 1-5) and ci (seeds 1-2), synthetic and the "
+        "400-image sample: IoU minus mirrored IoU -0.003..+0.006; last epoch's reported over measured training loss "
+        "0.907..2.207 (every epoch 0.876..2.658); weight arrays moved 0.74..0.83 (fresh models 0..0.04)"
+    )
 
     def threshold_basis(self, label: str) -> tuple[str, bool]:
         """What the IoU threshold on data that is `label` ("real", "real sample", "synthetic") rests on, in words,

@@ -20,7 +20,7 @@ from pathlib import Path
 from assignment.points import MAX_POINTS, SECTIONS
 from autograder import adjustments, figures, markup
 from autograder.figures import Drawn
-from autograder.measuring.facts import Facts, Status
+from autograder.measuring.facts import Facts, Scores, Status, Training
 from autograder.results import CheckStatus, Outcome, cap
 
 CURVES = Path(__file__).resolve().parent.parent / "assignment" / "reference_curves.json"
@@ -126,8 +126,9 @@ class Feedback:
             training = self.measured.training
             threshold = (self.run_config or {}).get("iou_threshold")
             try:
+                judged, baseline = _judged(training, self.run_config)
                 made = {
-                    "gauge": figures.iou_gauge(training.evaluation.iou, threshold, training.baseline_iou, dpi),
+                    "gauge": figures.iou_gauge(judged.iou if judged else None, threshold, baseline, dpi),
                     "curves": figures.curves(training.history, reference_curve(self.run_config), dpi),
                     "predictions": figures.predictions(training.predictions, dpi) if with_predictions else None,
                 }
@@ -202,15 +203,22 @@ def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
     config = feedback.run_config or {}
     evaluation = training.evaluation
     threshold = config.get("iou_threshold")
-    baseline = training.baseline_iou
+    judged, baseline = _judged(training, config)
     parts = []
-    if evaluation.iou is not None:
+    if judged is not None:
         against = f", against the threshold {threshold:.2f}" if threshold is not None else ""
         base = f"; predicting “pet” everywhere scores {baseline:.3f}" if baseline is not None else ""
+        where = "private examples" if evaluation.held_out == "private" else "test split"
         parts.append(
-            "<p>Your trained model's foreground IoU on the grader's test split is "
-            f"<strong>{evaluation.iou:.3f}</strong>{against}{base}.</p>"
+            f"<p>Your trained model's foreground IoU on the grader's {where} is "
+            f"<strong>{judged.iou:.3f}</strong>{against}{base}.</p>"
         )
+        if judged is not evaluation.truth:
+            parts.append(
+                "<p>It is judged against the masks your own preprocess makes of them "
+                f"({text(evaluation.carried)}), so that a preprocessing mistake costs its own section only; against "
+                f"the true masks it is {evaluation.truth.iou:.3f}.</p>"
+            )
     elif evaluation.status is not Status.OK:
         why = evaluation.reason or training.model_problem or "the model was not evaluated"
         detail = f" ({text(cap(training.model_problem))})" if training.model_problem and evaluation.reason else ""
@@ -226,6 +234,14 @@ def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
     elif not training.history:
         parts.append('<p class="muted">Your notebook reported no training history (loss per epoch).</p>')
     return section("Training", "".join(parts))
+
+
+def _judged(training: Training, run_config: dict | None) -> tuple[Scores | None, float | None]:
+    """The scores the checks judged (against the student's own masks where the profile carries preprocessing
+    forward), and the all-pet baseline when they are against the true masks."""
+    evaluation = training.evaluation
+    judged = evaluation.judged(((run_config or {}).get("profile") or {}).get("carry_forward", True))
+    return judged, training.baseline_iou if judged is evaluation.truth else None
 
 
 def body(feedback: Feedback, shown: dict[str, Drawn], dropped: bool) -> str:

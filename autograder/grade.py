@@ -138,7 +138,14 @@ def _job(
         file=sys.stderr,
     )
     job = pipeline.Job(
-        profile, run_data, backend, args.out.resolve(), reference.examples, _threads(args.jobs), reference.splits
+        profile,
+        run_data,
+        backend,
+        args.out.resolve(),
+        reference.examples,
+        _threads(args.jobs),
+        reference.splits,
+        descriptors=reference.descriptors,
     )
     problems = permissions.unreadable(backend.name, job.readonly(), [run_data.path])
     if problems:

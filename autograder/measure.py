@@ -141,7 +141,7 @@ class Measurer:
         """The notebook has ended (nothing of it runs): hand over the trained model; wait (bounded) for the facts."""
         if export is not None:
             self._copy(
-                export, ["trained.keras", "history.json", "fits.json"], "export", self.profile.limits.file_mib << 20
+                export, ["trained.keras", "history.json", "recorded.json"], "export", self.profile.limits.file_mib << 20
             )
         self.exported = export is not None
         self.export_ready.set()

@@ -30,6 +30,7 @@ from autograder.backends import Backend
 from autograder.capture import known
 from autograder.cgroup import Group
 from autograder.measuring import facts
+from autograder.probe import recorder
 from autograder.results import Outcome, cap, clean
 from autograder.sandbox import Sandbox
 from autograder.submission import Submission, load
@@ -56,6 +57,7 @@ class Job:
     threads: int = 0  # TensorFlow threads per sandbox (0: TensorFlow's own choice)
     reference: Path | None = None  # the splits as the reference preprocesses them, once for the batch
     pristine: zygote.Address | None = None  # the batch's pristine process: the sandboxes' programs are its children
+    descriptors: Path | None = None  # the visible test split's descriptors, for the kernel's recorder
 
     def readonly(self) -> list[Path]:
         """What a sandbox sees read-only: the Python install, the kit's venv, the data."""
@@ -223,6 +225,9 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
         meter = measure.Measurer(meter_box, job.profile, job.data.path, job.examples, drawn, job.reference)
         probe = _Probe(job, probe_box, extract.extract(nb), drawn, meter)
         outcome.sandbox = box.describe()
+        if job.descriptors:  # the grader's, read-only to the sandbox, beside the recorder that reads them
+            shutil.copyfile(job.descriptors, box.scratch / recorder.DESCRIPTORS)
+            (box.scratch / recorder.DESCRIPTORS).chmod(0o644)
         started = time.monotonic()
         result = run.execute(nb, job.profile, box)
         probe.wait(outcome.diagnostics)

@@ -154,7 +154,11 @@ def results_json(
         "tests": tests,
         "extra_data": {"sandbox": outcome.sandbox, "partial": bool(outcome.pending)},
     }
-    iou = next((c.values["foreground_iou"] for c in outcome.checks if "foreground_iou" in c.values), None)
+    # the leaderboard ranks against the true masks, also where the check judged the student's own (carried forward)
+    iou = next(
+        (c.values.get("true_iou", c.values["foreground_iou"]) for c in outcome.checks if "foreground_iou" in c.values),
+        None,
+    )
     if iou is not None:
         result["leaderboard"] = [{"name": "Foreground IoU", "value": round(iou, 4)}]
     room = RESULTS_LIMIT - len(json.dumps(result, indent=2).encode())

@@ -44,7 +44,7 @@ OUTPUT_LIMIT = 2_000_000  # characters of output kept per cell
 MESSAGE_LIMIT = 64 << 20  # bytes of one message from the kernel
 NOTEBOOK_LIMIT = 20_000_000  # characters of outputs in the executed notebook
 PROBE = Path(__file__).resolve().parent / "probe"
-GRADER_FILES = ("export.py", "recorder.py")  # the grader's code run in the kernel: after the notebook, before it
+GRADER_FILES = ("export.py", "recorder.py", "descriptors.py")  # the grader's code run in the kernel, before and after
 
 
 @dataclass

@@ -28,6 +28,7 @@ from assignment.profiles import Profile
 from autograder import batch
 from autograder.measuring import files
 from autograder.measuring.training import REFERENCE_LIMIT
+from autograder.probe.recorder import DESCRIPTORS
 
 KIT = Path(__file__).resolve().parent.parent
 CACHE = KIT / "build" / "reference"  # the batches' reference splits, by their inputs (see prepare)
@@ -43,6 +44,7 @@ class Reference:
     splits: Path | None
     origin: str
     cached: bool = False  # kept in the grader's cache for the batches after this one
+    descriptors: Path | None = None  # the visible test split's descriptors, for the kernel's recorder
 
 
 PREPARE = """
@@ -50,18 +52,21 @@ import json, sys
 import numpy as np
 import tensorflow_datasets as tfds
 from autograder.measuring import training
-data_dir, private_dir, train, test, size, target, limit = sys.argv[1:8]
+from autograder.probe import descriptors
+data_dir, private_dir, train, test, size, target, limit, described = sys.argv[1:9]
 # (name in reference.npz, data dir, split, key in the example counts)
 parts = [("train", data_dir, train, train), ("test", data_dir, test, test), ("private", private_dir, "test", "private")]
 examples = {
     key: tfds.builder(training.DATASET, data_dir=folder).info.splits[split].num_examples
     for _, folder, split, key in parts
 }
-if sum(examples.values()) * int(size) ** 2 * 16 <= int(limit):
-    arrays = {}
-    for name, folder, split, _ in parts:
-        arrays[f"{name}_images"], arrays[f"{name}_masks"] = training.reference_split(folder, split, int(size))
-    np.savez(target, **arrays)
+if sum(examples.values()) * int(size) ** 2 * training.BYTES_PER_PIXEL <= int(limit):
+    arrays = training.save_reference({name: (folder, split) for name, folder, split, _ in parts}, int(size), target)
+    found = descriptors.coarse(arrays["test_images"])
+else:
+    batches = training.reference_dataset(data_dir, test, int(size)).batch(64)
+    found = np.concatenate([descriptors.coarse(images.numpy()) for images, _, _ in batches])
+np.save(described, found)
 print(json.dumps(examples))
 """
 
@@ -84,15 +89,22 @@ def prepare(
         examples = _read(entry)
     except OSError as error:  # not this user's alone, unreadable: the batch does without it
         say(computing(profile, data_path))
-        return Reference(*_compute(profile, data_path, folder), f"computed for this batch (the cache: {error})")
+        examples, splits = _compute(profile, data_path, folder)
+        why = f"computed for this batch (the cache: {error})"
+        return Reference(examples, splits, why, descriptors=_found(folder / DESCRIPTORS))
     if examples is not None:
-        splits = entry / "reference.npz"
-        return Reference(examples, splits if splits.is_file() else None, f"from the grader's cache, {entry}", True)
+        splits = _found(entry / "reference.npz")
+        return Reference(examples, splits, f"from the grader's cache, {entry}", True, _found(entry / DESCRIPTORS))
     say(computing(profile, data_path))
     examples, splits = _compute(profile, data_path, folder)
-    if _keep(entry, examples, splits):
-        return Reference(examples, splits, f"computed, and kept in the grader's cache, {entry}", True)
-    return Reference(examples, splits, "computed for this batch (the cache could not keep it)")
+    described = _found(folder / DESCRIPTORS)
+    if _keep(entry, examples, splits, described):
+        return Reference(examples, splits, f"computed, and kept in the grader's cache, {entry}", True, described)
+    return Reference(examples, splits, "computed for this batch (the cache could not keep it)", descriptors=described)
+
+
+def _found(path: Path) -> Path | None:
+    return path if path.is_file() else None
 
 
 def computing(profile: Profile, data_path: Path) -> str:
@@ -155,14 +167,17 @@ def _read(entry: Path) -> dict[str, int] | None:
     return None
 
 
-def _keep(entry: Path, examples: dict[str, int], splits: Path | None) -> bool:
-    """Put a batch's splits in the cache (whole, by a rename, or not at all); whether the entry is there now."""
+def _keep(entry: Path, examples: dict[str, int], splits: Path | None, descriptors: Path | None) -> bool:
+    """Put a batch's splits and descriptors in the cache (whole, by a rename, or not at all); whether the entry is
+    there now."""
     made = None
     try:
         _prune()
         made = Path(tempfile.mkdtemp(prefix="new-", dir=CACHE))
         if splits is not None:
             shutil.copyfile(splits, made / "reference.npz")
+        if descriptors is not None:
+            shutil.copyfile(descriptors, made / DESCRIPTORS)
         (made / "entry.json").write_text(json.dumps({"examples": examples}))
         made.rename(entry)  # fails when another batch made it meanwhile: from the same inputs, the same files
     except OSError:
@@ -182,7 +197,8 @@ def _prune() -> None:
 
 
 def _compute(profile: Profile, data_path: Path, folder: Path) -> tuple[dict[str, int], Path | None]:
-    """The example counts, and folder/reference.npz when the splits are small enough."""
+    """The example counts, and folder/reference.npz when the splits are small enough; the test split's descriptors
+    in folder/DESCRIPTORS."""
     p = profile.parameters
     target = folder / "reference.npz"
     argv = [
@@ -196,6 +212,7 @@ def _compute(profile: Profile, data_path: Path, folder: Path) -> tuple[dict[str,
         str(p.img_size),
         str(target),
         str(REFERENCE_LIMIT),
+        str(folder / DESCRIPTORS),
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(argv, cwd=KIT, capture_output=True, text=True, check=False, timeout=1800, env=env)

@@ -34,7 +34,8 @@ def curve(folder: Path) -> tuple[str, dict]:
         f"solution, {parameters['epochs']} epochs at {parameters['img_size']} px on {parameters['train_split']}, "
         f"validated on {parameters['test_split']}"
     )
-    return key, {**history, "iou": facts.training.evaluation.iou, "source": source}
+    truth = facts.training.evaluation.truth
+    return key, {**history, "iou": truth.iou if truth else None, "source": source}
 
 
 def record(folders: list[Path], path: Path = CURVES) -> list[str]:

@@ -100,7 +100,9 @@ def _probe_fifos():
 _FIFOS_KERNEL = r"""
 _attempt(
     "named pipes where the export goes",
-    lambda: _fifos(os.path.join(os.path.dirname(os.getcwd()), "out"), ["trained.keras", "history.json", "fits.json"]),
+    lambda: _fifos(
+        os.path.join(os.path.dirname(os.getcwd()), "out"), ["trained.keras", "history.json", "recorded.json"]
+    ),
 )
 model = None  # nothing the export could write over the pipes
 """
@@ -340,7 +342,7 @@ ATTACKS = [
     ),
     Attack(
         "named_pipes",
-        "named pipes where the grader reads: trained.keras, history.json, fits.json and the probe's outputs",
+        "named pipes where the grader reads: trained.keras, history.json, recorded.json and the probe's outputs",
         "untrained",
         [("apply_config", _FIFOS), ("end", _FIFOS_KERNEL)],
         check=_check_fifos,

@@ -1,42 +1,19 @@
 """Typed facts: what the measuring process measured, as the hidden checks read them.
 
 The measuring process (program.py, in a sandbox of its own) writes these as JSON; the grader reads them back
-with `parse`, which accepts only the declared types, within their ranges and sizes. Standard library only: this
-module runs inside the measuring sandbox too.
+with `parse` (typed.py), which accepts only the declared types, within their ranges and sizes. Standard library
+only: this module runs inside the measuring sandbox too.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
-import json
 import math
-import types
-import typing
 from dataclasses import dataclass, field
-from enum import Enum
 
-TEXT_LIMIT = 4000  # characters of one string
-ITEMS_LIMIT = 10_000  # items of one list or dict
-INT_LIMIT = 1 << 53
-ENCODED_LIMIT = 2_000_000  # characters of one picture's base64
-
-Encoded = typing.NewType("Encoded", str)  # base64 text, longer than other texts
-
-
-class FactError(ValueError):
-    """Measured facts that are not of the declared types and ranges."""
-
-
-class Status(str, Enum):
-    OK = "ok"
-    PENDING = "pending"  # cannot be measured here (e.g. needs a GPU): neither earned nor lost
-    PROBLEM = "problem"  # could not be measured; `reason` says why, in words for the student
-
-
-def _require(condition: bool, what: str) -> None:
-    if not condition:
-        raise FactError(what)
+# parse and dumps read and write the facts: their readers import them from here
+from .typed import Encoded, FactError, Status, dumps, parse  # noqa: F401
+from .typed import require as _require
 
 
 @dataclass(frozen=True)
@@ -110,6 +87,7 @@ class Example:
     nearest_error: float | None = None  # the same against a nearest-neighbour resize
     label_values: dict[str, float] | None = None  # trimap value -> the mask's median value there
     nearest_mismatch: float | None = None  # share of pixels unlike the nearest-resized trimap mapped the same way
+    image_scale: float | None = None  # the image over a bilinear resize / 255, fitted by least squares (same shape)
 
 
 @dataclass(frozen=True)
@@ -132,6 +110,26 @@ class TrainedModel:
     learning_rate: float | None
     iterations: int
     loss: str | None
+    moved: float | None = None  # share of its weight arrays distributed unlike any fresh initialisation of its config
+
+    def __post_init__(self) -> None:
+        _require(self.moved is None or 0.0 <= self.moved <= 1.0, "moved outside [0, 1]")
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The trained model's predictions on the held-out examples, against one set of masks."""
+
+    iou: float  # foreground IoU
+    flipped_iou: float  # the same on the examples mirrored left to right
+    inverted_iou: float  # foreground IoU of the predictions' complement (high: the predictions look inverted)
+    bce: float  # mean per-pixel cross-entropy
+    constant_bce: float  # the same for the best constant prediction
+
+    def __post_init__(self) -> None:
+        for name in ("iou", "flipped_iou", "inverted_iou"):
+            _require(0.0 <= getattr(self, name) <= 1.0, f"{name} outside [0, 1]")
+        _require(self.bce >= 0.0 and self.constant_bce >= 0.0, "a negative cross-entropy")
 
 
 @dataclass(frozen=True)
@@ -140,22 +138,34 @@ class Evaluation:
 
     status: Status
     reason: str = ""
-    test_loss: float | None = None  # the compiled loss on the test split, as Keras reports val_loss
-    iou: float | None = None  # foreground IoU on the test split
-    bce: float | None = None  # mean per-pixel cross-entropy on the test split
-    constant_bce: float | None = None  # the same for the best constant prediction
-    own_test_loss: float | None = None  # the compiled loss on the test split as the submission's preprocess made it
+    held_out: str = ""  # whose examples the scores come from: "private" (the grader's own) or "test" (the visible ones)
+    truth: Scores | None = None  # against the true masks
+    own: Scores | None = None  # against the masks the submission's preprocess makes of the same examples
+    carried: str = ""  # what of the submission's preprocess `own` carries forward, or why there is no `own`
+    # The foreground IoU of the predictions against the masks each mapping of the trimap values 1, 2, 3 to 0 or 1
+    # makes ("110": pet and background are the pet), where the grader has the trimaps: names a wrong mapping.
+    mapping_ious: dict[str, float] = field(default_factory=dict)
+    test_loss: float | None = None  # the compiled loss on the visible test split, as Keras reports val_loss
+    own_test_loss: float | None = None  # the same on the test split as the submission's preprocess made it
     train_loss: float | None = None  # the compiled loss on the training split
-    bce_ratio: float | None = None  # mean cross-entropy on the test split over that on the training split
+    own_train_loss: float | None = None  # the same with the submission's preprocess carried forward
+    bce_ratio: float | None = None  # cross-entropy on the visible test split over that on the training split
 
     def __post_init__(self) -> None:
-        _require(self.iou is None or 0.0 <= self.iou <= 1.0, "iou outside [0, 1]")
-        for name in ("bce", "constant_bce", "bce_ratio"):  # cross-entropies (compiled losses may be negative)
-            value = getattr(self, name)
-            _require(value is None or value >= 0.0, f"{name} is negative")
+        _require(self.held_out in ("", "private", "test"), "unknown held-out examples")
         _require(
-            self.status is not Status.OK or None not in (self.test_loss, self.iou), "an ok evaluation without numbers"
+            all(len(key) == 3 and set(key) <= {"0", "1"} and 0 <= iou <= 1 for key, iou in self.mapping_ious.items()),
+            "mapping IoUs out of range",
         )
+        _require(self.bce_ratio is None or self.bce_ratio >= 0.0, "bce_ratio is negative")
+        _require(
+            self.status is not Status.OK or None not in (self.truth, self.test_loss), "an ok evaluation without numbers"
+        )
+
+    def judged(self, carry_forward: bool) -> Scores | None:
+        """The scores the checks judge: against the submission's own masks where the profile carries its preprocess
+        forward and they differ from the true ones, else against the true masks."""
+        return self.own if carry_forward and self.own is not None else self.truth
 
 
 @dataclass(frozen=True)
@@ -187,15 +197,32 @@ class Prediction:
 
 
 @dataclass(frozen=True)
-class Fit:
-    """One model.fit call as the kernel recorded it: the splits its data and its validation data read."""
+class TrainingCall:
+    """One way the notebook trained, as the kernel's recorder saw it."""
 
-    x: list[str]
-    validation: list[str]
+    how: str  # "fit", "train_on_batch" or "custom loop" (optimizer steps after model calls of its own)
+    splits: list[str] = field(default_factory=list)  # the splits its data read, by tfrecord file name
+    validation_splits: list[str] = field(default_factory=list)  # the same for model.fit's validation data
+    test_seen: int = 0  # distinct visible test examples, recognised by content, among the data it trained on
+    validation_test_seen: int = 0  # the same among its validation data
+    steps: int = 0  # optimizer steps it took
+    own: bool = False  # whether it stepped the optimizer of the `model` the notebook left
 
     def __post_init__(self) -> None:
         known = {"train", "test", "arrays", "other", "unknown"}
-        _require(set(self.x) <= known and set(self.validation) <= known, "unknown split names")
+        _require(self.how in ("fit", "train_on_batch", "custom loop"), "unknown way of training")
+        _require(set(self.splits) <= known and set(self.validation_splits) <= known, "unknown split names")
+        _require(min(self.test_seen, self.validation_test_seen, self.steps) >= 0, "negative counts")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the kernel's recorder saw of the training (it runs beside student code: it can cost points, never earn
+    them)."""
+
+    calls: list[TrainingCall] = field(default_factory=list)
+    steps: int | None = None  # optimizer steps it saw `model`'s optimizer take (None: no optimizer)
+    test_examples: int = 0  # visible test examples it could recognise by content (0: it had no descriptors)
 
 
 @dataclass(frozen=True)
@@ -206,10 +233,10 @@ class Training:
     train_examples: int
     history: dict[str, list[float]]  # loss and val_loss per epoch, as the notebook reported them
     evaluation: Evaluation
-    fits: list[Fit] = field(default_factory=list)  # what each model.fit call was given, as the kernel recorded it
+    recorded: Recorded | None = None  # None: the kernel left no record
     model: TrainedModel | None = None
     model_problem: str = ""
-    baseline_iou: float | None = None  # foreground IoU of predicting "pet" everywhere on the test split
+    baseline_iou: float | None = None  # foreground IoU of predicting "pet" everywhere on the held-out examples
     predictions: list[Prediction] = field(default_factory=list)
 
 
@@ -236,73 +263,3 @@ class Facts:
             model_problem=problem,
         )
         return cls(seed, Call(ok=True), Preprocess(call, 0), {name: Block(call) for name in blocks}, training, problem)
-
-
-T = typing.TypeVar("T")
-
-
-def parse(kind: type[T], raw: object, where: str = "facts") -> T:
-    """`raw` (decoded JSON) as `kind`, or FactError saying where it is not."""
-    return _value(kind, raw, where)
-
-
-def _value(kind: object, raw: object, where: str):
-    origin = typing.get_origin(kind)
-    args = typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        if raw is None and type(None) in args:
-            return None
-        return _value(next(arg for arg in args if arg is not type(None)), raw, where)
-    if dataclasses.is_dataclass(kind):
-        _require(isinstance(raw, dict), f"{where}: not an object")
-        hints = typing.get_type_hints(kind)
-        fields = {f.name: f for f in dataclasses.fields(kind)}
-        _require(set(raw) <= set(fields), f"{where}: unknown fields {sorted(set(raw) - set(fields))[:5]}")
-        values = {name: _value(hints[name], raw[name], f"{where}.{name}") for name in fields if name in raw}
-        try:
-            return kind(**values)
-        except TypeError as error:
-            raise FactError(f"{where}: {error}") from error
-    if isinstance(kind, type) and issubclass(kind, Enum):
-        try:
-            return kind(raw)
-        except ValueError as error:
-            raise FactError(f"{where}: {error}") from error
-    if origin is list:
-        _require(isinstance(raw, list) and len(raw) <= ITEMS_LIMIT, f"{where}: not a list within {ITEMS_LIMIT} items")
-        return [_value(args[0], item, f"{where}[{i}]") for i, item in enumerate(raw)]
-    if origin is dict:
-        _require(
-            isinstance(raw, dict) and len(raw) <= ITEMS_LIMIT, f"{where}: not an object within {ITEMS_LIMIT} items"
-        )
-        return {_value(str, key, where): _value(args[1], item, f"{where}[{key!r}]") for key, item in raw.items()}
-    if kind is bool:
-        _require(isinstance(raw, bool), f"{where}: not true or false")
-        return raw
-    if kind is int:
-        _require(
-            isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) <= INT_LIMIT, f"{where}: not an integer"
-        )
-        return raw
-    if kind is float:
-        _require(isinstance(raw, int | float) and not isinstance(raw, bool), f"{where}: not a number")
-        try:
-            value = float(raw)
-        except OverflowError as error:
-            raise FactError(f"{where}: not a finite number") from error
-        _require(math.isfinite(value), f"{where}: not a finite number")
-        return value
-    if kind is Encoded:
-        _require(
-            isinstance(raw, str) and len(raw) <= ENCODED_LIMIT, f"{where}: not base64 within {ENCODED_LIMIT} characters"
-        )
-        return raw
-    if kind is str:
-        _require(isinstance(raw, str) and len(raw) <= TEXT_LIMIT, f"{where}: not a text within {TEXT_LIMIT} characters")
-        return raw
-    raise FactError(f"{where}: the grader has no rule for {kind}")
-
-
-def dumps(facts: object) -> str:
-    """Facts as JSON (what `parse` reads back)."""
-    return json.dumps(dataclasses.asdict(facts), default=lambda value: value.value, separators=(",", ":"))

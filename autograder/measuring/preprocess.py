@@ -24,7 +24,9 @@ def _example(raw: np.ndarray, trimap: np.ndarray, image: np.ndarray, mask: np.nd
         found.update(image_min=float(image.min()), image_max=float(image.max()))
     if image.shape == bilinear.shape and numeric_image:
         found.update(
-            bilinear_error=float(np.abs(image - bilinear).max()), nearest_error=float(np.abs(image - nearest).max())
+            bilinear_error=float(np.abs(image - bilinear).max()),
+            nearest_error=float(np.abs(image - nearest).max()),
+            image_scale=float(np.sum(image * bilinear) / max(float(np.sum(bilinear * bilinear)), 1e-12)),
         )
     if mask.shape == resized.shape and numeric_mask:
         values = mask.astype(np.float64)

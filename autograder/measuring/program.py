@@ -75,7 +75,7 @@ def main(folder: str, asks: int = -1) -> None:
     }
     answer = ask(asks, "trained model")
     job["exported"] = answer.get("exported", (root / "export" / "trained.keras").is_file()) is True
-    trained = training.measure(root / "export", probe, job)
+    trained = training.measure(root / "export", probe, job, preprocessed)
     evaluation = facts.Evaluation(facts.Status.PROBLEM, "")
     trained = checked(trained, lambda why: facts.Training(0, 0, {}, replace(evaluation, reason=why), model_problem=why))
     text = facts.dumps(facts.Facts(job["seed"], definitions, preprocessed, blocks, trained))

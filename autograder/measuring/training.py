@@ -1,9 +1,9 @@
-"""The trained model the notebook left: its compile settings and steps, and the grader's own evaluation of it on
-its own copy of the data (preprocessed by the grader's reference: bilinear image / 255, nearest mask != 2)."""
+"""The trained model the notebook left: its compile settings and steps, whether training moved its weights, the
+record of how it trained, and the grader's own evaluation of it (evaluation.py) on its own copy of the data: the
+splits as the reference preprocesses them (bilinear image / 255, nearest mask != 2, the nearest-resized trimaps)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import tempfile
@@ -12,57 +12,64 @@ from pathlib import Path
 import numpy as np
 
 from . import configs, files
-from .facts import Evaluation, FactError, Fit, Picture, Prediction, Status, TrainedModel, Training, parse
+from .evaluation import evaluate
+from .facts import Evaluation, FactError, Preprocess, Recorded, Status, TrainedModel, Training, parse
 
 DATASET = "oxford_iiit_pet"
-LOSS_TOLERANCE = 1e-3  # relative: a reported val_loss equals a measured loss this closely
-PICTURES = 6  # test images shown to the student
-PICTURE_SIZE = 128  # largest side of a picture
 REFERENCE_LIMIT = 64 << 20  # bytes of the precomputed reference splits; larger ones are read from the data here
+BYTES_PER_PIXEL = 17  # in the reference splits: an RGB float32 image, a float32 mask and a uint8 trimap
+SPLITS = ("train", "test", "private")  # the reference's splits: training, visible test, the grader's private examples
+KINDS = ("images", "masks", "trimaps")
+MOVED_NOISE = 3.0  # a weight array moved when its values lie this many times further from a fresh initialisation's
+MOVED_FLOOR = 1e-7  # than two fresh initialisations lie from each other, and at least this far (zero-initialised)
 
 
-def close(reported: float, measured: float) -> bool:
-    return abs(reported - measured) <= LOSS_TOLERANCE * max(1.0, abs(measured))
-
-
-def reference_split(data_dir: str, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """`split` as the reference preprocesses it (bilinear image / 255, nearest mask != 2): images and masks."""
+def reference_dataset(data_dir: str, split: str, size: int):
+    """`split` as the reference preprocesses it (bilinear image / 255, nearest mask != 2), a tf.data pipeline of
+    (image, mask, trimap): the trimap nearest-resized (uint8), the mask made from it."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
     def reference(example: dict) -> tuple:
         image = tf.cast(tf.image.resize(example["image"], (size, size), method="bilinear"), tf.float32) / 255.0
-        mask = tf.image.resize(example["segmentation_mask"], (size, size), method="nearest")
-        return image, tf.cast(mask != 2, tf.float32)
+        trimap = tf.image.resize(example["segmentation_mask"], (size, size), method="nearest")
+        return image, tf.cast(trimap != 2, tf.float32), tf.cast(trimap, tf.uint8)
 
-    pairs = [
-        (image.numpy(), mask.numpy())
-        for image, mask in tfds.load(DATASET, split=split, data_dir=data_dir).map(reference)
-    ]
-    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+    return tfds.load(DATASET, split=split, data_dir=data_dir).map(reference)
 
 
-def save_reference(data_dir: str, splits: dict[str, str], size: int, path: str) -> None:
-    """The reference splits as one .npz ({name}_images, {name}_masks): computed once per batch by the grader, so
-    that no measuring process pays for tfds and the resizing."""
+def reference_split(data_dir: str, split: str, size: int) -> dict[str, np.ndarray]:
+    """`split` as the reference preprocesses it: its images, masks and trimaps (KINDS), each stacked."""
+    found = [tuple(part.numpy() for part in parts) for parts in reference_dataset(data_dir, split, size)]
+    return {kind: np.stack([parts[i] for parts in found]) for i, kind in enumerate(KINDS)}
+
+
+def save_reference(parts: dict[str, tuple[str, str]], size: int, path: str) -> dict[str, np.ndarray]:
+    """The reference splits as one .npz ({name}_images, {name}_masks, {name}_trimaps for each part name -> (data dir,
+    split)), computed once per batch by the grader so that no measuring process pays for tfds and the resizing;
+    returns its arrays."""
     arrays = {}
-    for name, split in splits.items():
-        arrays[f"{name}_images"], arrays[f"{name}_masks"] = reference_split(data_dir, split, size)
+    for name, (data_dir, split) in parts.items():
+        arrays.update({f"{name}_{kind}": array for kind, array in reference_split(data_dir, split, size).items()})
     np.savez(path, **arrays)
+    return arrays
 
 
-def batches(job: dict, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The `name` ("train" or "test") split as the reference preprocesses it, in the profile's batches: from the
-    grader's precomputed reference when it is there, else from the data."""
-    names = [f"{split}_{kind}" for split in ("train", "test") for kind in ("images", "masks")]
+def reference_data(job: dict) -> dict[str, np.ndarray]:
+    """The splits as the reference preprocesses them: the grader's precomputed reference.npz (train_*, test_* and,
+    when the batch has them, private_*), else the training and test splits computed from the data here."""
+    names = [f"{split}_{kind}" for split in SPLITS for kind in KINDS]
     try:
         saved = files.arrays(Path(job["folder"]) / "reference.npz", names, REFERENCE_LIMIT)
-        images = saved[f"{name}_images"]
-        masks = saved[f"{name}_masks"]
-    except (files.Refused, KeyError):
-        images, masks = reference_split(job["data_dir"], job[f"{name}_split"], job["img_size"])
-    size = job["batch_size"]
-    return [(images[i : i + size], masks[i : i + size]) for i in range(0, len(images), size)]
+        if all(f"{split}_{kind}" in saved for split in ("train", "test") for kind in ("images", "masks")):
+            return saved
+    except files.Refused:
+        pass
+    data = {}
+    for name in ("train", "test"):
+        found = reference_split(job["data_dir"], job[f"{name}_split"], job["img_size"])
+        data.update({f"{name}_{kind}": array for kind, array in found.items()})
+    return data
 
 
 def load(path: Path, limit: int):
@@ -99,12 +106,38 @@ def history(folder: Path) -> dict[str, list[float]]:
     return {key: values for key, values in series.items() if all(math.isfinite(v) and abs(v) < 1e9 for v in values)}
 
 
-def fits(folder: Path) -> list[Fit]:
-    """What each model.fit call trained and validated on, as the kernel's recorder saw the pipelines it was given."""
+def recorded(folder: Path) -> Recorded | None:
+    """How the notebook trained, as the kernel's recorder saw it (None when it left no record)."""
     try:
-        return parse(list[Fit], json.loads(files.read(folder / "fits.json", 1 << 20)), "fits")[:100]
+        return parse(Recorded, json.loads(files.read(folder / "recorded.json", 1 << 20)), "recorded")
     except (files.Refused, ValueError, FactError, RecursionError):
-        return []
+        return None
+
+
+def moved(model) -> float | None:
+    """The share of the model's weight arrays whose values are distributed unlike a fresh initialisation of its
+    config: an array moved when its sorted values lie MOVED_NOISE times further (mean absolute difference, the
+    Wasserstein distance) from a fresh initialisation's than two fresh initialisations lie from each other. A model no
+    optimizer step changed scores 0, whatever seed made it; a trained one scores near 1. None when the config cannot
+    be built again."""
+    import keras
+
+    weights = [np.asarray(w) for w in model.weights]
+    try:
+        fresh = [[np.asarray(w) for w in keras.models.clone_model(model).weights] for _ in range(2)]
+    except Exception:  # noqa: BLE001 - a config Keras cannot clone says nothing either way
+        return None
+    if not weights or any(len(again) != len(weights) for again in fresh):
+        return None
+    count = 0
+    for values, first, second in zip(weights, *fresh, strict=True):
+        if values.shape != first.shape:
+            return None
+        first = np.sort(first.ravel())
+        noise = float(np.abs(first - np.sort(second.ravel())).mean())
+        distance = float(np.abs(np.sort(values.ravel()) - first).mean())
+        count += distance > max(MOVED_NOISE * noise, MOVED_FLOOR)
+    return count / len(weights)
 
 
 def settings(model) -> TrainedModel:
@@ -120,108 +153,8 @@ def settings(model) -> TrainedModel:
         learning_rate=rate if rate is not None and math.isfinite(rate) else None,
         iterations=int(np.asarray(optimizer.iterations)) if optimizer is not None else 0,
         loss=files.text(loss, 200) if loss is not None else None,
+        moved=moved(model),
     )
-
-
-def _step(model, size: int):
-    """One batch's probabilities, compiled loss and per-pixel cross-entropy, as one TensorFlow function traced once
-    for any batch size."""
-    import keras
-    import tensorflow as tf
-
-    shapes = [tf.TensorSpec([None, size, size, 3], tf.float32), tf.TensorSpec([None, size, size, 1], tf.float32)]
-
-    @tf.function(input_signature=shapes)
-    def step(images, masks):
-        probabilities = model(images, training=False)
-        loss = model.compute_loss(x=images, y=masks, y_pred=probabilities, training=False)
-        return probabilities, loss, keras.losses.binary_crossentropy(masks, probabilities)
-
-    return step
-
-
-def _per_example(model, split: list[tuple[np.ndarray, np.ndarray]], step) -> dict:
-    """The compiled loss (batch means weighted by batch size, as Keras reports val_loss), foreground IoU, per-example
-    cross-entropy, and the predicted probabilities of the first batch."""
-    import keras
-
-    iou = keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.5)
-    total = 0.0
-    count = 0
-    losses = []
-    first = None
-    for images, masks in split:
-        probabilities, loss, bce = step(images, masks)
-        total += float(loss) * len(images)
-        losses.append(np.asarray(bce, np.float64).mean(axis=(1, 2)))
-        iou.update_state(masks, probabilities)
-        count += len(images)
-        first = np.asarray(probabilities, np.float32) if first is None else first
-    return {"loss": total / max(count, 1), "iou": float(iou.result()), "losses": np.concatenate(losses), "first": first}
-
-
-def _picture(array: np.ndarray) -> Picture:
-    data = np.ascontiguousarray(array, np.uint8)
-    return Picture(shape=[int(n) for n in data.shape], data=base64.b64encode(data.tobytes()).decode())
-
-
-def pictures(images: np.ndarray, masks: np.ndarray, probabilities: np.ndarray) -> list[Prediction]:
-    """The first test images with their true and predicted masks, at most PICTURE_SIZE pixels a side."""
-    step = max(1, math.ceil(images.shape[1] / PICTURE_SIZE))
-    shown = []
-    for image, mask, predicted in list(zip(images, masks, probabilities, strict=True))[:PICTURES]:
-        truth = mask[::step, ::step, 0] > 0.5
-        guess = predicted[::step, ::step, 0]
-        union = np.logical_or(truth, guess > 0.5).sum()
-        iou = float(np.logical_and(truth, guess > 0.5).sum() / union) if union else 1.0
-        shown.append(
-            Prediction(
-                image=_picture(np.clip(image[::step, ::step] * 255, 0, 255)),
-                truth=_picture(truth * 255),
-                predicted=_picture(np.clip(guess * 255, 0, 255)),
-                iou=iou,
-            )
-        )
-    return shown
-
-
-def evaluate(
-    model, job: dict, reported: float | None, own_test: tuple | None
-) -> tuple[Evaluation, list[Prediction], float | None]:
-    """The grader's evaluation of the trained model, pictures of its predictions, and the all-pet baseline IoU."""
-    size = job["img_size"]
-    batch = job["batch_size"]
-    if list(model.input_shape[1:]) != [size, size, 3]:
-        shape = tuple(model.input_shape[1:])
-        return (
-            Evaluation(
-                Status.PROBLEM,
-                f"the trained model takes inputs of shape {shape}, not (IMG_SIZE, IMG_SIZE, 3) = {(size, size, 3)}",
-            ),
-            [],
-            None,
-        )
-    test_split = batches(job, "test")
-    step = _step(model, size)
-    test = _per_example(model, test_split, step)
-    train = _per_example(model, batches(job, "train"), step)
-    masks = np.concatenate([m for _, m in test_split])
-    p = min(max(float(masks.mean()), 1e-7), 1 - 1e-7)
-    result = {
-        "test_loss": test["loss"],
-        "iou": test["iou"],
-        "bce": float(test["losses"].mean()),
-        "constant_bce": -(p * math.log(p) + (1 - p) * math.log(1 - p)),
-        "train_loss": train["loss"],
-        "bce_ratio": float(test["losses"].mean() / max(train["losses"].mean(), 1e-12)),
-    }
-    if reported is not None and not close(reported, test["loss"]) and own_test is not None:
-        images, own_masks = own_test
-        own = [(images[i : i + batch], own_masks[i : i + batch]) for i in range(0, len(images), batch)]
-        result["own_test_loss"] = _per_example(model, own, step)["loss"]
-    finite = {key: value for key, value in result.items() if math.isfinite(value)}
-    first_images, first_masks = test_split[0]
-    return Evaluation(Status.OK, **finite), pictures(first_images, first_masks, test["first"]), p
 
 
 def _gpu() -> bool:
@@ -243,15 +176,16 @@ def _own_test(out: Path, size: int, examples: int, limit: int) -> tuple[np.ndarr
     return images, masks
 
 
-def measure(export: Path, probe_out: Path, job: dict) -> Training:
-    """Compile settings, steps and the evaluation of the trained model; the reported history beside them."""
+def measure(export: Path, probe_out: Path, job: dict, preprocess: Preprocess) -> Training:
+    """Compile settings, steps and the evaluation of the trained model (with what the submission's `preprocess` does
+    carried forward); the reported history and the kernel's record of the training beside them."""
     train_examples = job["train_examples"]
     reported = history(export)
     common = {
         "expected_steps": job["epochs"] * math.ceil(train_examples / job["batch_size"]),
         "train_examples": train_examples,
         "history": reported,
-        "fits": fits(export),
+        "recorded": recorded(export),
     }
     try:
         if not job["exported"]:
@@ -273,7 +207,9 @@ def measure(export: Path, probe_out: Path, job: dict) -> Training:
         return Training(**common, evaluation=waiting, model=trained)
     own = _own_test(probe_out, job["img_size"], job["test_examples"], job["own_split_limit"])
     try:
-        evaluation, shown, baseline = evaluate(model, job, (reported.get("val_loss") or [None])[-1], own)
+        data = reference_data(job)
+        reported_val = (reported.get("val_loss") or [None])[-1]
+        evaluation, shown, baseline = evaluate(model, data, job, reported_val, own, preprocess)
     except Exception as error:  # noqa: BLE001 - a model that cannot be evaluated is the submission's
         evaluation = Evaluation(
             Status.PROBLEM, files.text(f"the grader could not evaluate the trained model: {error}", 400)

@@ -12,19 +12,19 @@ import sys
 
 
 def export(namespace: dict, folder: str) -> None:
-    """Save the notebook's trained `model` (Keras format), `history.history` and what model.fit was given (JSON,
-    from recorder.py) into `folder`."""
+    """Save the notebook's trained `model` (Keras format), `history.history` and the recorder's record of the
+    training (JSON, recorder.py) into `folder`."""
     model = namespace.get("model")
     history = namespace.get("history")
+    record = getattr(sys.modules.get("__tiny_unet_recorder__"), "record", None)
+    if record is not None:
+        _write_json(os.path.join(folder, "recorded.json"), record.summary(getattr(model, "optimizer", None)))
     if model is not None and callable(getattr(model, "save", None)):
         model.save(_fresh(os.path.join(folder, "trained.keras")))
-    record = getattr(history, "history", None)
-    if isinstance(record, dict):
-        values = {str(key): [float(v) for v in series] for key, series in record.items()}
+    reported = getattr(history, "history", None)
+    if isinstance(reported, dict):
+        values = {str(key): [float(v) for v in series] for key, series in reported.items()}
         _write_json(os.path.join(folder, "history.json"), values)
-    fits = getattr(sys.modules.get("__tiny_unet_fits__"), "fits", None)
-    if isinstance(fits, list):
-        _write_json(os.path.join(folder, "fits.json"), fits[:100])
 
 
 def _fresh(path: str) -> str:

@@ -21,7 +21,18 @@ import pytest
 from kit_envs import BROWSER, ROOT, ensure_env
 
 from autograder import batch, dashboard, report
-from autograder.measuring.facts import Block, Call, Evaluation, Facts, Picture, Prediction, Preprocess, Status, Training
+from autograder.measuring.facts import (
+    Block,
+    Call,
+    Evaluation,
+    Facts,
+    Picture,
+    Prediction,
+    Preprocess,
+    Scores,
+    Status,
+    Training,
+)
 from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome
 from autograder.submission import Submission
 
@@ -73,9 +84,9 @@ def _facts(trained: bool) -> Facts:
     call = Call(ok=True)
     if trained:
         history = {"loss": [0.58, 0.24, 0.1, 0.07], "val_loss": [0.41, 0.12, 0.07, 0.06]}
-        training = Training(
-            100, 200, history, Evaluation(Status.OK, test_loss=0.06, iou=0.842), baseline_iou=0.2, predictions=_pets()
-        )
+        scores = Scores(iou=0.842, flipped_iou=0.84, inverted_iou=0.02, bce=0.06, constant_bce=0.5)
+        evaluation = Evaluation(Status.OK, held_out="private", truth=scores, test_loss=0.06)
+        training = Training(100, 200, history, evaluation, baseline_iou=0.2, predictions=_pets())
     else:
         training = Training(
             0,

@@ -78,10 +78,11 @@ def test_val_loss_on_the_training_split_is_named(tmp_path: Path) -> None:
 
 
 def test_steps_and_history_count_only_for_a_model_that_learned(tmp_path: Path) -> None:
-    """A never-fitted model with forged optimizer steps and history (found by the attack suite)."""
+    """A never-fitted model with forged optimizer steps and a flat forged history (found by the attack suite)."""
     fixture = load_fixture("solution")
-    evaluation = fixture["facts"]["training"]["evaluation"]
-    evaluation["bce"] = evaluation["constant_bce"] + 0.01
+    training = fixture["facts"]["training"]
+    training["evaluation"]["truth"]["bce"] = training["evaluation"]["truth"]["constant_bce"] + 0.01
+    training["history"]["loss"] = [1.0] * len(training["history"]["loss"])
     results = {r.id: r for r in judge(tmp_path, fixture)}
     for check in ("test_trained_for_epochs", "test_validated_on_test_split"):
         assert results[check].status is CheckStatus.FAILED and "it was not trained" in results[check].message
@@ -95,7 +96,7 @@ def test_facts_that_are_not_of_the_declared_types_fail_every_check_and_show_stud
         if change == "missing":
             del fixture["facts"]["training"]["expected_steps"]
         else:
-            fixture["facts"]["training"]["evaluation"]["iou"] = 2.0
+            fixture["facts"]["training"]["evaluation"]["truth"]["iou"] = 2.0
         results = judge(tmp_path, fixture)
         assert all(r.status is CheckStatus.FAILED and "instructor has the details" in r.message for r in results), (
             change
@@ -107,13 +108,11 @@ def test_facts_that_are_not_of_the_declared_types_fail_every_check_and_show_stud
 
 def test_training_on_the_test_split_costs_the_whole_training_section(tmp_path: Path) -> None:
     fixture = copy.deepcopy(load_fixture("solution"))
-    fixture["facts"]["training"]["fits"] = [{"x": ["train", "test"], "validation": ["test"]}]
+    calls = fixture["facts"]["training"]["recorded"]["calls"]
+    calls.append({"how": "fit", "splits": ["train", "test"], "validation_splits": ["test"]})
     results = [r for r in judge(tmp_path, fixture) if r.section == "training"]
     assert all(r.score == 0 and "test split" in r.message for r in results), [(r.id, r.message) for r in results]
-    fixture["facts"]["training"]["fits"] = [
-        {"x": ["arrays"], "validation": ["test"]},
-        {"x": ["train"], "validation": []},
-    ]
+    calls[-1] = {"how": "fit", "splits": ["arrays"], "validation_splits": ["test"]}
     assert sum(r.score for r in judge(tmp_path, fixture)) == MAX_POINTS, "data the recorder cannot place costs nothing"
 
 

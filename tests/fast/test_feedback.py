@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
@@ -22,6 +23,7 @@ from autograder.measuring.facts import (
     Picture,
     Prediction,
     Preprocess,
+    Scores,
     Status,
     Training,
     dumps,
@@ -63,7 +65,8 @@ def predictions(count: int = 6, size: int = 32, noise: bool = False) -> list[Pre
 def facts(trained: bool = True, shown: list[Prediction] | None = None, reason: str = "") -> Facts:
     """Facts of a notebook that trained (history, an evaluated model, pictures) or did not."""
     if trained:
-        evaluation = Evaluation(Status.OK, test_loss=0.05, iou=0.87)
+        scores = Scores(iou=0.87, flipped_iou=0.86, inverted_iou=0.01, bce=0.05, constant_bce=0.5)
+        evaluation = Evaluation(Status.OK, held_out="private", truth=scores, test_loss=0.05)
         history = {"loss": [0.6, 0.2, 0.08, 0.05], "val_loss": [0.4, 0.1, 0.06, 0.05]}
         training = Training(
             40, 200, history, evaluation, baseline_iou=0.2, predictions=predictions() if shown is None else shown
@@ -143,6 +146,25 @@ def test_student_folder_holds_a_page_with_figures_that_decode(tmp_path: Path) ->
     assert "dashed: the solution" in page  # smoke/synthetic is recorded in assignment/reference_curves.json
     assert "secret" not in page
     assert_no_remote_resource(page)
+
+
+@pytest.mark.parametrize("carry_forward", [True, False])
+def test_the_page_says_which_masks_judged_the_model(tmp_path: Path, carry_forward: bool) -> None:
+    measured = facts()
+    own = Scores(iou=0.96, flipped_iou=0.96, inverted_iou=0.0, bce=0.09, constant_bce=0.16)
+    evaluation = dataclasses.replace(
+        measured.training.evaluation, own=own, carried="masks from trimap values 1 -> 1, 2 -> 1, 3 -> 0"
+    )
+    measured = dataclasses.replace(measured, training=dataclasses.replace(measured.training, evaluation=evaluation))
+    run = {**RUN, "profile": {"name": "smoke", "carry_forward": carry_forward}}
+    report.write_student(outcome(), tmp_path / "ann", "visible", measured, run)
+    page = (tmp_path / "ann" / "feedback.html").read_text()
+    assert "grader's private examples is <strong>" in page
+    if carry_forward:
+        assert "<strong>0.960</strong>" in page and "your own preprocess makes" in page and "it is 0.870" in page
+        assert "1 -&gt; 1, 2 -&gt; 1, 3 -&gt; 0" in page and "predicting" not in page
+    else:
+        assert "<strong>0.870</strong>" in page and "own preprocess" not in page and "scores 0.200" in page
 
 
 def test_results_json_is_html_with_the_figures_and_keeps_its_keys() -> None:

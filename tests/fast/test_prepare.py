@@ -29,6 +29,7 @@ def computed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     def compute(profile, data_path: Path, folder: Path) -> tuple[dict[str, int], Path]:
         calls.append(folder)
         (folder / "reference.npz").write_bytes(f"{profile.name} {data_path}".encode())
+        (folder / splits.DESCRIPTORS).write_bytes(b"descriptors")
         return {"train": 200, "test": 100}, folder / "reference.npz"
 
     monkeypatch.setattr(splits, "CACHE", tmp_path / "build" / "reference")
@@ -62,6 +63,8 @@ def test_the_next_batch_on_the_same_inputs_reuses_the_reference(tmp_path: Path, 
     assert first.examples == second.examples == {"train": 200, "test": 100}
     assert second.splits.read_bytes() == f"smoke {data_dir}".encode()
     assert _entries(tmp_path) == [second.splits.parent.name]
+    assert first.descriptors == tmp_path / splits.DESCRIPTORS
+    assert second.descriptors == second.splits.parent / splits.DESCRIPTORS and second.descriptors.is_file()
     assert stat.S_IMODE((tmp_path / "build" / "reference").stat().st_mode) == 0o700
 
 
