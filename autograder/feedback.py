@@ -232,7 +232,7 @@ def body(feedback: Feedback, shown: dict[str, Drawn], dropped: bool) -> str:
     """The page's content as simple semantic HTML (also results.json's output)."""
     outcome = feedback.outcome
     words = feedback.status
-    tone = "ok" if words == "ok" else "warn" if words.startswith("ok;") else "bad"
+    tone = "ok" if words == "ok" else "warn" if words.startswith(("ok;", "ok (")) else "bad"
     who = text(feedback.name or outcome.student)
     parts = [
         f'<header class="top"><div><p class="kicker">Tiny U-Net · feedback</p><h1>{who}</h1>'

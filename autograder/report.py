@@ -14,7 +14,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from assignment.points import MAX_POINTS, SECTIONS
+from assignment.points import MAX_POINTS, SECTIONS, SELF_CHECKS
 from autograder import adjustments, feedback, markup
 from autograder.measuring.facts import Facts, parse
 from autograder.results import (
@@ -35,26 +35,37 @@ GRADER_ERROR = "grader error (your instructor has the details)"
 
 
 def describe_failure(failure: CellFailure) -> str:
-    """A failed cell in one line, the student's text as code spans."""
-    where = f"cell {failure.index + 1}" + (f" {literal(failure.first_line, 60)}" if failure.first_line else "")
+    """A failed cell in one line, as the student finds it: its number in their notebook, its title, the heading it
+    sits under; the student's text as code spans."""
+    where = f"cell {failure.position}" + (f" {literal(failure.first_line, 60)}" if failure.first_line else "")
+    where += f" (under {literal(failure.heading, 60)})" if failure.heading else ""
     detail = failure.detail.strip().splitlines()[0] if failure.detail.strip() else failure.kind.value
     return f"{where}: {literal(detail, 200)}"
 
 
+def _run_words(failures: list[CellFailure]) -> str:
+    """How the run went: "ok" when it ran to its end and no cell but the release's self-checks raised (they are
+    named), else the first kind of failure with its cells (the first by its title too)."""
+    self_checks = [f for f in failures if f.kind is FailureKind.ERROR and f.grade_id in SELF_CHECKS]
+    others = [f for f in failures if f not in self_checks]
+    for kind in (FailureKind.KERNEL_DIED, FailureKind.TIMEOUT, FailureKind.ERROR):
+        found = [f for f in others if f.kind is kind]
+        if found:
+            cells = [str(f.position) for f in found]
+            cells[0] += f" {literal(found[0].first_line, 40)}" if found[0].first_line else ""
+            more = f" and {len(cells) - 4} more" if len(cells) > 5 else ""
+            return f"{kind.value} in cell {', '.join(cells[:4] if more else cells)}{more}"
+    if any(f.kind is FailureKind.NOT_RUN for f in others):
+        return "total time limit reached"
+    if self_checks:
+        return f"ok (self-checks failed: {', '.join(dict.fromkeys(f.grade_id for f in self_checks))})"
+    return "ok"
+
+
 def status(outcome: Outcome) -> str:
-    """The run status in a few words, e.g. "ok", "error in cell 12, 14", "refused: ..."."""
-    words = cap(outcome.problem or (GRADER_ERROR if outcome.judge_problem else ""))
-    if not words:
-        words = "ok"
-        for kind in (FailureKind.KERNEL_DIED, FailureKind.TIMEOUT, FailureKind.ERROR):
-            cells = [str(f.index + 1) for f in outcome.failures if f.kind is kind]
-            if cells:
-                more = f" and {len(cells) - 4} more" if len(cells) > 5 else ""
-                words = f"{kind.value} in cell {', '.join(cells[:4] if more else cells)}{more}"
-                break
-        else:
-            if any(f.kind is FailureKind.NOT_RUN for f in outcome.failures):
-                words = "total time limit reached"
+    """The run status in a few words, e.g. "ok", "ok (self-checks failed: check_preprocess)", "error in cell 12
+    `model.fit(`, 14", "refused: ..."."""
+    words = cap(outcome.problem or (GRADER_ERROR if outcome.judge_problem else "")) or _run_words(outcome.failures)
     if outcome.pending:
         words += f"; partial: {sum(c.max_score for c in outcome.pending):g} points pending"
     return words

@@ -83,12 +83,20 @@ class FailureKind(str, Enum):
 
 @dataclass(frozen=True)
 class CellFailure:
-    """A notebook cell that did not finish cleanly (index from 0)."""
+    """A notebook cell that did not finish cleanly (autograder/cells.py says where it is for the student)."""
 
-    index: int
+    index: int  # in the notebook as the grader ran it, from 0
     kind: FailureKind
     detail: str
-    first_line: str = ""
+    first_line: str = ""  # its title: a self-check's `#@title` text, else its first line
+    number: int = 0  # its position in the submitted notebook, from 1 (0: not known, then index + 1)
+    heading: str = ""  # the markdown heading it sits under (cells without a title)
+    grade_id: str = ""  # the nbgrader grade_id of a locked cell that still holds the release's code (a self-check, ...)
+
+    @property
+    def position(self) -> int:
+        """The cell's number as the student counts the cells of the notebook they submitted."""
+        return self.number or self.index + 1
 
 
 @dataclass
