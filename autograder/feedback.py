@@ -14,14 +14,14 @@ import hashlib
 import html
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
 from autograder import adjustments, figures, markup
 from autograder.figures import Drawn
 from autograder.measuring.facts import Facts, Status
-from autograder.results import CheckStatus, Outcome, cap
+from autograder.results import CheckResult, CheckStatus, Outcome, cap
 
 CURVES = Path(__file__).resolve().parent.parent / "assignment" / "reference_curves.json"
 PAGE_LIMIT = 1_000_000  # bytes of one feedback.html
@@ -147,6 +147,23 @@ class Feedback:
         return page
 
 
+def stated_once(checks: list[CheckResult]) -> list[CheckResult]:
+    """`checks` in section order, where a check that failed (or is pending) for a cause an earlier one states (a
+    precondition several checks share: a function that could not be called, no trained model) only points to it."""
+    order = list(SECTIONS)
+    first: dict[tuple[CheckStatus, str], CheckResult] = {}
+    shown = []
+    for check in sorted(checks, key=lambda c: order.index(c.section)):
+        key = (check.status, check.cause)
+        if check.cause and check.status is not CheckStatus.PASSED:
+            if key in first:
+                check = replace(check, message=f'see "{first[key].name}" above')
+            else:
+                first[key] = check
+        shown.append(check)
+    return shown
+
+
 def _listed(items: list[str], what: str) -> str:
     more = f"<li>… and {len(items) - SHOWN} more {what}</li>" if len(items) > SHOWN else ""
     return "<ul>" + "".join(f"<li>{text(item)}</li>" for item in items[:SHOWN]) + more + "</ul>"
@@ -174,7 +191,8 @@ def _adjusted(outcome: Outcome) -> str:
 
 def _checks(outcome: Outcome) -> str:
     """The lost points under their section's title, then what is pending, in the words of feedback.md."""
-    lost = [c for c in outcome.checks if c.status is CheckStatus.FAILED]
+    checks = stated_once(outcome.checks)
+    lost = [c for c in checks if c.status is CheckStatus.FAILED]
     parts = []
     for key, (title, _) in SECTIONS.items():
         items = [
@@ -186,7 +204,8 @@ def _checks(outcome: Outcome) -> str:
     pending = [
         f"<li>{html.escape(SECTIONS[c.section][0])}, {text(c.name)} ({c.max_score:g} points): "
         f"{text(cap(c.message))}</li>"
-        for c in outcome.pending
+        for c in checks
+        if c.status is CheckStatus.PENDING
     ]
     if pending:
         parts.append(f"<h3>Pending (not graded here, neither earned nor lost)</h3><ul>{''.join(pending)}</ul>")

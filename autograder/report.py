@@ -76,11 +76,6 @@ def student_notes(outcome: Outcome) -> list[str]:
     return [cap(n) for n in outcome.notes] + [describe_failure(f) for f in outcome.failures]
 
 
-def _in_section_order(checks: list[CheckResult]) -> list[CheckResult]:
-    order = list(SECTIONS)
-    return sorted(checks, key=lambda check: order.index(check.section))
-
-
 def _test_entry(check: CheckResult, number: str, visibility: str) -> dict:
     title = SECTIONS[check.section][0]
     entry = {
@@ -138,7 +133,7 @@ def results_json(
     page = shared or _feedback(outcome, measured, run_config, name)
     counters = dict.fromkeys(SECTIONS, 0)
     tests = []
-    for check in _in_section_order(outcome.checks):
+    for check in feedback.stated_once(outcome.checks):
         counters[check.section] += 1
         number = f"{list(SECTIONS).index(check.section) + 1}.{counters[check.section]}"
         tests.append(_test_entry(check, number, visibility))
@@ -224,7 +219,7 @@ def feedback_markdown(outcome: Outcome) -> str:
             + (f" ({bound})" if bound else "")
             for title, a, bound in instructor_adjustments(outcome)
         ]
-    ordered = _in_section_order(outcome.checks)
+    ordered = feedback.stated_once(outcome.checks)
     lost = [c for c in ordered if c.status is CheckStatus.FAILED]
     heading = (
         "## Points lost" if lost else "## No points lost" if outcome.checks else "## No checks ran (see the run status)"

@@ -72,6 +72,9 @@ class CheckResult:
     message: str = ""  # student-visible, capped
     values: dict[str, float] = field(default_factory=dict)  # numbers behind the verdict, e.g. the IoU
     diagnostic: str = ""  # instructor-only
+    # A failure this check shares with others: the precondition (a fixture) that failed for all of them, such as a
+    # function that could not be called or no trained model. The reports state it once (feedback.stated_once).
+    cause: str = ""
 
 
 class FailureKind(str, Enum):
