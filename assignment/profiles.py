@@ -66,6 +66,11 @@ class Profile:
     flag_test_fit: dict[str, float] = field(default_factory=dict)
     flag_calibration: str = ""
     details_visibility: str = "visible"  # Gradescope: "visible" or "after_published"
+    # Error carried forward, as courses that grade by hand do: each function is probed with the grader's blocks in
+    # place of those it calls, and a notebook that trained no model because one graded function raised (or its model
+    # could not be built) is run once more with the grader's version of that function, for the training section
+    # (autograder/carry.py). False grades strictly: a mistake costs every section it reaches.
+    carry_forward: bool = True
 
     def threshold_basis(self, label: str) -> tuple[str, bool]:
         """What the IoU threshold on data that is `label` ("real", "real sample", "synthetic") rests on, in words,

@@ -113,6 +113,7 @@ class Feedback:
     failed_cells: list[str]  # report.describe_failure of each failed cell
     measured: Facts | None = None
     run_config: dict | None = None
+    carried: str = ""  # report.carried_note of the second run the training section was judged on
     drawn: dict[int, dict[str, Drawn]] = field(default_factory=dict)  # figures by size, drawn when first needed
     problem: str = ""  # why the figures could not be drawn (instructor-only)
     name: str = ""  # who the page is for, when known (Gradescope's submitters), else the student id
@@ -125,10 +126,12 @@ class Feedback:
             dpi, with_predictions = SIZES[size]
             training = self.measured.training
             threshold = (self.run_config or {}).get("iou_threshold")
+            curve = reference_curve(self.run_config)
+            second = _second_run(self.outcome)  # its history is that notebook's claim: not drawn (carry.py)
             try:
                 made = {
                     "gauge": figures.iou_gauge(training.evaluation.iou, threshold, training.baseline_iou, dpi),
-                    "curves": figures.curves(training.history, reference_curve(self.run_config), dpi),
+                    "curves": None if second else figures.curves(training.history, curve, dpi),
                     "predictions": figures.predictions(training.predictions, dpi) if with_predictions else None,
                 }
             except Exception as error:  # noqa: BLE001 - a figure never costs a student their grade or their page
@@ -213,6 +216,11 @@ def _checks(outcome: Outcome) -> str:
     return section(heading, "".join(parts))
 
 
+def _second_run(outcome: Outcome) -> str:
+    """The function the grader put into the second run the training section was judged on, if there was one."""
+    return outcome.carried.function if outcome.carried and outcome.carried.trained else ""
+
+
 def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
     """The IoU against its threshold and the baseline, and the curves; or why there is nothing to show."""
     if feedback.measured is None:
@@ -223,12 +231,17 @@ def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
     threshold = config.get("iou_threshold")
     baseline = training.baseline_iou
     parts = []
+    second = _second_run(feedback.outcome)
     if evaluation.iou is not None:
         against = f", against the threshold {threshold:.2f}" if threshold is not None else ""
         base = f"; predicting “pet” everywhere scores {baseline:.3f}" if baseline is not None else ""
+        whose = (
+            f"The foreground IoU of the model the grader's second run trained (with its own <code>{second}</code>)"
+            if second
+            else "Your trained model's foreground IoU"
+        )
         parts.append(
-            "<p>Your trained model's foreground IoU on the grader's test split is "
-            f"<strong>{evaluation.iou:.3f}</strong>{against}{base}.</p>"
+            f"<p>{whose} on the grader's test split is <strong>{evaluation.iou:.3f}</strong>{against}{base}.</p>"
         )
     elif evaluation.status is not Status.OK:
         why = evaluation.reason or training.model_problem or "the model was not evaluated"
@@ -242,7 +255,7 @@ def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
         dashed = f"; dashed: the solution's run under the same profile ({html.escape(run)})"
         caption = "Loss and val_loss per epoch, as your notebook reported them"
         parts.append(figure(shown["curves"], caption + (dashed if reference_curve(config) else "") + "."))
-    elif not training.history:
+    elif not training.history and not second:
         parts.append('<p class="muted">Your notebook reported no training history (loss per epoch).</p>')
     return section("Training", "".join(parts))
 
@@ -261,6 +274,8 @@ def body(feedback: Feedback, shown: dict[str, Drawn], dropped: bool) -> str:
         _adjusted(outcome),
         _checks(outcome),
     ]
+    if feedback.carried:
+        parts.append(section("Carried forward", f"<p>{text(feedback.carried)}</p>"))
     if outcome.notes:
         parts.append(section("Notes", _listed([cap(n) for n in outcome.notes], "notes")))
     if feedback.failed_cells:

@@ -23,6 +23,7 @@ from autograder.results import (
     CheckStatus,
     FailureKind,
     Outcome,
+    Substitution,
     cap,
     clean,
     literal,
@@ -71,6 +72,21 @@ def status(outcome: Outcome) -> str:
     return words
 
 
+def carried_note(carried: Substitution) -> str:
+    """What the grader put into a second run of the notebook, and why, in words for the student."""
+    grader = f"the grader's own `{carried.function}`"
+    if not carried.trained:
+        return (
+            f"{carried.why}, so your notebook trained no model. The grader ran it again with {grader} after your "
+            f"cell {carried.after_cell}, and it trained no model either: the training section is judged on your run."
+        )
+    return (
+        f"{carried.why}, so your notebook trained no model. To judge your training on its own, the grader ran your "
+        f"notebook again with {grader} after your cell {carried.after_cell}, and judged the training section on that "
+        f"run. The grader's `{carried.function}` earns no points: its own section is judged on yours."
+    )
+
+
 def student_notes(outcome: Outcome) -> list[str]:
     """The notes a student sees: the grader's notes and every failed cell."""
     return [cap(n) for n in outcome.notes] + [describe_failure(f) for f in outcome.failures]
@@ -116,7 +132,8 @@ def _adjustment_entry(title: str, adjustment: adjustments.Adjustment, bound: str
 
 def _feedback(outcome: Outcome, measured: Facts | None, run_config: dict | None, name: str = "") -> feedback.Feedback:
     failed = [describe_failure(f) for f in outcome.failures]
-    return feedback.Feedback(outcome, status(outcome), failed, measured, run_config, name=name)
+    carried = carried_note(outcome.carried) if outcome.carried else ""
+    return feedback.Feedback(outcome, status(outcome), failed, measured, run_config, carried, name=name)
 
 
 def results_json(
@@ -208,6 +225,8 @@ def feedback_markdown(outcome: Outcome) -> str:
         f"**Score: {outcome.total:g} / {MAX_POINTS}**. Run status: {md(status(outcome))}.",
         "",
     ]
+    if outcome.carried:
+        lines += [f"**Carried forward**: {md(carried_note(outcome.carried))}", ""]
     lines += [f"- Note: {md(_sentence(note))}" for note in student_notes(outcome)]
     lines += ["", "| Section | Points |", "|---|---|"]
     points = outcome.section_points()

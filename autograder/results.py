@@ -102,6 +102,16 @@ class CellFailure:
         return self.number or self.index + 1
 
 
+@dataclass(frozen=True)
+class Substitution:
+    """A graded function the grader put its own version of into a second run of the notebook (autograder/carry.py)."""
+
+    function: str
+    why: str  # what of the student's failed, in words for the student
+    after_cell: int  # the student's cell (its number in their notebook) the grader's version went after
+    trained: bool  # whether the second run trained a model (then the training section is judged on it)
+
+
 @dataclass
 class Outcome:
     """Everything graded for one student: what its run left (all but the judging fields), what judging made of it
@@ -123,6 +133,7 @@ class Outcome:
     judged: str = ""  # the version of the checks, points and reports behind `checks` (batch.judging_version)
     judge_problem: str = ""  # why the hidden checks did not run (instructor-only); the status says grader error
     adjustments: list[Adjustment] = field(default_factory=list)  # the instructor's, from OUT/adjustments.csv
+    carried: Substitution | None = None  # the second run the training section was judged on, if there was one
 
     @property
     def total(self) -> float:
@@ -162,6 +173,7 @@ class Outcome:
             raw["checks"] = [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in raw["checks"]]
             raw["failures"] = [CellFailure(**{**f, "kind": FailureKind(f["kind"])}) for f in raw["failures"]]
             raw["adjustments"] = [Adjustment(**a) for a in raw.get("adjustments", [])]
+            raw["carried"] = Substitution(**raw["carried"]) if raw.get("carried") else None
             return cls(**raw)
         except (OSError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{path} is not an outcome the grader wrote: {error}") from error
