@@ -176,12 +176,12 @@ def rerun(
         measured = meter.notebook_done(result.exported)
     training = measured.facts.training
     trained = training.model is not None and not box.violation and not measured.facts.problem
-    failed = ", ".join(f"{f.index + 1} {f.detail.split(':')[0][:40]}" for f in result.failures[:20])
-    diagnostics.append(
-        f"second run with the grader's {name} after cell {after + 1} (limit {limit} s): "
-        f"{time.monotonic() - started:.1f} s, {'a model' if trained else 'no model'} trained; "
-        f"{box.violation or ''} failed cells (index from 1, error): {failed or 'none'}"
-    )
+    failed = ", ".join(f"{f.position} {f.detail.split(':')[0][:40]}" for f in result.failures[:20])
     substitution = Substitution(name, why, cells.position(first.notebook, after), trained)
+    diagnostics.append(
+        f"second run with the grader's {name} after the student's cell {substitution.after_cell} (limit {limit} s): "
+        f"{time.monotonic() - started:.1f} s, {'a model' if trained else 'no model'} trained; "
+        f"{box.violation or ''} failed cells of the second notebook (number, error): {failed or 'none'}"
+    )
     facts = replace(first.facts, training=_stripped(training)) if trained else first.facts
     return facts, substitution
