@@ -77,11 +77,11 @@ def carried_note(carried: Substitution) -> str:
     own = f"its own `{carried.function}`"
     if not carried.trained:
         return (
-            f"{carried.why}, so your notebook trained no model. The grader ran it again with {own} after your "
+            f"{carried.why}, and your notebook trained no model. The grader ran it again with {own} after your "
             f"cell {carried.after_cell}, and it trained no model either: the training section is judged on your run."
         )
     return (
-        f"{carried.why}, so your notebook trained no model. To judge your training on its own, the grader ran your "
+        f"{carried.why}, and your notebook trained no model. To judge your training on its own, the grader ran your "
         f"notebook again with {own} after your cell {carried.after_cell}, and judged the training section on that "
         f"run. The grader's `{carried.function}` earns no points: its own section is judged on yours."
     )
