@@ -28,15 +28,17 @@ REFERENCE_LINE = "Concatenate()([x, skip]), num_f)"  # in the grader's decoder_b
 SKP = ("decoder_block", "x = layers.Concatenate()([x, skip])", "x = layers.Concatenate()([x, skp])")
 THIEF = """import inspect
 
+# The markers the check looks for are put together at run time: the cell's own source (shown in its tracebacks) holds
+# none of them.
 _source = inspect.getsource(decoder_block)
-_graders = "Concatenate()([x, skip]), num_f)" in _source  # true in the grader's second run only
-print("LEAK-PRINT" if _graders else "mine", _source)
+_graders = "Concatenate()([x, skip]), " "num_f)" in _source  # true in the grader's second run only
+print("LEAK" "-PRINT" if _graders else "mine", _source)
 _named = "LEAK " + " ".join(_source.split())[:150]
 _loss = keras.losses.BinaryCrossentropy(name=_named) if _graders else "binary_crossentropy"
 model.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE), loss=_loss)
 """
 RAISER = """if _graders:
-    raise RuntimeError("LEAK-RAISE " + _source)
+    raise RuntimeError("LEAK" "-RAISE " + _source)
 """
 
 
@@ -54,14 +56,15 @@ def _lost(out: Path, student: str) -> list[str]:
 
 def _student_visible(out: Path, student: str) -> dict[str, str]:
     """Every text of OUT/<student> a student may see: the feedback pages, results.json without its hidden test, the
-    executed notebook, and the student's grades.csv status."""
+    executed notebook's outputs (its sources are the student's own), and the student's grades.csv status."""
     results = json.loads((out / student / "results.json").read_text())
     results["tests"] = [t for t in results["tests"] if t.get("visibility") != "hidden"]
+    executed = nbformat.read(out / student / "executed.ipynb", as_version=4)
     return {
         "feedback.md": (out / student / "feedback.md").read_text(),
         "feedback.html": (out / student / "feedback.html").read_text(),
         "results.json": json.dumps(results),
-        "executed.ipynb": (out / student / "executed.ipynb").read_text(),
+        "executed.ipynb outputs": json.dumps([c.get("outputs", []) for c in executed.cells]),
         "status": _rows(out)[student]["status"],
     }
 
