@@ -14,14 +14,14 @@ import hashlib
 import html
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import adjustments, figures, markup
+from autograder import adjustments, figures, markup, wording
 from autograder.figures import Drawn
 from autograder.measuring.facts import Facts, Status
-from autograder.results import CheckResult, CheckStatus, Outcome, cap
+from autograder.results import CheckStatus, Outcome, cap
 
 CURVES = Path(__file__).resolve().parent.parent / "assignment" / "reference_curves.json"
 PAGE_LIMIT = 1_000_000  # bytes of one feedback.html
@@ -110,10 +110,10 @@ class Feedback:
 
     outcome: Outcome
     status: str  # report.status
-    failed_cells: list[str]  # report.describe_failure of each failed cell
+    failed_cells: list[str]  # wording.describe_failure of each failed cell
     measured: Facts | None = None
     run_config: dict | None = None
-    carried: str = ""  # report.carried_note of the second run the training section was judged on
+    carried: str = ""  # wording.carried_note of the second run the training section was judged on
     drawn: dict[int, dict[str, Drawn]] = field(default_factory=dict)  # figures by size, drawn when first needed
     problem: str = ""  # why the figures could not be drawn (instructor-only)
     name: str = ""  # who the page is for, when known (Gradescope's submitters), else the student id
@@ -127,7 +127,7 @@ class Feedback:
             training = self.measured.training
             threshold = (self.run_config or {}).get("iou_threshold")
             curve = reference_curve(self.run_config)
-            second = _second_run(self.outcome)  # its history is that notebook's claim: not drawn (carry.py)
+            second = self.outcome.second_run  # the history of that notebook is its claim: not drawn (carry.py)
             try:
                 made = {
                     "gauge": figures.iou_gauge(training.evaluation.iou, threshold, training.baseline_iou, dpi),
@@ -148,23 +148,6 @@ class Feedback:
             if len(page.encode()) <= limit:
                 break
         return page
-
-
-def stated_once(checks: list[CheckResult]) -> list[CheckResult]:
-    """`checks` in section order, where a check that failed (or is pending) for a cause an earlier one states (a
-    precondition several checks share: a function that could not be called, no trained model) only points to it."""
-    order = list(SECTIONS)
-    first: dict[tuple[CheckStatus, str], CheckResult] = {}
-    shown = []
-    for check in sorted(checks, key=lambda c: order.index(c.section)):
-        key = (check.status, check.cause)
-        if check.cause and check.status is not CheckStatus.PASSED:
-            if key in first:
-                check = replace(check, message=f'see "{first[key].name}" above')
-            else:
-                first[key] = check
-        shown.append(check)
-    return shown
 
 
 def _listed(items: list[str], what: str) -> str:
@@ -194,7 +177,7 @@ def _adjusted(outcome: Outcome) -> str:
 
 def _checks(outcome: Outcome) -> str:
     """The lost points under their section's title, then what is pending, in the words of feedback.md."""
-    checks = stated_once(outcome.checks)
+    checks = wording.stated_once(outcome.checks)
     lost = [c for c in checks if c.status is CheckStatus.FAILED]
     parts = []
     for key, (title, _) in SECTIONS.items():
@@ -216,11 +199,6 @@ def _checks(outcome: Outcome) -> str:
     return section(heading, "".join(parts))
 
 
-def _second_run(outcome: Outcome) -> str:
-    """The function the grader put into the second run the training section was judged on, if there was one."""
-    return outcome.carried.function if outcome.carried and outcome.carried.trained else ""
-
-
 def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
     """The IoU against its threshold and the baseline, and the curves; or why there is nothing to show."""
     if feedback.measured is None:
@@ -231,15 +209,12 @@ def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
     threshold = config.get("iou_threshold")
     baseline = training.baseline_iou
     parts = []
-    second = _second_run(feedback.outcome)
+    second = feedback.outcome.second_run
     if evaluation.iou is not None:
         against = f", against the threshold {threshold:.2f}" if threshold is not None else ""
         base = f"; predicting “pet” everywhere scores {baseline:.3f}" if baseline is not None else ""
-        whose = (
-            f"The foreground IoU of the model the grader's second run trained (with its own <code>{second}</code>)"
-            if second
-            else "Your trained model's foreground IoU"
-        )
+        second_run = f"the model the grader's second run trained (with its own <code>{second}</code>)"
+        whose = f"The foreground IoU of {second_run}" if second else "Your trained model's foreground IoU"
         parts.append(
             f"<p>{whose} on the grader's test split is <strong>{evaluation.iou:.3f}</strong>{against}{base}.</p>"
         )

@@ -14,19 +14,15 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from assignment.points import MAX_POINTS, SECTIONS, SELF_CHECKS
-from autograder import adjustments, feedback, markup
+from assignment.points import MAX_POINTS, SECTIONS
+from autograder import adjustments, feedback, markup, wording
 from autograder.measuring.facts import Facts, parse
 from autograder.results import (
-    CellFailure,
     CheckResult,
     CheckStatus,
-    FailureKind,
     Outcome,
-    Substitution,
     cap,
     clean,
-    literal,
     replace_file,
 )
 
@@ -35,61 +31,18 @@ RESULTS_LIMIT = 1_000_000  # bytes of results.json: its figures are drawn smalle
 GRADER_ERROR = "grader error (your instructor has the details)"
 
 
-def describe_failure(failure: CellFailure) -> str:
-    """A failed cell in one line, as the student finds it: its number in their notebook, its title, the heading it
-    sits under; the student's text as code spans."""
-    where = f"cell {failure.position}" + (f" {literal(failure.first_line, 60)}" if failure.first_line else "")
-    where += f" (under {literal(failure.heading, 60)})" if failure.heading else ""
-    detail = failure.detail.strip().splitlines()[0] if failure.detail.strip() else failure.kind.value
-    return f"{where}: {literal(detail, 200)}"
-
-
-def _run_words(failures: list[CellFailure]) -> str:
-    """How the run went: "ok" when it ran to its end and no cell but the release's self-checks raised (they are
-    named), else the first kind of failure with its cells (the first by its title too)."""
-    self_checks = [f for f in failures if f.kind is FailureKind.ERROR and f.grade_id in SELF_CHECKS]
-    others = [f for f in failures if f not in self_checks]
-    for kind in (FailureKind.KERNEL_DIED, FailureKind.TIMEOUT, FailureKind.ERROR):
-        found = [f for f in others if f.kind is kind]
-        if found:
-            cells = [str(f.position) for f in found]
-            cells[0] += f" {literal(found[0].first_line, 40)}" if found[0].first_line else ""
-            more = f" and {len(cells) - 4} more" if len(cells) > 5 else ""
-            return f"{kind.value} in cell {', '.join(cells[:4] if more else cells)}{more}"
-    if any(f.kind is FailureKind.NOT_RUN for f in others):
-        return "total time limit reached"
-    if self_checks:
-        return f"ok (self-checks failed: {', '.join(dict.fromkeys(f.grade_id for f in self_checks))})"
-    return "ok"
-
-
 def status(outcome: Outcome) -> str:
     """The run status in a few words, e.g. "ok", "ok (self-checks failed: check_preprocess)", "error in cell 12
     `model.fit(`, 14", "refused: ..."."""
-    words = cap(outcome.problem or (GRADER_ERROR if outcome.judge_problem else "")) or _run_words(outcome.failures)
+    words = cap(outcome.problem or (GRADER_ERROR if outcome.judge_problem else "")) or wording.run(outcome.failures)
     if outcome.pending:
         words += f"; partial: {sum(c.max_score for c in outcome.pending):g} points pending"
     return words
 
 
-def carried_note(carried: Substitution) -> str:
-    """What the grader put into a second run of the notebook, and why, in words for the student."""
-    own = f"its own `{carried.function}`"
-    if not carried.trained:
-        return (
-            f"{carried.why}, and your notebook trained no model. The grader ran it again with {own} after your "
-            f"cell {carried.after_cell}, and it trained no model either: the training section is judged on your run."
-        )
-    return (
-        f"{carried.why}, and your notebook trained no model. To judge your training on its own, the grader ran your "
-        f"notebook again with {own} after your cell {carried.after_cell}, and judged the training section on that "
-        f"run. The grader's `{carried.function}` earns no points: its own section is judged on yours."
-    )
-
-
 def student_notes(outcome: Outcome) -> list[str]:
     """The notes a student sees: the grader's notes and every failed cell."""
-    return [cap(n) for n in outcome.notes] + [describe_failure(f) for f in outcome.failures]
+    return [cap(n) for n in outcome.notes] + [wording.describe_failure(f) for f in outcome.failures]
 
 
 def _test_entry(check: CheckResult, number: str, visibility: str) -> dict:
@@ -131,8 +84,8 @@ def _adjustment_entry(title: str, adjustment: adjustments.Adjustment, bound: str
 
 
 def _feedback(outcome: Outcome, measured: Facts | None, run_config: dict | None, name: str = "") -> feedback.Feedback:
-    failed = [describe_failure(f) for f in outcome.failures]
-    carried = carried_note(outcome.carried) if outcome.carried else ""
+    failed = [wording.describe_failure(f) for f in outcome.failures]
+    carried = wording.carried_note(outcome.carried) if outcome.carried else ""
     return feedback.Feedback(outcome, status(outcome), failed, measured, run_config, carried, name=name)
 
 
@@ -150,7 +103,7 @@ def results_json(
     page = shared or _feedback(outcome, measured, run_config, name)
     counters = dict.fromkeys(SECTIONS, 0)
     tests = []
-    for check in feedback.stated_once(outcome.checks):
+    for check in wording.stated_once(outcome.checks):
         counters[check.section] += 1
         number = f"{list(SECTIONS).index(check.section) + 1}.{counters[check.section]}"
         tests.append(_test_entry(check, number, visibility))
@@ -226,7 +179,7 @@ def feedback_markdown(outcome: Outcome) -> str:
         "",
     ]
     if outcome.carried:
-        lines += [f"**Carried forward**: {md(carried_note(outcome.carried))}", ""]
+        lines += [f"**Carried forward**: {md(wording.carried_note(outcome.carried))}", ""]
     lines += [f"- Note: {md(_sentence(note))}" for note in student_notes(outcome)]
     lines += ["", "| Section | Points |", "|---|---|"]
     points = outcome.section_points()
@@ -238,7 +191,7 @@ def feedback_markdown(outcome: Outcome) -> str:
             + (f" ({bound})" if bound else "")
             for title, a, bound in instructor_adjustments(outcome)
         ]
-    ordered = feedback.stated_once(outcome.checks)
+    ordered = wording.stated_once(outcome.checks)
     lost = [c for c in ordered if c.status is CheckStatus.FAILED]
     heading = (
         "## Points lost" if lost else "## No points lost" if outcome.checks else "## No checks ran (see the run status)"

@@ -136,6 +136,11 @@ class Outcome:
     carried: Substitution | None = None  # the second run the training section was judged on, if there was one
 
     @property
+    def second_run(self) -> str:
+        """The function the grader put into the second run the training section was judged on, if there was one."""
+        return self.carried.function if self.carried and self.carried.trained else ""
+
+    @property
     def total(self) -> float:
         return sum(check.score for check in self.checks) + sum(self.adjusted().values())
 

@@ -11,7 +11,7 @@ import nbformat
 from mutants import SOLUTION, index_of
 
 from assignment.profiles import PROFILES
-from autograder import cells, dashboard, report, run
+from autograder import cells, dashboard, report, run, wording
 from autograder.results import CellFailure, FailureKind, Outcome, literal
 
 
@@ -43,7 +43,7 @@ def test_a_self_check_is_named_by_its_title_and_another_cell_by_its_first_line_a
     built = _failed(ran, "build_model", "NameError: name 'skp' is not defined")
     assert built.first_line.startswith("model = make_unet(input_shape=(IMG_SIZE, IMG_SIZE, 3)")
     assert built.heading and "make_unet" in built.heading
-    described = report.describe_failure(built)
+    described = wording.describe_failure(built)
     assert (
         described.startswith(f"cell {built.position} `model = make_unet(") and f"(under `{built.heading}" in described
     )

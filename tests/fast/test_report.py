@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import batch, feedback, report
+from autograder import batch, report, wording
 from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, cap
 
 SECRET_TRACEBACK = 'Traceback (most recent call last):\n  File "/work/main/autograder/checks/test_unet.py"'
@@ -253,6 +253,6 @@ def test_a_cause_several_checks_share_is_stated_once_then_pointed_to(tmp_path: P
     for text in (markdown, page["output"], "\n".join(outputs)):
         assert text.count("is not written yet") == 5 and text.count("there is no trained model") == 1, text
         assert text.count('see "') == len(results) - 6
-    first = next(r for r in feedback.stated_once(results) if r.section == "training")
+    first = next(r for r in wording.stated_once(results) if r.section == "training")
     assert f'see "{first.name}" above' in markdown
     assert all(r.message == r.cause for r in outcome.checks), "outcome.json keeps every check's own message"
