@@ -66,8 +66,11 @@ class Profile:
     flag_test_fit: dict[str, float] = field(default_factory=dict)
     flag_calibration: str = ""
     details_visibility: str = "visible"  # Gradescope: "visible" or "after_published"
-    # Judge the trained model against the masks the student's own preprocess makes (a preprocessing mistake costs the
-    # preprocessing points only); False: against the true masks, for a strict course.
+    # Error carried forward, as courses that grade by hand do (False grades strictly: a mistake costs every section it
+    # reaches): the trained model is judged against the masks the student's own preprocess makes (a preprocessing
+    # mistake costs the preprocessing points only); each function is probed with the grader's blocks in place of those
+    # it calls; and a notebook that trained no model because one graded function raised (or its model could not be
+    # built) is run once more with the grader's version of that function, for training (autograder/carry.py).
     carry_forward: bool = True
     # A trained U-Net's foreground IoU on the held-out examples mirrored left to right stays within this of its IoU on
     # them as they are; a model that looks masks up by the image does not (see claims_calibration).

@@ -34,6 +34,7 @@ JUDGING = (
     "autograder/judge.py",
     "autograder/adjustments.py",
     "autograder/report.py",
+    "autograder/wording.py",
     "autograder/feedback.py",
     "autograder/figures.py",
     "autograder/markup.py",

@@ -93,9 +93,12 @@ def outputs(challenge: Challenge) -> dict[str, list[str]]:
     return {"preprocess": ["preprocess.npz"], **found, "test_split": ["test_split.npz"]}
 
 
-def write(challenge: Challenge, folder: Path, test_split: tuple[str, int] | None = None) -> None:
+def write(
+    challenge: Challenge, folder: Path, test_split: tuple[str, int] | None = None, carry_forward: bool = True
+) -> None:
     """What the probe process gets: challenge.json (sizes) and inputs.npz (examples). With `test_split`
-    (split, IMG_SIZE) it also preprocesses that split with the submission's preprocess."""
+    (split, IMG_SIZE) it also preprocesses that split with the submission's preprocess. Without `carry_forward`
+    (a strict profile) every function calls the submission's own blocks."""
     cases = {
         "img_size": challenge.img_size,
         "examples": len(challenge.images),
@@ -105,7 +108,7 @@ def write(challenge: Challenge, folder: Path, test_split: tuple[str, int] | None
         "make_unet": challenge.unet,
         "test_split": test_split,
         "stages": stages(),
-        "helpers": {graded.name: list(graded.helpers) for graded in GRADED},
+        "helpers": {graded.name: list(graded.helpers) for graded in GRADED if carry_forward},
         "outputs": outputs(challenge),
     }
     (folder / "challenge.json").write_text(json.dumps(cases))

@@ -55,7 +55,7 @@ SORTING = """document.querySelectorAll("table.sortable").forEach(function (table
 
 def kind(words: str) -> str:
     """The status kind of `report.status` words: ok, error, timeout, refused, grader error, other."""
-    if words == "ok" or words.startswith("ok;"):
+    if words == "ok" or words.startswith(("ok;", "ok (")):
         return "ok"
     if "grader error" in words:
         return "grader error"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import adjustments, figures, markup
+from autograder import adjustments, figures, markup, wording
 from autograder.figures import Drawn
 from autograder.measuring.facts import Facts, Scores, Status, Training
 from autograder.results import CheckStatus, Outcome, cap
@@ -110,9 +110,10 @@ class Feedback:
 
     outcome: Outcome
     status: str  # report.status
-    failed_cells: list[str]  # report.describe_failure of each failed cell
+    failed_cells: list[str]  # wording.describe_failure of each failed cell
     measured: Facts | None = None
     run_config: dict | None = None
+    carried: str = ""  # wording.carried_note of the second run the training section was judged on
     drawn: dict[int, dict[str, Drawn]] = field(default_factory=dict)  # figures by size, drawn when first needed
     problem: str = ""  # why the figures could not be drawn (instructor-only)
     name: str = ""  # who the page is for, when known (Gradescope's submitters), else the student id
@@ -125,11 +126,13 @@ class Feedback:
             dpi, with_predictions = SIZES[size]
             training = self.measured.training
             threshold = (self.run_config or {}).get("iou_threshold")
+            curve = reference_curve(self.run_config)
+            second = self.outcome.second_run  # the history of that notebook is its claim: not drawn (carry.py)
             try:
                 judged, baseline = _judged(training, self.run_config)
                 made = {
                     "gauge": figures.iou_gauge(judged.iou if judged else None, threshold, baseline, dpi),
-                    "curves": figures.curves(training.history, reference_curve(self.run_config), dpi),
+                    "curves": None if second else figures.curves(training.history, curve, dpi),
                     "predictions": figures.predictions(training.predictions, dpi) if with_predictions else None,
                 }
             except Exception as error:  # noqa: BLE001 - a figure never costs a student their grade or their page
@@ -175,7 +178,8 @@ def _adjusted(outcome: Outcome) -> str:
 
 def _checks(outcome: Outcome) -> str:
     """The lost points under their section's title, then what is pending, in the words of feedback.md."""
-    lost = [c for c in outcome.checks if c.status is CheckStatus.FAILED]
+    checks = wording.stated_once(outcome.checks)
+    lost = [c for c in checks if c.status is CheckStatus.FAILED]
     parts = []
     for key, (title, _) in SECTIONS.items():
         items = [
@@ -187,7 +191,8 @@ def _checks(outcome: Outcome) -> str:
     pending = [
         f"<li>{html.escape(SECTIONS[c.section][0])}, {text(c.name)} ({c.max_score:g} points): "
         f"{text(cap(c.message))}</li>"
-        for c in outcome.pending
+        for c in checks
+        if c.status is CheckStatus.PENDING
     ]
     if pending:
         parts.append(f"<h3>Pending (not graded here, neither earned nor lost)</h3><ul>{''.join(pending)}</ul>")
@@ -205,14 +210,14 @@ def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
     threshold = config.get("iou_threshold")
     judged, baseline = _judged(training, config)
     parts = []
+    second = feedback.outcome.second_run
     if judged is not None:
         against = f", against the threshold {threshold:.2f}" if threshold is not None else ""
         base = f"; predicting “pet” everywhere scores {baseline:.3f}" if baseline is not None else ""
         where = "private examples" if evaluation.held_out == "private" else "test split"
-        parts.append(
-            f"<p>Your trained model's foreground IoU on the grader's {where} is "
-            f"<strong>{judged.iou:.3f}</strong>{against}{base}.</p>"
-        )
+        second_run = f"the model the grader's second run trained (with its own <code>{second}</code>)"
+        whose = f"The foreground IoU of {second_run}" if second else "Your trained model's foreground IoU"
+        parts.append(f"<p>{whose} on the grader's {where} is <strong>{judged.iou:.3f}</strong>{against}{base}.</p>")
         if judged is not evaluation.truth:
             parts.append(
                 "<p>It is judged against the masks your own preprocess makes of them "
@@ -231,7 +236,7 @@ def _training(feedback: Feedback, shown: dict[str, Drawn]) -> str:
         dashed = f"; dashed: the solution's run under the same profile ({html.escape(run)})"
         caption = "Loss and val_loss per epoch, as your notebook reported them"
         parts.append(figure(shown["curves"], caption + (dashed if reference_curve(config) else "") + "."))
-    elif not training.history:
+    elif not training.history and not second:
         parts.append('<p class="muted">Your notebook reported no training history (loss per epoch).</p>')
     return section("Training", "".join(parts))
 
@@ -248,7 +253,7 @@ def body(feedback: Feedback, shown: dict[str, Drawn], dropped: bool) -> str:
     """The page's content as simple semantic HTML (also results.json's output)."""
     outcome = feedback.outcome
     words = feedback.status
-    tone = "ok" if words == "ok" else "warn" if words.startswith("ok;") else "bad"
+    tone = "ok" if words == "ok" else "warn" if words.startswith(("ok;", "ok (")) else "bad"
     who = text(feedback.name or outcome.student)
     parts = [
         f'<header class="top"><div><p class="kicker">Tiny U-Net · feedback</p><h1>{who}</h1>'
@@ -258,6 +263,8 @@ def body(feedback: Feedback, shown: dict[str, Drawn], dropped: bool) -> str:
         _adjusted(outcome),
         _checks(outcome),
     ]
+    if feedback.carried:
+        parts.append(section("Carried forward", f"<p>{text(feedback.carried)}</p>"))
     if outcome.notes:
         parts.append(section("Notes", _listed([cap(n) for n in outcome.notes], "notes")))
     if feedback.failed_cells:

@@ -12,7 +12,7 @@ from nbgrader.utils import compute_checksum, is_locked
 RELEASE = Path(__file__).resolve().parent.parent / "release" / "tiny_unet" / "tiny_unet.ipynb"
 
 
-def _unchanged(cell: nbformat.NotebookNode, checksum: str) -> bool:
+def unchanged(cell: nbformat.NotebookNode, checksum: str) -> bool:
     """Whether `cell` still has its release checksum, also after Colab's rewriting of `#@title` as `# @title`."""
     try:
         if compute_checksum(cell) == checksum:
@@ -44,6 +44,6 @@ def changed_locked_cells(nb: nbformat.NotebookNode, release: Path = RELEASE) -> 
         if theirs is None:
             found.append(f"locked cell `{grade_id}` was deleted (or its nbgrader metadata removed)")
             continue
-        if not _unchanged(theirs, cell.metadata.nbgrader["checksum"]):
+        if not unchanged(theirs, cell.metadata.nbgrader["checksum"]):
             found.append(f"locked cell `{grade_id}` was edited")
     return found

@@ -130,10 +130,11 @@ class Measurer:
                 self.box.give(target / name)
         self.box.give(target)
 
-    def probe_done(self, probe_out: Path) -> None:
-        """The probe has ended (every process of its sandbox is gone): hand over what it left."""
+    def probe_done(self, probe_out: Path, names: list[str] | None = None) -> None:
+        """The probe has ended (every process of its sandbox is gone): hand over what it left (`names`: only these)."""
         try:
-            self._copy(probe_out, probe_files(self.drawn), "probe", max(files.FILE_LIMIT, OWN_SPLIT_LIMIT))
+            names = probe_files(self.drawn) if names is None else names
+            self._copy(probe_out, names, "probe", max(files.FILE_LIMIT, OWN_SPLIT_LIMIT))
         finally:  # whatever could not be copied is measured as not written
             self.probe_ready.set()
 

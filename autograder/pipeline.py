@@ -1,5 +1,5 @@
 """One submission, start to end: read -> run and probe (two sandboxes, side by side) -> measure (a third) -> check
--> report.
+(-> a second run for the training section, when autograder/carry.py calls for one) -> report.
 
 Trust boundary: the notebook's kernel and the probe process run student code, each in its own sandbox; what they
 leave is measured in a third sandbox that runs no student code, and only its typed facts reach the hidden checks.
@@ -8,6 +8,7 @@ The three share one control group: the submission's memory, and the same CPU wei
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import resource
@@ -25,7 +26,7 @@ import nbformat
 
 from assignment.profiles import Profile
 from assignment.rundata import RunData
-from autograder import batch, challenge, extract, judge, locked, measure, reference, report, run, zygote
+from autograder import batch, carry, challenge, extract, judge, locked, measure, reference, report, run, zygote
 from autograder.backends import Backend
 from autograder.capture import known
 from autograder.cgroup import Group
@@ -119,12 +120,13 @@ class _Probe:
         examples = job.examples[p.test_split]
         own_split = (p.test_split, p.img_size) if examples * p.img_size**2 * 16 <= measure.OWN_SPLIT_LIMIT else None
         (box.scratch / "definitions.json").write_text(json.dumps(definitions.statements))
-        challenge.write(drawn, box.scratch, own_split)
+        challenge.write(drawn, box.scratch, own_split, job.profile.carry_forward)
         shutil.copyfile(CALLS, box.scratch / "calls.py")
         box.give(*(box.scratch / name for name in ("definitions.json", "challenge.json", "inputs.npz", "calls.py")))
         argv = [sys.executable, "-I", str(box.scratch / "calls.py"), str(box.scratch), "--seconds", str(self.limit)]
         argv += ["--kill-others"] if box.backend.name != "none" else []
-        answers = tuple(known(f"{json.dumps(stage)}\n".encode()) for stage in reference.references())
+        stages = [stage if job.profile.carry_forward else {} for stage in reference.references()]
+        answers = tuple(known(f"{json.dumps(stage)}\n".encode()) for stage in stages)
         self.done: list = []
 
         def probe() -> None:  # when it ends (every process of its sandbox killed), the measurer gets its files
@@ -167,7 +169,7 @@ def grade(submission: Submission, job: Job, key: str = "") -> Outcome:
         if submission.refused:
             outcome.problem = f"refused: {submission.refused}"
         else:
-            measured = _grade_notebook(submission, job, folder, outcome)
+            measured = _grade_notebook(submission, job, folder, outcome, started + job.profile.deadline)
         outcome.seconds = time.monotonic() - started
         worker = resource.getrusage(resource.RUSAGE_SELF)
         used = worker.ru_utime + worker.ru_stime
@@ -198,7 +200,11 @@ def _clear(folder: Path) -> None:
     folder.mkdir(parents=True)
 
 
-def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Outcome) -> facts.Facts | None:
+def _grade_notebook(
+    submission: Submission, job: Job, folder: Path, outcome: Outcome, deadline: float
+) -> facts.Facts | None:
+    """Run, probe and measure one readable notebook (and a second run if carry.py calls for one, within `deadline`,
+    a time.monotonic() value) into facts.json and run.json; the facts to judge."""
     try:
         nb = load(submission.path)
     except ValueError as error:
@@ -209,6 +215,7 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
     run.clear_outputs(nb)
     nb, notes = run.parameterize(nb, job.profile.parameters.notebook())
     outcome.notes += notes
+    pristine = copy.deepcopy(nb)  # the run fills in outputs; a second run starts from the notebook as it was
     drawn = challenge.draw()
     outcome.diagnostics.append(f"probe challenge seed {drawn.seed}")
     with ExitStack() as stack:
@@ -258,6 +265,15 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
             outcome.diagnostics.append(
                 f"submission memory peak: {peak >> 20} MiB of {job.profile.limits.memory_mib} MiB"
             )
+        judged = measured.facts
+        _store(folder, judged, job)
+        first = carry.FirstRun(pristine, result.failures, judged, folder, probe_box.scratch / "out", drawn)
+        chosen = None if outcome.problem else carry.choose(first, job.profile.carry_forward)
+        if chosen and (second := carry.rerun(job, first, chosen, group, deadline, outcome.diagnostics)):
+            judged, outcome.carried = second
+            trained = "trained a model" if outcome.carried.trained else "trained no model either"
+            outcome.flags.append(f"carried forward: a second run with the grader's {chosen[0]} {trained}")
+            _store(folder, judged, job)
     nbformat.write(result.notebook, folder / "executed.ipynb")
     outcome.failures = result.failures
     outcome.notes += [cap(n) for n in result.notes]
@@ -265,11 +281,15 @@ def _grade_notebook(submission: Submission, job: Job, folder: Path, outcome: Out
     outcome.diagnostics += [
         f"probe {name}: {block.call.traceback}" for name, block in measured.facts.blocks.items() if block.call.traceback
     ]
-    (folder / "facts.json").write_text(facts.dumps(measured.facts))
-    (folder / "run.json").write_text(json.dumps(job.run_config(), indent=1))
-    outcome.flags += _flags(measured.facts, job)
+    outcome.flags += _flags(judged, job)
     outcome.measured = True  # judged next (autograder/judge.py), and again whenever only the judging changes
-    return measured.facts
+    return judged
+
+
+def _store(folder: Path, measured: facts.Facts, job: Job) -> None:
+    """`measured` and the run's settings in OUT/<student>/ (facts.json, run.json), where judging reads them."""
+    (folder / "facts.json").write_text(facts.dumps(measured))
+    (folder / "run.json").write_text(json.dumps(job.run_config(), indent=1))
 
 
 def _flags(measured: facts.Facts, job: Job) -> list[str]:

@@ -15,17 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import adjustments, feedback, markup
+from autograder import adjustments, feedback, markup, wording
 from autograder.measuring.facts import Facts, parse
 from autograder.results import (
-    CellFailure,
     CheckResult,
     CheckStatus,
-    FailureKind,
     Outcome,
     cap,
     clean,
-    literal,
     replace_file,
 )
 
@@ -34,27 +31,10 @@ RESULTS_LIMIT = 1_000_000  # bytes of results.json: its figures are drawn smalle
 GRADER_ERROR = "grader error (your instructor has the details)"
 
 
-def describe_failure(failure: CellFailure) -> str:
-    """A failed cell in one line, the student's text as code spans."""
-    where = f"cell {failure.index + 1}" + (f" {literal(failure.first_line, 60)}" if failure.first_line else "")
-    detail = failure.detail.strip().splitlines()[0] if failure.detail.strip() else failure.kind.value
-    return f"{where}: {literal(detail, 200)}"
-
-
 def status(outcome: Outcome) -> str:
-    """The run status in a few words, e.g. "ok", "error in cell 12, 14", "refused: ..."."""
-    words = cap(outcome.problem or (GRADER_ERROR if outcome.judge_problem else ""))
-    if not words:
-        words = "ok"
-        for kind in (FailureKind.KERNEL_DIED, FailureKind.TIMEOUT, FailureKind.ERROR):
-            cells = [str(f.index + 1) for f in outcome.failures if f.kind is kind]
-            if cells:
-                more = f" and {len(cells) - 4} more" if len(cells) > 5 else ""
-                words = f"{kind.value} in cell {', '.join(cells[:4] if more else cells)}{more}"
-                break
-        else:
-            if any(f.kind is FailureKind.NOT_RUN for f in outcome.failures):
-                words = "total time limit reached"
+    """The run status in a few words, e.g. "ok", "ok (self-checks failed: check_preprocess)", "error in cell 12
+    `model.fit(`, 14", "refused: ..."."""
+    words = cap(outcome.problem or (GRADER_ERROR if outcome.judge_problem else "")) or wording.run(outcome.failures)
     if outcome.pending:
         words += f"; partial: {sum(c.max_score for c in outcome.pending):g} points pending"
     return words
@@ -62,12 +42,7 @@ def status(outcome: Outcome) -> str:
 
 def student_notes(outcome: Outcome) -> list[str]:
     """The notes a student sees: the grader's notes and every failed cell."""
-    return [cap(n) for n in outcome.notes] + [describe_failure(f) for f in outcome.failures]
-
-
-def _in_section_order(checks: list[CheckResult]) -> list[CheckResult]:
-    order = list(SECTIONS)
-    return sorted(checks, key=lambda check: order.index(check.section))
+    return [cap(n) for n in outcome.notes] + [wording.describe_failure(f) for f in outcome.failures]
 
 
 def _test_entry(check: CheckResult, number: str, visibility: str) -> dict:
@@ -109,8 +84,9 @@ def _adjustment_entry(title: str, adjustment: adjustments.Adjustment, bound: str
 
 
 def _feedback(outcome: Outcome, measured: Facts | None, run_config: dict | None, name: str = "") -> feedback.Feedback:
-    failed = [describe_failure(f) for f in outcome.failures]
-    return feedback.Feedback(outcome, status(outcome), failed, measured, run_config, name=name)
+    failed = [wording.describe_failure(f) for f in outcome.failures]
+    carried = wording.carried_note(outcome.carried) if outcome.carried else ""
+    return feedback.Feedback(outcome, status(outcome), failed, measured, run_config, carried, name=name)
 
 
 def results_json(
@@ -127,7 +103,7 @@ def results_json(
     page = shared or _feedback(outcome, measured, run_config, name)
     counters = dict.fromkeys(SECTIONS, 0)
     tests = []
-    for check in _in_section_order(outcome.checks):
+    for check in wording.stated_once(outcome.checks):
         counters[check.section] += 1
         number = f"{list(SECTIONS).index(check.section) + 1}.{counters[check.section]}"
         tests.append(_test_entry(check, number, visibility))
@@ -206,6 +182,8 @@ def feedback_markdown(outcome: Outcome) -> str:
         f"**Score: {outcome.total:g} / {MAX_POINTS}**. Run status: {md(status(outcome))}.",
         "",
     ]
+    if outcome.carried:
+        lines += [f"**Carried forward**: {md(wording.carried_note(outcome.carried))}", ""]
     lines += [f"- Note: {md(_sentence(note))}" for note in student_notes(outcome)]
     lines += ["", "| Section | Points |", "|---|---|"]
     points = outcome.section_points()
@@ -217,7 +195,7 @@ def feedback_markdown(outcome: Outcome) -> str:
             + (f" ({bound})" if bound else "")
             for title, a, bound in instructor_adjustments(outcome)
         ]
-    ordered = _in_section_order(outcome.checks)
+    ordered = wording.stated_once(outcome.checks)
     lost = [c for c in ordered if c.status is CheckStatus.FAILED]
     heading = (
         "## Points lost" if lost else "## No points lost" if outcome.checks else "## No checks ran (see the run status)"

@@ -72,6 +72,9 @@ class CheckResult:
     message: str = ""  # student-visible, capped
     values: dict[str, float] = field(default_factory=dict)  # numbers behind the verdict, e.g. the IoU
     diagnostic: str = ""  # instructor-only
+    # A failure this check shares with others: the precondition (a fixture) that failed for all of them, such as a
+    # function that could not be called or no trained model. The reports state it once (feedback.stated_once).
+    cause: str = ""
 
 
 class FailureKind(str, Enum):
@@ -83,12 +86,30 @@ class FailureKind(str, Enum):
 
 @dataclass(frozen=True)
 class CellFailure:
-    """A notebook cell that did not finish cleanly (index from 0)."""
+    """A notebook cell that did not finish cleanly (autograder/cells.py says where it is for the student)."""
 
-    index: int
+    index: int  # in the notebook as the grader ran it, from 0
     kind: FailureKind
     detail: str
-    first_line: str = ""
+    first_line: str = ""  # its title: a self-check's `#@title` text, else its first line
+    number: int = 0  # its position in the submitted notebook, from 1 (0: not known, then index + 1)
+    heading: str = ""  # the markdown heading it sits under (cells without a title)
+    grade_id: str = ""  # the nbgrader grade_id of a locked cell that still holds the release's code (a self-check, ...)
+
+    @property
+    def position(self) -> int:
+        """The cell's number as the student counts the cells of the notebook they submitted."""
+        return self.number or self.index + 1
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """A graded function the grader put its own version of into a second run of the notebook (autograder/carry.py)."""
+
+    function: str
+    why: str  # what of the student's failed, in words for the student
+    after_cell: int  # the student's cell (its number in their notebook) the grader's version went after
+    trained: bool  # whether the second run trained a model (then the training section is judged on it)
 
 
 @dataclass
@@ -112,6 +133,12 @@ class Outcome:
     judged: str = ""  # the version of the checks, points and reports behind `checks` (batch.judging_version)
     judge_problem: str = ""  # why the hidden checks did not run (instructor-only); the status says grader error
     adjustments: list[Adjustment] = field(default_factory=list)  # the instructor's, from OUT/adjustments.csv
+    carried: Substitution | None = None  # the second run the training section was judged on, if there was one
+
+    @property
+    def second_run(self) -> str:
+        """The function the grader put into the second run the training section was judged on, if there was one."""
+        return self.carried.function if self.carried and self.carried.trained else ""
 
     @property
     def total(self) -> float:
@@ -151,6 +178,7 @@ class Outcome:
             raw["checks"] = [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in raw["checks"]]
             raw["failures"] = [CellFailure(**{**f, "kind": FailureKind(f["kind"])}) for f in raw["failures"]]
             raw["adjustments"] = [Adjustment(**a) for a in raw.get("adjustments", [])]
+            raw["carried"] = Substitution(**raw["carried"]) if raw.get("carried") else None
             return cls(**raw)
         except (OSError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{path} is not an outcome the grader wrote: {error}") from error

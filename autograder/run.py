@@ -29,6 +29,7 @@ from nbclient.exceptions import DeadKernelError
 from papermill.parameterize import parameterize_notebook
 
 from assignment.profiles import Profile
+from autograder import cells
 from autograder.capture import Capture
 from autograder.results import CellFailure, FailureKind, literal
 from autograder.sandbox import Sandbox
@@ -188,8 +189,7 @@ class _Session:
     def _record_error(self, cell: nbformat.NotebookNode, cell_index: int, execute_reply: dict) -> None:
         content = execute_reply["content"]
         kind = FailureKind.TIMEOUT if content.get("ename") == "CellTimeoutError" else FailureKind.ERROR
-        first = next(iter(cell.source.strip().splitlines()), "")[:200]  # the reports shorten it at a word
-        self.failures.append(CellFailure(cell_index, kind, f"{content.get('ename')}: {content.get('evalue')}", first))
+        self.failures.append(CellFailure(cell_index, kind, f"{content.get('ename')}: {content.get('evalue')}"))
 
     def run(self, cell: nbformat.NotebookNode, index: int, limit: float) -> None:
         """Run one cell; after a timeout make sure the kernel answers again, else raise _Unresponsive."""
@@ -288,12 +288,11 @@ def execute(
         dead_at = _attempt(current, result, profile, skip, started)
         if dead_at is None or sandbox.violation:
             break
-        first = next(iter(nb.cells[dead_at].source.strip().splitlines()), "")[:60]
-        deaths.append(CellFailure(dead_at, FailureKind.KERNEL_DIED, "the kernel died or stopped answering", first))
+        deaths.append(CellFailure(dead_at, FailureKind.KERNEL_DIED, "the kernel died or stopped answering"))
         skip.add(dead_at)
     else:
         result.notes.append(f"the kernel died {MAX_KERNEL_RESTARTS + 1} times; the run stopped")
-    result.failures = sorted(deaths + current.failures, key=lambda failure: failure.index)
+    result.failures = cells.place(nb, sorted(deaths + current.failures, key=lambda failure: failure.index))
     _trim(result.notebook)
     result.seconds = time.monotonic() - started
     return result

@@ -167,3 +167,19 @@ def test_stub_raises_not_implemented_and_self_checks_explain(smoke_batch: Batch)
         failure = error(f"check_{name}")
         assert failure["ename"] == "AssertionError" and f"{name} is not written yet" in failure["evalue"]
     assert error("check_training")["ename"] == "AssertionError"
+
+
+def test_notebook_tells_students_what_is_graded_with_the_profiles_numbers() -> None:
+    """The IoU thresholds, the download and the training time it states; the thresholds are assignment/profiles.py's."""
+    from assignment.profiles import PROFILES
+
+    for path in (SOLUTION, RELEASE):
+        graded = next(c.source for c in _cells(path) if c.source.startswith("## How this is graded"))
+        full, ci = (PROFILES[name].iou_thresholds["real"] for name in ("full", "ci"))
+        assert f"the threshold is **{full:.2f}**" in graded and f"({ci:.2f} for 64 px on a 400-image sample" in graded
+        assert PROFILES["ci"].parameters.img_size == 64 and PROFILES["full"].parameters.img_size == 256
+        assert "3 are for the trained model's foreground IoU" in graded and "about 800 MB" in graded
+        assert "T4 GPU" in graded and "laptop CPU" in graded and "estimate" in graded
+        assert all(p.carry_forward for p in PROFILES.values()) and "runs your notebook once more" in graded
+        training = next(c.source for c in _cells(path) if c.get("id") == "1a2fbcea")
+        assert "3 are for the trained model's foreground IoU on the test split" in training

@@ -19,6 +19,11 @@ FRESH_PROCESS = (
 )
 
 
+class Unmet(pytest.fail.Exception):
+    """A precondition several checks share failed (a function the probe could not call): like a failing fixture, the
+    reports state it once."""
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tiny-unet grader")
     group.addoption("--facts", type=Path, help="facts.json that autograder.measure wrote")
@@ -70,6 +75,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     section = item.get_closest_marker("points").args[0]
     points = item.config._grader_points[item.name]
     values = {key: float(value) for key, value in item.user_properties}
+    cause = ""
     if call.excinfo is None:
         status = CheckStatus.PASSED
         message = ""
@@ -77,6 +83,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     else:
         message, detail = _message(call.excinfo.value)
         status = CheckStatus.PENDING if report.skipped else CheckStatus.FAILED
+        shared = call.when == "setup" or isinstance(call.excinfo.value, Unmet)  # a fixture or a precondition failed
+        cause = message if shared else ""
     item.config._grader_results.append(
         CheckResult(
             id=item.name,
@@ -88,6 +96,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             message=message,
             values=values,
             diagnostic=detail,
+            cause=cause,
         )
     )
 
@@ -127,11 +136,11 @@ def probed(facts: Facts) -> Callable[[str], Block | Preprocess]:
             return found
         error = found.call.error
         if error.startswith("NotImplementedError"):
-            pytest.fail(f"`{name}` is not written yet: it still raises NotImplementedError.")
+            raise Unmet(f"`{name}` is not written yet: it still raises NotImplementedError.")
         if error.startswith("NameError"):
-            pytest.fail(f"calling `{name}` failed: {literal(error, 150)}{FRESH_PROCESS}.")
+            raise Unmet(f"calling `{name}` failed: {literal(error, 150)}{FRESH_PROCESS}.")
         if error:
-            pytest.fail(f"calling `{name}` failed: {literal(error, 250)}")
-        pytest.fail(f"`{name}` could not be called: the grader's probe stopped before it (see the run status).")
+            raise Unmet(f"calling `{name}` failed: {literal(error, 250)}")
+        raise Unmet(f"`{name}` could not be called: the grader's probe stopped before it (see the run status).")
 
     return get

@@ -56,6 +56,7 @@ def test_encoder_skip_output(probed: Callable) -> None:
     """encoder_block's first output (the skip) keeps height and width with num_f channels"""
     for case in probed("encoder_block").cases:
         h, w, _, f = case.case
+        assert len(case.shapes) == 2, f"encoder_block returned {len(case.shapes)} tensors; return the pair (x, p)."
         skip = case.shapes[0]
         assert skip == [None, h, w, f], (
             f"encoder_block's skip output x on {_describe(case.case)} is {skip[1:]}, expected {[h, w, f]}: "
@@ -68,6 +69,7 @@ def test_encoder_pooled_output(probed: Callable) -> None:
     """encoder_block's second output is the skip halved by 2x2 max pooling"""
     for case in probed("encoder_block").cases:
         h, w, _, f = case.case
+        assert len(case.shapes) == 2, f"encoder_block returned {len(case.shapes)} tensors; return the pair (x, p)."
         pooled = case.shapes[1]
         if pooled == [None, h, w, f] and case.shapes[0] == [None, h // 2, w // 2, f]:
             pytest.fail("encoder_block returns (p, x) in the wrong order: return the skip x first, then the pooled p.")

@@ -59,7 +59,7 @@ def test_skips_wired_through_concatenate(cases: list[Built]) -> None:
     """every decoder stage concatenates the encoder skip of its own scale"""
     layers = cases[1].layers
     by_name = {layer.name: layer for layer in layers}
-    pooled_inputs = {layer.inputs[0] for layer in of_class(layers, "MaxPooling2D")}
+    pooled_inputs = {name for layer in of_class(layers, "MaxPooling2D") for name in layer.inputs[:1] if name in by_name}
     concats = of_class(layers, "Concatenate")
     assert len(concats) == 4, (
         f"make_unet has {len(concats)} Concatenate layers; each of the four decoder stages needs one skip connection."
@@ -71,7 +71,7 @@ def test_skips_wired_through_concatenate(cases: list[Built]) -> None:
             "a decoder stage concatenates something other than an encoder skip (a tensor taken before pooling): "
             "pass f4, f3, f2, f1 in that order."
         )
-        skip_sizes.append(by_name[skips[0]].output_shape[1])
+        skip_sizes += [size for size in by_name[skips[0]].output_shape[1:2] if size is not None]
         assert by_name[skips[0]].output_shape[1:3] == concat.output_shape[1:3], (
             "a decoder stage concatenates a skip of another scale."
         )
@@ -84,8 +84,9 @@ def test_skips_wired_through_concatenate(cases: list[Built]) -> None:
 @POINTS("unet", 5)
 def test_sigmoid_head(cases: list[Built]) -> None:
     """the head is a 1x1 Conv2D with one filter and a sigmoid when final_act=None"""
+    assert cases[1].layers, "make_unet built a model without layers; end with the given 1x1 Conv2D head."
     head = cases[1].layers[-1]
-    assert head.kind == "Conv2D", f"the last layer is a {head['class']}; end with the given 1x1 Conv2D head."
+    assert head.kind == "Conv2D", f"the last layer is a {head.kind}; end with the given 1x1 Conv2D head."
     assert head.config.activation == "sigmoid", (
         f"with num_classes=1 and final_act=None the head's activation is {head.config.activation!r}; "
         "keep the given rule: sigmoid for one class."

@@ -8,6 +8,7 @@ import io
 import json
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from autograder.measuring.facts import (
     Training,
     dumps,
 )
-from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome
+from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, Substitution
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -290,3 +291,22 @@ def test_a_graded_results_json_is_titled_with_the_name_given(tmp_path: Path) -> 
     titled = report.results_from(tmp_path / "submission", "visible", "Ana <i>López</i>")["output"]
     assert "<h1>Ana &lt;i&gt;López&lt;/i&gt;</h1>" in titled and "<h1>submission</h1>" not in titled
     assert "<h1>submission</h1>" in report.results_from(tmp_path / "submission", "visible")["output"]
+
+
+def test_a_second_run_is_named_and_shown_by_its_numbers_only(tmp_path: Path) -> None:
+    """The training section judged on the grader's second run (autograder/carry.py): the pages say what was put in and
+    why, show its IoU, and draw neither its curves nor its predictions (only the gauge)."""
+    why = "the grader's call of your `decoder_block` failed (`NameError: name 'skp' is not defined`)"
+    carried = Substitution("decoder_block", why, 23, trained=True)
+    report.write_student(outcome(carried=carried), tmp_path / "ann", "visible", facts(shown=[]), RUN)
+    page = (tmp_path / "ann" / "feedback.html").read_text()
+    assert len(images(page)) == 1 and "Carried forward" in page and "after your cell 23" in page
+    assert "the model the grader's second run trained (with its own <code>decoder_block</code>)" in page
+    assert "<code>NameError: name 'skp' is not defined</code>" in page and "earns no points" in page
+    markdown = (tmp_path / "ann" / "feedback.md").read_text()
+    assert "**Carried forward**: the grader's call of your `decoder_block` failed" in markdown
+    assert Outcome.load(tmp_path / "ann" / "outcome.json").carried == carried
+    untrained = replace(carried, trained=False)
+    report.write_student(outcome(carried=untrained), tmp_path / "bo", "visible", facts(), RUN)
+    assert "it trained no model either" in (tmp_path / "bo" / "feedback.md").read_text()
+    assert len(images((tmp_path / "bo" / "feedback.html").read_text())) == 3, "the first run's own figures"

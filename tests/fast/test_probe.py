@@ -9,7 +9,7 @@ from subprocess import CompletedProcess
 
 import nbformat
 import pytest
-from mutants import SOLUTION
+from mutants import MUTANTS, SOLUTION, mutate
 
 from assignment.profiles import PROFILES
 from autograder import backends, challenge, checks, extract, measure, reference
@@ -21,13 +21,16 @@ from autograder.sandbox import Sandbox
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def run_probe(folder: Path, statements: list, drawn: challenge.Challenge) -> CompletedProcess:
+def run_probe(
+    folder: Path, statements: list, drawn: challenge.Challenge, carry_forward: bool = True
+) -> CompletedProcess:
     """calls.py as the grader runs it, in a sandbox of the none backend: the references come through stdin, stage by
-    stage, each when the probe asks."""
+    stage, each when the probe asks (none under a strict profile, as the pipeline sends them)."""
     (folder / "out").mkdir(exist_ok=True)
     (folder / "definitions.json").write_text(json.dumps(statements))
-    challenge.write(drawn, folder)
-    answers = tuple(known(f"{json.dumps(stage)}\n".encode()) for stage in reference.references())
+    challenge.write(drawn, folder, carry_forward=carry_forward)
+    stages = [stage if carry_forward else {} for stage in reference.references()]
+    answers = tuple(known(f"{json.dumps(stage)}\n".encode()) for stage in stages)
     with Sandbox(
         backends.REGISTRY["none"](), PROFILES["smoke"].limits, [], {"TF_CPP_MIN_LOG_LEVEL": "2"}, "test"
     ) as box:
@@ -157,3 +160,22 @@ def test_a_call_cannot_write_another_functions_files(tmp_path: Path) -> None:
     assert json.loads((out / "make_unet.json").read_text())["ok"], "its own call worked"
     assert not (out / "encoder_block-0.json").exists(), "a file of another function was written"
     assert json.loads((out / "encoder_block.json").read_text())["ok"] is False
+
+
+def _convs(config: Path) -> int:
+    return sum(layer["class_name"] == "Conv2D" for layer in json.loads(config.read_text())["config"]["layers"])
+
+
+def test_a_strict_profile_probes_every_function_with_the_students_own_blocks(tmp_path: Path) -> None:
+    """With carry_forward off, encoder_block and make_unet build the submission's one-convolution double_conv_block;
+    with it on (the module's probe of the solution aside), they get the grader's."""
+    single = extract.extract(mutate(next(m for m in MUTANTS if m.name == "single_conv"))).statements
+    drawn = challenge.draw(13)
+    for strict, expected in ((True, 1), (False, 2)):
+        folder = tmp_path / f"strict-{strict}"
+        folder.mkdir()
+        done = run_probe(folder, single, drawn, carry_forward=not strict)
+        assert done.returncode == 0, done.stdout[-2000:]
+        assert _convs(folder / "out" / "double_conv_block-0.json") == 1
+        assert _convs(folder / "out" / "encoder_block-0.json") == expected, strict
+        assert _convs(folder / "out" / "make_unet-0.json") == 9 * expected + 1, strict

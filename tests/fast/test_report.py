@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from assignment.points import MAX_POINTS, SECTIONS
-from autograder import batch, report
+from autograder import batch, report, wording
 from autograder.results import CellFailure, CheckResult, CheckStatus, FailureKind, Outcome, cap
 
 SECRET_TRACEBACK = 'Traceback (most recent call last):\n  File "/work/main/autograder/checks/test_unet.py"'
@@ -235,3 +235,24 @@ def test_a_failed_cell_reads_as_a_sentence_and_its_first_line_ends_at_a_word() -
         "- Note: cell 29 `model = make_unet(input_shape=(IMG_SIZE, IMG_SIZE, 3)…`: "
         "`AssertionError: run its cell again.`"
     ), note
+
+
+def test_a_cause_several_checks_share_is_stated_once_then_pointed_to(tmp_path: Path) -> None:
+    """The unfilled release: each function's "not written yet" and the missing trained model once, in every report a
+    student reads; the other checks they stopped name the check that states it. The instructor's messages stay
+    whole."""
+    from grading import judge, load_fixture
+
+    results = judge(tmp_path, load_fixture("unfilled_release"))
+    shared = [r for r in results if r.cause]
+    assert len(shared) == len(results) and len({r.cause for r in results}) == 6, "5 functions and the trained model"
+    outcome = Outcome("unfilled", checks=results)
+    markdown = report.feedback_markdown(outcome)
+    page = report.results_json(outcome)
+    outputs = [t["output"] for t in page["tests"] if t["visibility"] != "hidden"]
+    for text in (markdown, page["output"], "\n".join(outputs)):
+        assert text.count("is not written yet") == 5 and text.count("there is no trained model") == 1, text
+        assert text.count('see "') == len(results) - 6
+    first = next(r for r in wording.stated_once(results) if r.section == "training")
+    assert f'see "{first.name}" above' in markdown
+    assert all(r.message == r.cause for r in outcome.checks), "outcome.json keeps every check's own message"
