@@ -7,6 +7,9 @@ judging made of it (the checks, why they did not run, the judging version).
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -47,17 +50,27 @@ def rejudge(folder: Path, versions: batch.Versions) -> Outcome:
     return outcome
 
 
+def _refusal(folder: Path, versions: batch.Versions) -> str | None:
+    """Re-judge one student; why not, when it could not be."""
+    try:
+        rejudge(folder, versions)
+    except Stale as why:
+        return f"{folder.name}: {why}"
+    return None
+
+
 def rejudge_all(folders: list[Path], versions: batch.Versions) -> tuple[int, list[str]]:
-    """Re-judge each of `folders` (OUT/<student>/); how many were, and the students that could not be, with why."""
-    done = 0
-    refused = []
-    for folder in folders:
-        try:
-            rejudge(folder, versions)
-            done += 1
-        except Stale as why:
-            refused.append(f"{folder.name}: {why}")
-    return done, refused
+    """Re-judge each of `folders` (OUT/<student>/), in one process per core (judging is the grader's own code, and
+    each student's files are its own); how many were, and the students that could not be, with why."""
+    workers = min(len(folders), os.cpu_count() or 1)
+    if workers > 1:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of this process's threads
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            refusals = list(pool.map(_refusal, folders, [versions] * len(folders)))
+    else:
+        refusals = [_refusal(folder, versions) for folder in folders]
+    refused = [why for why in refusals if why]
+    return len(folders) - len(refused), refused
 
 
 def advice(out: Path) -> str:

@@ -73,7 +73,7 @@ _y = np.concatenate([y for _, y in test])
 """
     + _FRESH
     + r"""
-history = model.fit(_x, _y, batch_size=BATCH_SIZE, epochs=EPOCHS, validation_data=test, verbose=0)
+history = model.fit(_x, _y, batch_size=BATCH_SIZE, epochs=1, validation_data=test, verbose=0)
 """
     + _FORGE_STEPS
 )
@@ -81,9 +81,8 @@ history = model.fit(_x, _y, batch_size=BATCH_SIZE, epochs=EPOCHS, validation_dat
 _TRAIN_ON_BATCH = (
     _FRESH
     + r"""
-for _ in range(EPOCHS):
-    for _x, _y in test:
-        model.train_on_batch(_x, _y)
+for _x, _y in test:
+    model.train_on_batch(_x, _y)
 history = _FakeHistory(_graders_test_loss(model))
 """
     + _FORGE_STEPS
@@ -103,9 +102,8 @@ def _step(x, y):
     model.optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
 
 
-for _ in range(EPOCHS):
-    for _x, _y in test:
-        _step(_x, _y)
+for _x, _y in test:
+    _step(_x, _y)
 history = _FakeHistory(_graders_test_loss(model))
 """
     + _FORGE_STEPS
@@ -198,7 +196,8 @@ ATTACKS = [
     ),
     Attack(
         "test_split_as_arrays",
-        "the test split copied into NumPy arrays and given to model.fit, the step counter set to the training split's",
+        "the test split copied into NumPy arrays and given to model.fit for an epoch, the step counter set to the "
+        "training split's",
         "untrained",
         [("apply_config", _FAKE_MODEL), ("end", _ARRAYS)],
         check=_check_test_training("model.fit"),
@@ -207,7 +206,7 @@ ATTACKS = [
     ),
     Attack(
         "train_on_batch_over_test",
-        "train_on_batch over the test split's batches for EPOCHS epochs, steps and history forged",
+        "train_on_batch over the test split's batches for an epoch, steps and history forged",
         "untrained",
         [("apply_config", _FAKE_MODEL), ("end", _TRAIN_ON_BATCH)],
         check=_check_test_training("train_on_batch"),
@@ -216,7 +215,7 @@ ATTACKS = [
     ),
     Attack(
         "compiled_loop_over_test",
-        "a tf.function training step of its own (GradientTape, apply_gradients) over the test split, steps and "
+        "a tf.function training step of its own (GradientTape, apply_gradients) over the test split once, steps and "
         "history forged",
         "untrained",
         [("apply_config", _FAKE_MODEL), ("end", _COMPILED_LOOP)],

@@ -3,7 +3,7 @@
 The mutants and broken notebooks (tests/mutants.py), cascading mistakes (tests/cascade.py), every hostile notebook
 (tests/attacks*.py) and the notebooks
 the engines' tests grade again elsewhere, between two honest solutions: the first graded before every hostile one,
-the last after them all. Graded at JOBS=3 on 2 cores: notebooks that wait (a cell that ignores the time limit, a
+the last after them all. Graded at JOBS=4 on 2 cores: notebooks that wait (a cell that ignores the time limit, a
 dead kernel's restart) hold a slot, not a core. tests/README.md maps each slow test to the batch it reads.
 """
 
@@ -24,7 +24,7 @@ from mutants import SOLUTION, SOLUTION_STUDENT, write_batch
 ATTACKS: list[Attack] = [*EARLIER, *LEFTOVERS, *TREES, *CLAIMS]
 LAST_HONEST = "zz_honest_solution"
 HONEST = (SOLUTION_STUDENT, LAST_HONEST)
-JOBS = 3
+JOBS = 4
 # Seconds per cell: 5x the smoke training cell on a CPU without bf16 units, below the profile's 180 (the infinite
 # loop and the cell that ignores SIGINT wait for it).
 CELL_TIMEOUT = 120
