@@ -122,7 +122,7 @@ def iou_gauge(iou: float | None, threshold: float | None, baseline: float | None
     axes.set_yticks([])
     axes.spines[["top", "right", "left"]].set_visible(False)
     axes.tick_params(colors=MUTED, labelsize=9)
-    axes.set_xlabel("foreground IoU on the test split", color=MUTED, fontsize=9)
+    axes.set_xlabel("foreground IoU on the held-out examples", color=MUTED, fontsize=9)
     alt = f"foreground IoU {iou:.3f}" + (f", threshold {threshold:.2f}" if threshold is not None else "")
     alt += f", all-pet baseline {baseline:.2f}" if baseline is not None else ""
     return Drawn("Foreground IoU", alt, png(figure, dpi))

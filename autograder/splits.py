@@ -27,7 +27,7 @@ from assignment.data import DataError
 from assignment.profiles import Profile
 from autograder import batch
 from autograder.measuring import files
-from autograder.measuring.training import REFERENCE_LIMIT
+from autograder.measuring.training import PRIVATE_LIMIT, REFERENCE_LIMIT
 from autograder.probe.recorder import DESCRIPTORS
 
 KIT = Path(__file__).resolve().parent.parent
@@ -53,17 +53,20 @@ import numpy as np
 import tensorflow_datasets as tfds
 from autograder.measuring import training
 from autograder.probe import descriptors
-data_dir, private_dir, train, test, size, target, limit, described = sys.argv[1:9]
+data_dir, private_dir, train, test, size, target, limit, private_limit, described = sys.argv[1:10]
 # (name in reference.npz, data dir, split, key in the example counts)
 parts = [("train", data_dir, train, train), ("test", data_dir, test, test), ("private", private_dir, "test", "private")]
 examples = {
     key: tfds.builder(training.DATASET, data_dir=folder).info.splits[split].num_examples
     for _, folder, split, key in parts
 }
-if sum(examples.values()) * int(size) ** 2 * training.BYTES_PER_PIXEL <= int(limit):
+per_example = int(size) ** 2 * training.BYTES_PER_PIXEL
+if sum(examples.values()) * per_example <= int(limit):
     arrays = training.save_reference({name: (folder, split) for name, folder, split, _ in parts}, int(size), target)
     found = descriptors.coarse(arrays["test_images"])
-else:
+else:  # the private part alone (as much of it as PRIVATE_LIMIT holds); the measuring reads the visible splits itself
+    examples["private"] = min(examples["private"], int(private_limit) // per_example)
+    training.save_reference({"private": (private_dir, f"test[:{examples['private']}]")}, int(size), target)
     batches = training.reference_dataset(data_dir, test, int(size)).batch(64)
     found = np.concatenate([descriptors.coarse(images.numpy()) for images, _, _ in batches])
 np.save(described, found)
@@ -119,8 +122,13 @@ def computing(profile: Profile, data_path: Path) -> str:
     examples += sizes.get("private test", 0)
     kept = examples * p.img_size**2 * 16 <= REFERENCE_LIMIT
     # measured on 2 cores: a process's TensorFlow start and the counts ~6 s, each example preprocessed ~4 ms more
-    seconds = 6 + (examples * 0.004 if kept else 0)
-    what = f"preprocessing {examples} examples at {p.img_size} px" if kept else "counting the examples"
+    private = (
+        sizes.get("private test", 0)
+        if kept
+        else min(sizes.get("private test", 0), PRIVATE_LIMIT // p.img_size**2 // 17)
+    )
+    seconds = 6 + (examples if kept else private) * 0.004
+    what = f"preprocessing {examples if kept else private} examples at {p.img_size} px"
     return (
         f"reference splits: computing the grader's copy of {p.train_split}, {p.test_split} and the private test "
         f"part ({what}; once for "
@@ -196,9 +204,11 @@ def _prune() -> None:
                 shutil.rmtree(old)
 
 
-def _compute(profile: Profile, data_path: Path, folder: Path) -> tuple[dict[str, int], Path | None]:
-    """The example counts, and folder/reference.npz when the splits are small enough; the test split's descriptors
-    in folder/DESCRIPTORS."""
+def _compute(
+    profile: Profile, data_path: Path, folder: Path, limits: tuple[int, int] = (REFERENCE_LIMIT, PRIVATE_LIMIT)
+) -> tuple[dict[str, int], Path | None]:
+    """The example counts, and folder/reference.npz (every split when they are small enough, else the private part
+    alone); the test split's descriptors in folder/DESCRIPTORS."""
     p = profile.parameters
     target = folder / "reference.npz"
     argv = [
@@ -211,7 +221,7 @@ def _compute(profile: Profile, data_path: Path, folder: Path) -> tuple[dict[str,
         p.test_split,
         str(p.img_size),
         str(target),
-        str(REFERENCE_LIMIT),
+        *map(str, limits),
         str(folder / DESCRIPTORS),
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

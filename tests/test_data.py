@@ -249,3 +249,24 @@ def test_the_full_profile_refuses_the_synthetic_set_the_data_tool_made(
             done.stderr
         )
         assert "make data DATA_SRC=" in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_large_data_keeps_the_private_part_alone_for_the_measuring(tmp_path: Path, synthetic_data_dir: Path) -> None:
+    """Splits too large to hand to every measuring process (full's, scaled down here by the limits): the grader's
+    reference holds the private part alone, as many examples as its limit takes, and the measuring computes the
+    visible splits from the data itself but still evaluates on the private examples."""
+    from autograder import splits
+    from autograder.measuring import training
+
+    profile = PROFILES["smoke"]
+    per_example = profile.parameters.img_size**2 * training.BYTES_PER_PIXEL
+    examples, target = splits._compute(profile, synthetic_data_dir, tmp_path, (per_example, 30 * per_example))
+    assert examples["private"] == 30 and target is not None
+    with np.load(target) as saved:
+        assert sorted(saved.files) == ["private_images", "private_masks", "private_trimaps"]
+        assert saved["private_images"].shape[0] == 30
+    job = {"folder": str(tmp_path), "data_dir": str(synthetic_data_dir), "img_size": profile.parameters.img_size}
+    job |= {"train_split": profile.parameters.train_split, "test_split": profile.parameters.test_split}
+    measured = training.reference_data(job)
+    assert measured["private_images"].shape[0] == 30 and measured["test_images"].shape[0] == 100
+    assert measured["train_images"].shape[0] == 200

@@ -78,6 +78,8 @@ def test_solution_gets_full_marks_under_smoke(smoke_batch: Batch) -> None:
     assert 0.6 <= results["leaderboard"][0]["value"] <= 1
     iou = next(t for t in results["tests"] if "foreground IoU on the held-out examples" in t["name"])
     assert "foreground_iou: 0." in iou["output"] and "threshold: 0.6" in iou["output"]
+    facts = json.loads((out / SOLUTION_STUDENT / "facts.json").read_text())
+    assert facts["training"]["evaluation"]["held_out"] == "private", "the IoU was not measured on the private part"
     feedback = (out / SOLUTION_STUDENT / "feedback.md").read_text()
     assert "graded `tiny_unet.ipynb`, ignored `tiny_unet-Copy1.ipynb`" in feedback
 
@@ -246,6 +248,8 @@ def test_solution_gets_full_marks_under_ci(tmp_path: Path, shared_sample: Path) 
     assert (row["total"], row["status"]) == (str(MAX_POINTS), "ok"), (
         tmp_path / "grades" / "solution" / "feedback.md"
     ).read_text()
+    facts = json.loads((tmp_path / "grades" / "solution" / "facts.json").read_text())
+    assert facts["training"]["evaluation"]["held_out"] == "private", "the IoU was not measured on the private part"
 
 
 def test_regrading_gives_the_same_iou(smoke_batch: Batch) -> None:

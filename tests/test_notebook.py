@@ -182,4 +182,4 @@ def test_notebook_tells_students_what_is_graded_with_the_profiles_numbers() -> N
         assert "T4 GPU" in graded and "laptop CPU" in graded and "estimate" in graded
         assert all(p.carry_forward for p in PROFILES.values()) and "runs your notebook once more" in graded
         training = next(c.source for c in _cells(path) if c.get("id") == "1a2fbcea")
-        assert "3 are for the trained model's foreground IoU on the test split" in training
+        assert "3 are for the trained model's foreground IoU on the grader's held-out test images" in training

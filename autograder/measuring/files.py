@@ -22,7 +22,8 @@ def _open(path: Path, limit: int):
     """`path` opened for reading without following a link in its last part, non-blocking (a named pipe cannot hold
     the reader), and only if it is a regular file with one name and at most `limit` bytes."""
     try:
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        # O_PATH: a folder the reader may pass through but not list (the measuring sandbox's scratch) will do
+        folder = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
             descriptor = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
         finally:

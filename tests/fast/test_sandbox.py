@@ -486,3 +486,22 @@ def test_what_the_user_sandbox_may_read_of_the_kit_holds_no_answer() -> None:
         readable += [path for path in paths if path not in closed and _small_file(path)]
     holding = [str(path) for path in readable if any(answer in _text(path) for answer in answers)]
     assert not holding and len(readable) > 20
+
+
+def test_a_sandbox_reads_what_the_grader_gave_it_in_a_scratch_folder_it_cannot_list() -> None:
+    """The measuring sandbox reads the grader's reference splits from its scratch folder, which its uid may pass
+    through but not list: the bounded reader must open the folder for passing through only."""
+    _bwrap()
+    with Sandbox(BWRAP, LIMITS, PYTHON_PATHS, {}, "test") as box:
+        (box.scratch / "code").mkdir()
+        shutil.copyfile(ROOT / "autograder" / "measuring" / "files.py", box.scratch / "code" / "reader.py")
+        (box.scratch / "given.bin").write_bytes(b"the grader's splits")
+        box.give(box.scratch / "code", box.scratch / "code" / "reader.py", box.scratch / "given.bin")
+        code = (
+            f"import os, sys; sys.path.insert(0, {str(box.scratch / 'code')!r}); import reader\n"
+            f"print('listable', os.access({str(box.scratch)!r}, os.R_OK))\n"
+            f"print(reader.read(reader.Path({str(box.scratch / 'given.bin')!r})).decode())"
+        )
+        out = _run(box, code)
+    assert "listable False" in out, f"the scratch folder is listable, so this tests nothing: {out}"
+    assert "the grader's splits" in out, out
