@@ -149,7 +149,7 @@ def _distributions(run: Batch) -> str:
             f"{len(graded)} graded students, in bins of 5 points.",
         ),
         _figure(figures.section_means(means, DPI), "Mean points of each section over the graded students."),
-        _figure(iou, f"{len(ious)} trained models on the grader's test split; dashed: the profile's threshold."),
+        _figure(iou, f"{len(ious)} trained models on the grader's held-out examples; dashed: the profile's threshold."),
         _figure(
             figures.histogram(seconds, edges, "run time (s)", DPI),
             f"Grading time of {len(seconds)} notebooks (run, probe and measuring).",

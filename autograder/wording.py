@@ -40,13 +40,14 @@ def run(failures: list[CellFailure]) -> str:
 def carried_note(carried: Substitution) -> str:
     """What the grader put into a second run of the notebook, and why, in words for the student."""
     own = f"its own `{carried.function}`"
+    why = carried.why[:1].upper() + carried.why[1:]
     if not carried.trained:
         return (
-            f"{carried.why}, and your notebook trained no model. The grader ran it again with {own} after your "
+            f"{why}, and your notebook trained no model. The grader ran it again with {own} after your "
             f"cell {carried.after_cell}, and it trained no model either: the training section is judged on your run."
         )
     return (
-        f"{carried.why}, and your notebook trained no model. To judge your training on its own, the grader ran your "
+        f"{why}, and your notebook trained no model. To judge your training on its own, the grader ran your "
         f"notebook again with {own} after your cell {carried.after_cell}, and judged the training section on that "
         f"run. The grader's `{carried.function}` earns no points: its own section is judged on yours."
     )

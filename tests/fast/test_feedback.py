@@ -304,7 +304,7 @@ def test_a_second_run_is_named_and_shown_by_its_numbers_only(tmp_path: Path) -> 
     assert "the model the grader's second run trained (with its own <code>decoder_block</code>)" in page
     assert "<code>NameError: name 'skp' is not defined</code>" in page and "earns no points" in page
     markdown = (tmp_path / "ann" / "feedback.md").read_text()
-    assert "**Carried forward**: the grader's call of your `decoder_block` failed" in markdown
+    assert "**Carried forward**: The grader's call of your `decoder_block` failed" in markdown
     assert Outcome.load(tmp_path / "ann" / "outcome.json").carried == carried
     untrained = replace(carried, trained=False)
     report.write_student(outcome(carried=untrained), tmp_path / "bo", "visible", facts(), RUN)
