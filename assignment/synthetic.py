@@ -1,9 +1,12 @@
 """A small synthetic Oxford-IIIT Pet in the official extracted layout.
 
-Every pet is a textured blob on a differently textured background, so a segmentation
-model can learn it; the trimap marks it with 1 = pet, 2 = background, 3 = border band,
-exactly like the real annotations. The set also reproduces two quirks of the real archive:
-a PNG with an alpha channel saved under a `.jpg` name, and a GIF listed in neither split.
+Every image is striped in the same two colours everywhere: the pet (a blob: a body and a few smaller blobs touching
+it, placed anywhere in the middle half) in vertical stripes, the background in horizontal ones. Each pixel's colour,
+brightness and local contrast follow one law inside and outside the pet, so no per-pixel or 3x3 rule tells them
+apart; a model has to read the stripes' direction, which a few convolutions learn (the fixed rules' IoU:
+benchmarks/fixed_rules.py, tests/fast/test_fixed_rules.py). The trimap marks the pet with 1 = pet, 2 = background,
+3 = border band, exactly like the real annotations. The set also reproduces two quirks of the real archive: a PNG
+with an alpha channel saved under a `.jpg` name, and a GIF listed in neither split.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ TRAIN_COUNT = 200
 TEST_COUNT = 100
 PRIVATE_COUNT = 200  # the grader's private examples, drawn from a secret seed when the data is prepared
 SEED = 1234
-VERSION = "v2"  # of the data tool's output: v2 added the private part
+VERSION = "v3"  # of the data tool's output: v2 added the private part, v3 the striped scenes
+
+STRIPES = 13  # square-wave periods across the image's width (pet) or height (background)
+COLOURS = (20, 235)  # each channel of an image's two colours, uniform in this range
+CONTRAST = 60  # least distance between an image's two colours (RGB levels)
+NOISE = 6  # grey levels of noise on every pixel
+CENTRE = (0.25, 0.75)  # the pet's centre, as a share of the width and height
+RADIUS = (0.2, 0.36)  # the body's half-axes, as a share of the width and height
 
 # (breed, class id 1..37, species 1 = cat / 2 = dog); names must match tfds's label names.
 BREEDS = [("Abyssinian", 1, 1), ("american_bulldog", 2, 2), ("Bengal", 6, 1), ("beagle", 5, 2)]
@@ -34,28 +44,29 @@ HEADER = [
 ]
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, base: np.ndarray, stripes: bool) -> np.ndarray:
-    """An RGB texture: a base colour with noise, plus stripes for pets."""
-    img = base[None, None, :] + rng.normal(0, 18, (h, w, 3))
-    if stripes:
-        yy, xx = np.mgrid[0:h, 0:w]
-        angle = rng.uniform(0, np.pi)
-        period = rng.uniform(6, 14)
-        wave = np.sin((np.cos(angle) * xx + np.sin(angle) * yy) * 2 * np.pi / period)
-        img += 35 * wave[..., None]
-    return np.clip(img, 0, 255).astype(np.uint8)
+def _stripes(h: int, w: int, vertical: bool, phase: float) -> np.ndarray:
+    """A square wave of STRIPES periods across the image, +1 / -1, vertical or horizontal. Periods count in the
+    image's own width and height, so the stripes keep their look after the square resize at any IMG_SIZE."""
+    if vertical:
+        wave = np.sin(2 * np.pi * STRIPES * (np.arange(w) + 0.5) / w + phase)[None, :]
+    else:
+        wave = np.sin(2 * np.pi * STRIPES * (np.arange(h) + 0.5) / h + phase)[:, None]
+    return np.broadcast_to(np.where(wave >= 0, 1.0, -1.0), (h, w))
+
+
+def _colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The image's two colours, each channel uniform in COLOURS, at least CONTRAST apart."""
+    while True:
+        first, second = rng.uniform(*COLOURS, 3), rng.uniform(*COLOURS, 3)
+        if np.linalg.norm(first - second) >= CONTRAST:
+            return first, second
 
 
 def draw(rng: np.random.Generator) -> tuple[Image.Image, Image.Image]:
     """One (RGB image, L-mode trimap) pair of a random size between 150 and 600 px."""
     w, h = (int(v) for v in rng.integers(150, 601, size=2))
-    background = _texture(rng, h, w, rng.uniform(20, 110, 3), stripes=False)
-    pet = _texture(rng, h, w, rng.uniform(130, 235, 3), stripes=True)
-
-    cx = rng.uniform(0.35, 0.65) * w
-    cy = rng.uniform(0.35, 0.65) * h
-    rx = rng.uniform(0.15, 0.32) * w
-    ry = rng.uniform(0.15, 0.32) * h
+    cx, cy = rng.uniform(*CENTRE) * w, rng.uniform(*CENTRE) * h
+    rx, ry = rng.uniform(*RADIUS) * w, rng.uniform(*RADIUS) * h
     blobs = [(cx, cy, rx, ry)]
     for _ in range(int(rng.integers(1, 4))):  # ears, tail: a few smaller blobs touching the body
         angle = rng.uniform(0, 2 * np.pi)
@@ -75,8 +86,12 @@ def draw(rng: np.random.Generator) -> tuple[Image.Image, Image.Image]:
     trimap[filled(band)] = 3
     trimap[filled(-band)] = 1
 
-    image = np.where(inside[..., None], pet, background)
-    return Image.fromarray(image, "RGB"), Image.fromarray(trimap, "L")
+    first, second = _colours(rng)
+    pet = _stripes(h, w, vertical=True, phase=rng.uniform(0, 2 * np.pi))
+    background = _stripes(h, w, vertical=False, phase=rng.uniform(0, 2 * np.pi))
+    wave = np.where(inside, pet, background)[..., None]
+    image = (first + second) / 2 + wave * (first - second) / 2 + rng.normal(0, NOISE, (h, w, 3))
+    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), "RGB"), Image.fromarray(trimap, "L")
 
 
 def _xml(name: str, width: int, height: int) -> str:

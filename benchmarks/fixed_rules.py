@@ -1,10 +1,10 @@
 """The foreground IoU that fixed rules reach on the synthetic set: no training of a network, only a threshold, a
-colour or brightness rule, a 3x3 local-contrast rule, a position prior, or a per-pixel linear rule fitted on the
-training split (what a 1x1 or a 3x3 Conv2D with a sigmoid can compute). The synthetic IoU thresholds must sit
-above the best of them (tests/fast/test_fixed_rules.py; open on the current set, see README's Profiles section).
-Texture detectors of two layers set by hand
-(a contrast, then a mean over a window) are printed too: they read the texture cue, as the trained U-Net does, and
-only the checks that the model was trained tell them apart.
+colour or brightness rule, a 3x3 local-contrast rule, a position prior, the distance from an image's mean colour or
+from its border's, or a per-pixel linear rule fitted on the training split (what a 1x1 or a 3x3 Conv2D with a
+sigmoid can compute). The synthetic IoU thresholds sit above the best of them (tests/fast/test_fixed_rules.py).
+Detectors of two and three layers set by hand (contrasts, the stripes' direction) are printed too: the direction
+detector reads the cue the trained U-Net reads, and only the checks that the model was trained (its weights moved
+from the seeded initialisation, its reported losses match the grader's) tell it apart.
 
 python benchmarks/fixed_rules.py [--train 200] [--test 200] [--sizes 32 64]
 
@@ -107,6 +107,26 @@ def _contrasts(images: np.ndarray) -> np.ndarray:
     return np.concatenate([_neighbourhood(images), contrast, local_std(images, 3)[..., None]], axis=-1)
 
 
+def _border_colour(images: np.ndarray) -> np.ndarray:
+    """Each image's mean colour over its outermost rows and columns, shaped to broadcast over the image."""
+    border = np.concatenate([images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], axis=1)
+    return border.mean(1)[:, None, None]
+
+
+def _orientation(images: np.ndarray) -> np.ndarray:
+    """Per pixel: how much more the image changes along rows than along columns (|left - right| minus |up - down|,
+    channels averaged): what two layers of 3x3 differences and their absolute values (two ReLUs) compute."""
+    padded = np.pad(images, [(0, 0), (1, 1), (1, 1), (0, 0)], mode="edge")
+    across = np.abs(padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2])
+    down = np.abs(padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1])
+    return (across - down).mean(-1)
+
+
+def stripe_direction(images: np.ndarray) -> np.ndarray:
+    """Three layers set by hand: the stripes' direction (`_orientation`) averaged over 5x5."""
+    return _box(_orientation(images)[..., None], 5)[..., 0]
+
+
 def _colour(images: np.ndarray) -> np.ndarray:
     """Per pixel: its colour, squares and products of the channels (a quadratic colour rule)."""
     r, g, b = images[..., 0], images[..., 1], images[..., 2]
@@ -148,6 +168,9 @@ def rules(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarr
         "distance from the image's mean colour": best_cut(
             np.linalg.norm(images - images.mean((1, 2), keepdims=True), axis=-1), masks
         ),
+        "distance from the mean colour of the image's border": best_cut(
+            np.linalg.norm(images - _border_colour(images), axis=-1), masks
+        ),
     }
     for name, features in (("1x1 colour", _colour), ("3x3 neighbourhood", _neighbourhood)):
         rule = logistic(features(train[0]), train[1])
@@ -166,6 +189,8 @@ def two_layer_rules(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray
     found["two layers: logistic rule on 3x3 values and contrasts"] = best_cut(apply(rule, _contrasts(images)), masks)
     for k in (5, 7):
         found[f"two layers: 3x3 contrast averaged over {k}x{k}"] = best_cut(_box(contrast[..., None], k)[..., 0], masks)
+    found["two layers: stripe direction (across minus down differences)"] = best_cut(_orientation(images), masks)
+    found["three layers: stripe direction averaged over 5x5"] = best_cut(stripe_direction(images), masks)
     return found
 
 

@@ -1,8 +1,8 @@
 """No fixed rule earns the synthetic IoU threshold: a threshold on brightness or a colour channel, a colour rule
 or a 3x3 rule fitted on the training split (what a hand-set 1x1 or 3x3 Conv2D with a sigmoid computes), local
-contrast, the position prior, the distance from an image's mean colour. Each rule's threshold is the best for the
-test examples themselves, so the bound holds for any threshold fixed in advance. Measured on a small set drawn
-afresh (benchmarks/fixed_rules.py prints the figures on the full-sized set)."""
+contrast, the position prior, the distance from an image's mean colour or from its border's. Each rule's threshold
+is the best for the test examples themselves, so the bound holds for any threshold fixed in advance. Measured on a
+small set drawn afresh (benchmarks/fixed_rules.py prints the figures on the full-sized set)."""
 
 from __future__ import annotations
 
@@ -34,11 +34,6 @@ def measured(request: pytest.FixtureRequest, drawn: tuple[list, list]) -> tuple[
     return request.param, fixed_rules.rules(fixed_rules.preprocess(train, size), fixed_rules.preprocess(test, size))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: on the current synthetic set a brightness threshold reaches 0.90 and a fitted 3x3 rule 0.92-0.94; "
-    "the texture sets tried instead were not learnt reliably in the smoke recipe (README, Profiles)",
-)
 def test_no_fixed_rule_reaches_the_synthetic_threshold(measured: tuple[str, dict[str, float]]) -> None:
     profile, found = measured
     threshold = PROFILES[profile].iou_thresholds["synthetic"]
@@ -47,10 +42,33 @@ def test_no_fixed_rule_reaches_the_synthetic_threshold(measured: tuple[str, dict
 
 
 def test_the_rules_are_measured(measured: tuple[str, dict[str, float]]) -> None:
-    """The bound means something: the all-pet rule scores the pet fraction, and the fitted rules learn something."""
+    """The bound means something: the all-pet rule scores the pet fraction, and every rule is at least near it."""
     _, found = measured
     assert 0.1 < found["all pet"] < 0.5
-    assert found["3x3 neighbourhood logistic rule fitted on train"] >= found["all pet"] - 1e-6
+    assert min(found.values()) > found["all pet"] - 0.02
+
+
+def test_the_fitted_rules_find_a_colour_cue_when_there_is_one() -> None:
+    """The fitting works: where the pet is the red pixels, the fitted 1x1 and 3x3 rules find it."""
+    images = np.random.default_rng(0).uniform(size=(20, 16, 16, 3)).astype(np.float32)
+    masks = (images[..., :1] > 0.5).astype(np.float32)
+    train, test = (images[:10], masks[:10]), (images[10:], masks[10:])
+    found = fixed_rules.rules(train, test)
+    assert found["red channel threshold"] > 0.99
+    assert found["1x1 colour logistic rule fitted on train"] > 0.95
+    assert found["3x3 neighbourhood logistic rule fitted on train"] > 0.95
+
+
+def test_the_stripes_tell_the_pet(measured: tuple[str, dict[str, float]], drawn: tuple[list, list]) -> None:
+    """The cue a trained model reads is there: the stripes' direction, gathered over a few pixels (three layers set
+    by hand), finds the pet above the threshold (the fixed rules fail for want of that cue, not of a pet)."""
+    profile, _ = measured
+    size = PROFILES[profile].parameters.img_size
+    images, masks = fixed_rules.preprocess(drawn[1], size)
+    assert (
+        fixed_rules.best_cut(fixed_rules.stripe_direction(images), masks)
+        > PROFILES[profile].iou_thresholds["synthetic"]
+    )
 
 
 def test_numpy_resize_samples_as_the_reference_does() -> None:
