@@ -127,7 +127,8 @@ def _require_learning(training: Training, evaluation: Evaluation, judged: Scores
         f"{judged.bce:.3f}, constant {judged.constant_bce:.3f})"
     )
     fell = f"({losses[0]:.3f} -> {losses[-1]:.3f})" if len(losses) >= 2 else ""
-    if fell and losses[-1] < 0.95 * losses[0]:
+    # a fall of a fifth or more: it learned (the solution's falls by a third in smoke, 1e-4 for LEARNING_RATE by 7%)
+    if fell and losses[-1] < 0.8 * losses[0]:
         pytest.fail(f"the training loss fell {fell} but {poorly}: {_cause(evaluation, judged)}.")
     if fell and losses[-1] < losses[0]:
         pytest.fail(

@@ -114,8 +114,9 @@ def test_the_one_function_that_raised_is_substituted(tmp_path: Path, name: str) 
 
 
 def test_a_model_that_could_not_be_built_gets_the_block_that_failed_its_checks(tmp_path: Path) -> None:
-    """The mutant's encoder_block returns (p, x): the probe calls it fine, the notebook cannot build its model."""
-    first = _first(tmp_path, load_fixture("mutant_encoder_outputs_swapped"), [BUILD_FAILED])
+    """The mutant's encoder_block returns (p, x), its facts as if its notebook had not built a model: the probe calls
+    it fine, the notebook's model cell raised."""
+    first = _first(tmp_path, _untrained(load_fixture("mutant_encoder_outputs_swapped")), [BUILD_FAILED])
     assert first.facts.training.model is None
     chosen = carry.choose(first)
     assert chosen is not None and chosen[0] == "encoder_block"

@@ -334,12 +334,12 @@ def test_without_carry_forward_the_message_names_the_mapping_not_a_missing_train
 
 
 def test_a_loss_that_barely_fell_is_not_called_untrained(tmp_path: Path) -> None:
-    """The hard-coded learning rate of 1e-4 at smoke: the loss fell from 0.701 to 0.681, the predictions stay near
+    """The hard-coded learning rate of 1e-4 at smoke: the loss fell from 0.721 to 0.672, the predictions stay near
     one half."""
     results = _results(tmp_path, load_fixture("mutant_hard_coded_learning_rate"))
     for check in ("test_trained_for_epochs", "test_validated_on_test_split"):
         message = results[check].message
-        assert "barely fell (0.701 -> 0.681)" in message and "LEARNING_RATE" in message, message
+        assert "barely fell (0.721 -> 0.672)" in message and "LEARNING_RATE" in message, message
         assert "not trained" not in message
 
 
