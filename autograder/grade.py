@@ -137,16 +137,7 @@ def _job(
         f"sandbox: {backend.name}",
         file=sys.stderr,
     )
-    job = pipeline.Job(
-        profile,
-        run_data,
-        backend,
-        args.out.resolve(),
-        reference.examples,
-        _threads(args.jobs),
-        reference.splits,
-        descriptors=reference.descriptors,
-    )
+    job = pipeline.Job.on(profile, run_data, backend, args.out.resolve(), reference, _threads(args.jobs))
     problems = permissions.unreadable(backend.name, job.readonly(), [run_data.path])
     if problems:
         raise Refusal(

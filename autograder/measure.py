@@ -20,7 +20,7 @@ from autograder import challenge
 from autograder.measuring import facts, files
 from autograder.measuring.facts import FactError, Facts
 from autograder.measuring.program import BLOCKS
-from autograder.measuring.training import PRIVATE_LIMIT, REFERENCE_LIMIT
+from autograder.measuring.training import REFERENCE_FILE_LIMIT
 from autograder.sandbox import Sandbox
 
 PACKAGE = Path(__file__).resolve().parent / "measuring"
@@ -89,7 +89,7 @@ class Measurer:
         self.exported = False
         settings = job_settings(profile, data_path, examples, drawn.seed)
         scratch = box.scratch
-        if reference and files.copy(reference, scratch / "reference.npz", max(REFERENCE_LIMIT, PRIVATE_LIMIT)):
+        if reference and files.copy(reference, scratch / "reference.npz", REFERENCE_FILE_LIMIT):
             box.give(scratch / "reference.npz")
         (scratch / "job.json").write_text(json.dumps(settings))
         challenge.write(drawn, scratch)

@@ -21,6 +21,7 @@ import traceback
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
@@ -35,6 +36,9 @@ from autograder.probe import recorder
 from autograder.results import Outcome, cap, clean
 from autograder.sandbox import Sandbox
 from autograder.submission import Submission, load
+
+if TYPE_CHECKING:
+    from autograder.splits import Reference
 
 CALLS = Path(__file__).resolve().parent / "probe" / "calls.py"
 KERNEL_ENV = {
@@ -59,6 +63,23 @@ class Job:
     reference: Path | None = None  # the splits as the reference preprocesses them, once for the batch
     pristine: zygote.Address | None = None  # the batch's pristine process: the sandboxes' programs are its children
     descriptors: Path | None = None  # the visible test split's descriptors, for the kernel's recorder
+
+    @classmethod
+    def on(
+        cls, profile: Profile, data: RunData, backend: Backend, out: Path, reference: Reference, threads: int = 0
+    ) -> Job:
+        """The job of a batch that measures against `reference` (autograder/splits.py: its examples, splits and the
+        visible test split's descriptors)."""
+        return cls(
+            profile,
+            data,
+            backend,
+            out,
+            reference.examples,
+            threads,
+            reference.splits,
+            descriptors=reference.descriptors,
+        )
 
     def readonly(self) -> list[Path]:
         """What a sandbox sees read-only: the Python install, the kit's venv, the data."""

@@ -27,7 +27,7 @@ from assignment.data import DataError
 from assignment.profiles import Profile
 from autograder import batch
 from autograder.measuring import files
-from autograder.measuring.training import PRIVATE_LIMIT, REFERENCE_LIMIT
+from autograder.measuring.training import BYTES_PER_PIXEL, PRIVATE_LIMIT, REFERENCE_LIMIT
 from autograder.probe.recorder import DESCRIPTORS
 
 KIT = Path(__file__).resolve().parent.parent
@@ -120,15 +120,13 @@ def computing(profile: Profile, data_path: Path) -> str:
         cut = re.fullmatch(r":(\d+)\]", rest)
         examples += min(sizes.get(name, 0), int(cut.group(1))) if cut else sizes.get(name, 0)
     examples += sizes.get("private test", 0)
-    kept = examples * p.img_size**2 * 16 <= REFERENCE_LIMIT
+    per_example = p.img_size**2 * BYTES_PER_PIXEL
+    kept = examples * per_example <= REFERENCE_LIMIT
     # measured on 2 cores: a process's TensorFlow start and the counts ~6 s, each example preprocessed ~4 ms more
-    private = (
-        sizes.get("private test", 0)
-        if kept
-        else min(sizes.get("private test", 0), PRIVATE_LIMIT // p.img_size**2 // 17)
-    )
-    seconds = 6 + (examples if kept else private) * 0.004
-    what = f"preprocessing {examples if kept else private} examples at {p.img_size} px"
+    # too large to keep whole: the private part alone, as much of it as PRIVATE_LIMIT holds (see PREPARE)
+    prepared = examples if kept else min(sizes.get("private test", 0), PRIVATE_LIMIT // per_example)
+    seconds = 6 + prepared * 0.004
+    what = f"preprocessing {prepared} examples at {p.img_size} px"
     return (
         f"reference splits: computing the grader's copy of {p.train_split}, {p.test_split} and the private test "
         f"part ({what}; once for "

@@ -52,15 +52,7 @@ def calibrate(profile: Profile, seeds: list[int]) -> int:
         seeded = replace(profile, parameters=replace(profile.parameters, seed=seed))
         with tempfile.TemporaryDirectory() as out:
             reference = splits.prepare(profile, run_data.path, Path(out))
-            job = pipeline.Job(
-                seeded,
-                run_data,
-                backend,
-                Path(out),
-                reference.examples,
-                reference=reference.splits,
-                descriptors=reference.descriptors,
-            )
+            job = pipeline.Job.on(seeded, run_data, backend, Path(out), reference)
             outcome = pipeline.grade(Submission(f"seed{seed}", SOLUTION), job)
         iou = next((c.values["foreground_iou"] for c in outcome.checks if "foreground_iou" in c.values), math.nan)
         values.append(iou)

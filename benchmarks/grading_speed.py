@@ -82,15 +82,7 @@ def main() -> None:
         run_data = rundata.resolve(profile, dict(os.environ))
         with tempfile.TemporaryDirectory() as out:
             reference = splits.prepare(profile, run_data.path, Path(out))  # once per batch, as make grade does
-            job = pipeline.Job(
-                profile,
-                run_data,
-                backend,
-                Path(out),
-                reference.examples,
-                reference=reference.splits,
-                descriptors=reference.descriptors,
-            )
+            job = pipeline.Job.on(profile, run_data, backend, Path(out), reference)
             bare = min(bare_run(name, run_data.path) for _ in range(args.repeat))
             graded, score = min(graded_run(job) for _ in range(args.repeat))
         print(line(name, bare, graded, f"{backend.name} / {run_data.origin}", score), flush=True)

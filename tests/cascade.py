@@ -169,19 +169,17 @@ def _no_leak(out: Path, student: str) -> list[str]:
     ]
 
 
+def _as_mutant(name: str, mutant: str, expect: Callable[[Path, str], list[str]]) -> Cascade:
+    """A case that is the live mutant `mutant`'s change (read from that mutant's grading)."""
+    found = next(m for m in LIVE if m.name == mutant)
+    return Cascade(name, found.grade_id, found.old, found.new, found.section, expect)
+
+
 CASES = [
     # The seed's mapping (2 border, 3 background): "pet or border" became mask != 3, as the live mutant has it
-    Cascade("seed_mapping", "preprocess", "mask != 2", "mask != 3", "preprocess", _seed_mapping),
+    _as_mutant("seed_mapping", "seed_trimap_typo", _seed_mapping),
     Cascade("skp_typo", *SKP, "decoder", _second_run),
-    Cascade(
-        "single_conv",
-        "double_conv_block",
-        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)\n'
-        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
-        '    x = layers.Conv2D(num_f, 3, padding="same", activation="relu")(x)',
-        "encoder",
-        _single_conv,
-    ),
+    _as_mutant("single_conv", "single_conv", _single_conv),
 ]
 # The skp typo, plus cells that, in the grader's second run only, print the grader's decoder_block, put it in the
 # loss's name and raise with it: none of it may reach the student (its points are not checked: the loss it compiles
