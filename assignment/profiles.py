@@ -72,6 +72,10 @@ class Profile:
     # it calls; and a notebook that trained no model because one graded function raised (or its model could not be
     # built) is run once more with the grader's version of that function, for training (autograder/carry.py).
     carry_forward: bool = True
+    # The notebook's last cells (`predictions`, `evaluate`) only show the trained model's predictions and IoU on the
+    # visible test split; the grader measures the model itself, on held-out examples, so it skips them unless this is
+    # True (autograder/cells.py: only while they are the release's code and no cell of the student's follows them).
+    run_showing_cells: bool = False
     # A trained U-Net's foreground IoU on the held-out examples mirrored left to right stays within this of its IoU on
     # them as they are; a model that looks masks up by the image does not (see claims_calibration).
     flip_margin: float = 0.05

@@ -18,6 +18,8 @@ from autograder.results import CellFailure
 INJECTED = "injected-parameters"  # papermill's tag on the cell it adds
 TITLE = re.compile(r"#\s?@title\s+(.*\S)")
 TITLE_LIMIT = 200  # characters of a title or heading kept (the reports shorten them at a word)
+# The release's last cells: they only draw and print the trained model's predictions, which the grader measures itself.
+SHOWING = ("predictions", "evaluate")
 
 
 def grade_id(cell: nbformat.NotebookNode) -> str:
@@ -47,6 +49,22 @@ def locked_cells(nb: nbformat.NotebookNode, release: Path = RELEASE) -> dict[int
         checksum = released[name].metadata.nbgrader.get("checksum", "") if name in released else ""
         if checksum and name not in found.values() and unchanged(cell, checksum):
             found[index] = name
+    return found
+
+
+def showing_only(nb: nbformat.NotebookNode, release: Path = RELEASE) -> list[int]:
+    """Indexes of the notebook's last code cells while each is an unchanged locked SHOWING cell of the release: they
+    repeat what the grader measures on held-out examples. A cell the student wrote or edited after them, or in them,
+    keeps them (and itself) running."""
+    locked = locked_cells(nb, release)
+    found = []
+    for index in reversed(range(len(nb.cells))):
+        cell = nb.cells[index]
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        if locked.get(index) not in SHOWING:
+            break
+        found.append(index)
     return found
 
 

@@ -5,7 +5,8 @@ runs inside `autograder.sandbox` and talks to the grader over unix sockets (jupy
 transport) in the sandbox's scratch folder, never TCP. Each cell has a time limit and the notebook a
 total one. An error or a timeout is recorded and the next cell runs; a dead or unresponsive kernel is
 restarted, the cells before are replayed and the fatal cell is skipped. After the last cell the kernel
-exports `model` and `history` (autograder/probe/export.py); the grader measures them itself.
+exports `model` and `history` (autograder/probe/export.py); the grader measures them itself, so the
+notebook's last cells, which only show the model's predictions, are skipped (cells.showing_only).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ OUTPUT_LIMIT = 2_000_000  # characters of output kept per cell
 MESSAGE_LIMIT = 64 << 20  # bytes of one message from the kernel
 NOTEBOOK_LIMIT = 20_000_000  # characters of outputs in the executed notebook
 PROBE = Path(__file__).resolve().parent / "probe"
+NOT_RUN_NOTE = (
+    "Not run by the grader: this cell only shows the trained model's predictions, which the grader measures itself "
+    "on held-out test images (see your feedback).\n"
+)
 GRADER_FILES = ("export.py", "recorder.py", "descriptors.py")  # the grader's code run in the kernel, before and after
 
 
@@ -270,6 +275,14 @@ def _attempt(session: _Session, result: RunResult, profile: Profile, skip: set[i
     return dead_at
 
 
+def not_run(nb: nbformat.NotebookNode, profile: Profile) -> set[int]:
+    """The cells the grader skips (cells.showing_only, unless the profile runs them), each given NOT_RUN_NOTE."""
+    skip = set() if profile.run_showing_cells else set(cells.showing_only(nb))
+    for index in skip:
+        nb.cells[index].outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN_NOTE)]
+    return skip
+
+
 def execute(
     nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox, session: type[_Session] = _Session
 ) -> RunResult:
@@ -278,7 +291,7 @@ def execute(
     MAX_KERNEL_RESTARTS times."""
     started = time.monotonic()
     result = RunResult(nb)
-    skip: set[int] = set()
+    skip = not_run(nb, profile)
     for name in GRADER_FILES:  # the grader's, read-only to the sandbox: a kernel started again finds them unchanged
         shutil.copyfile(PROBE / name, sandbox.scratch / name)
         (sandbox.scratch / name).chmod(0o644)

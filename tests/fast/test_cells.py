@@ -5,6 +5,7 @@ self-checks failing counted as ok."""
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -86,3 +87,29 @@ def test_another_failure_makes_it_an_error_named_by_the_students_number_and_titl
     assert report.status(Outcome("a", failures=timed_out)) == "timeout in cell 4"
     killed = [CellFailure(index_of(ran, "check_training"), FailureKind.KERNEL_DIED, "died", grade_id="check_training")]
     assert report.status(Outcome("a", failures=killed)).startswith("kernel died in cell")
+
+
+def test_only_the_unchanged_showing_cells_at_the_end_are_skipped() -> None:
+    _, ran = _graded()
+    showing = {index_of(ran, grade_id) for grade_id in cells.SHOWING}
+    assert set(cells.showing_only(ran)) == showing
+    assert all(c.cell_type == "markdown" for c in ran.cells[max(showing) + 1 :])
+    ran.cells.append(nbformat.v4.new_code_cell("   "))  # an empty cell changes nothing
+    ran.cells.append(nbformat.v4.new_markdown_cell("my notes"))
+    assert set(cells.showing_only(ran)) == showing
+    ran.cells.append(nbformat.v4.new_code_cell("print(evaluate_segmentation(model, test))"))  # the student's own
+    assert cells.showing_only(ran) == []
+    ran.cells.pop()
+    evaluate = ran.cells[index_of(ran, "evaluate")]
+    evaluate.source += "\nmodel.fit(test)"  # an edited locked cell runs, and so does every cell before it
+    assert cells.showing_only(ran) == []
+
+
+def test_the_grader_skips_them_unless_the_profile_runs_them() -> None:
+    _, ran = _graded()
+    skipped = run.not_run(ran, PROFILES["smoke"])
+    assert skipped == {index_of(ran, grade_id) for grade_id in cells.SHOWING}
+    assert all(ran.cells[i].outputs[0].text == run.NOT_RUN_NOTE for i in skipped)
+    _, ran = _graded()
+    assert run.not_run(ran, replace(PROFILES["smoke"], run_showing_cells=True)) == set()
+    assert not any(c.get("outputs") for c in ran.cells)
