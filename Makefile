@@ -68,8 +68,7 @@ test-fast: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest tests/fast -q -p no:cacheprovider -n 2
-	$(BIN)/python -m pytest tests --ignore=tests/fast --durations=20
+	$(BIN)/python tests/suite.py
 
 lint: setup
 	$(BIN)/ruff check .

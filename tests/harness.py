@@ -147,14 +147,31 @@ def sandbox_processes() -> list[str]:
     return found
 
 
+def _parent_and_owner(pid: int) -> tuple[int, int]:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]), Path(f"/proc/{pid}").stat().st_uid
+
+
+def _orphaned(pid: int) -> bool:
+    """Whether a sandbox uid's process has no live grader above it: its parents up to init are sandbox uids' too. A
+    sandbox of a test still running beside this session (tests/suite.py) has one."""
+    while pid > 1:
+        parent, owner = _parent_and_owner(pid)
+        if owner not in SANDBOX_UIDS:
+            return False
+        pid = parent
+    return True
+
+
 def kill_sandbox_uids() -> None:
-    """Teardown: SIGKILL whatever a sandbox uid still runs (bounds a fork bomb even if the grader failed to); only
-    the uids seen running, since killing a uid starts a process as that uid."""
+    """Teardown: SIGKILL whatever a sandbox uid still runs with no grader above it (bounds a fork bomb even if the
+    grader failed to); only the uids seen running so, since killing a uid starts a process as that uid. Such a uid
+    goes to no other sandbox while its processes live (autograder.uids)."""
     if os.geteuid() == 0:
         owners = set()
         for pid in uids.processes_of(uids.SANDBOX_UIDS):
-            with contextlib.suppress(OSError):
-                owners.add(Path(f"/proc/{pid}").stat().st_uid)
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if _orphaned(pid):
+                    owners.add(_parent_and_owner(pid)[1])
         uids.kill_uids(owners)
 
 

@@ -166,16 +166,15 @@ def _convs(config: Path) -> int:
     return sum(layer["class_name"] == "Conv2D" for layer in json.loads(config.read_text())["config"]["layers"])
 
 
-def test_a_strict_profile_probes_every_function_with_the_students_own_blocks(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("strict", "expected"), [(True, 1), (False, 2)], ids=["strict", "carry-forward"])
+def test_a_strict_profile_probes_every_function_with_the_students_own_blocks(
+    tmp_path: Path, strict: bool, expected: int
+) -> None:
     """With carry_forward off, encoder_block and make_unet build the submission's one-convolution double_conv_block;
     with it on (the module's probe of the solution aside), they get the grader's."""
     single = extract.extract(mutate(next(m for m in MUTANTS if m.name == "single_conv"))).statements
-    drawn = challenge.draw(13)
-    for strict, expected in ((True, 1), (False, 2)):
-        folder = tmp_path / f"strict-{strict}"
-        folder.mkdir()
-        done = run_probe(folder, single, drawn, carry_forward=not strict)
-        assert done.returncode == 0, done.stdout[-2000:]
-        assert _convs(folder / "out" / "double_conv_block-0.json") == 1
-        assert _convs(folder / "out" / "encoder_block-0.json") == expected, strict
-        assert _convs(folder / "out" / "make_unet-0.json") == 9 * expected + 1, strict
+    done = run_probe(tmp_path, single, challenge.draw(13), carry_forward=not strict)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert _convs(tmp_path / "out" / "double_conv_block-0.json") == 1
+    assert _convs(tmp_path / "out" / "encoder_block-0.json") == expected, strict
+    assert _convs(tmp_path / "out" / "make_unet-0.json") == 9 * expected + 1, strict

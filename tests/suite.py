@@ -1,0 +1,91 @@
+"""`make test`'s pytest runs, packed for 2 cores: the shared smoke batch's tests first, then, once the batch is
+graded, the fast suite and the other slow tests beside its readers.
+
+The batch saturates the cores and looks at the whole machine before and after its grading (tests/harness.py), so it
+runs alone; its conftest fixture writes the file named by KIT_BATCH_SIGNAL when that is over (or skipped). What runs
+after it keeps a core or less busy on its own (one notebook at a time, waits on Slurm), so three sessions share the
+cores from then on. Each session's output is printed whole when it ends; the exit status is the first failure's.
+
+    python tests/suite.py [PYTEST ARGS...]   extra arguments go to every session
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+SESSIONS = {
+    "the shared batch and its readers": ["tests", "--ignore=tests/fast", "-m", "batch", "--durations=10"],
+    "fast": ["tests/fast", "-q", "-n", "2"],
+    # Two workers, a module each at a time: a module's fixtures (a graded batch, a zip) are made once.
+    "the other slow tests": [
+        "tests",
+        "--ignore=tests/fast",
+        "-m",
+        "not batch",
+        "-n",
+        "2",
+        "--dist",
+        "loadfile",
+        "--durations=10",
+    ],
+}
+BATCH_WAIT = 2700  # seconds: the batch's own limit (tests/harness.py, 2400) and its set-up
+
+
+@dataclass
+class Session:
+    name: str
+    process: subprocess.Popen
+    log: Path
+    started: float = field(default_factory=time.monotonic)
+
+    def report(self) -> int:
+        """Its output and exit status, once it has ended."""
+        code = self.process.wait()
+        print(f"\n===== {self.name}: exit {code} after {time.monotonic() - self.started:.0f} s =====", flush=True)
+        print(self.log.read_text(errors="replace"), flush=True)
+        return code
+
+
+def start(name: str, extra: list[str], folder: Path, env: dict[str, str]) -> Session:
+    log = folder / f"{len(list(folder.glob('*.log')))}.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [*PYTEST, *SESSIONS[name], *extra], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
+    print(f"started: {name}", flush=True)
+    return Session(name, process, log)
+
+
+def main(extra: list[str]) -> int:
+    with tempfile.TemporaryDirectory(prefix="kit-suite-") as scratch:
+        folder = Path(scratch)
+        signal = folder / "batch-graded"
+        env = {**os.environ, "KIT_BATCH_SIGNAL": str(signal)}
+        first = start("the shared batch and its readers", extra, folder, env)
+        print("grading the shared smoke batch alone (about 6 minutes on 2 cores) ...", flush=True)
+        deadline = time.monotonic() + BATCH_WAIT
+        while not signal.exists() and first.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(1)
+        print(f"the shared batch is over after {time.monotonic() - first.started:.0f} s", flush=True)
+        running = [first, *(start(name, extra, folder, env) for name in ("fast", "the other slow tests"))]
+        codes = []
+        while running:  # each session's output as soon as it ends
+            ended = [session for session in running if session.process.poll() is not None]
+            codes += [session.report() for session in ended]
+            running = [session for session in running if session not in ended]
+            time.sleep(1)
+    failed = [code for code in codes if code not in (0, 5)]  # 5: no test selected (e.g. a -k that picks none)
+    return failed[0] if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
