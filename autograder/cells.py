@@ -20,6 +20,10 @@ TITLE = re.compile(r"#\s?@title\s+(.*\S)")
 TITLE_LIMIT = 200  # characters of a title or heading kept (the reports shorten them at a word)
 # The release's last cells: they only draw and print the trained model's predictions, which the grader measures itself.
 SHOWING = ("predictions", "evaluate")
+NOT_RUN_NOTE = (
+    "Not run by the grader: this cell only shows the trained model's predictions, which the grader measures itself "
+    "on held-out test images (see your feedback).\n"
+)
 
 
 def grade_id(cell: nbformat.NotebookNode) -> str:
@@ -66,6 +70,14 @@ def showing_only(nb: nbformat.NotebookNode, release: Path = RELEASE) -> list[int
             break
         found.append(index)
     return found
+
+
+def not_run(nb: nbformat.NotebookNode, run_showing: bool) -> set[int]:
+    """The cells the grader skips (showing_only, unless the profile runs them), each given NOT_RUN_NOTE."""
+    skip = set() if run_showing else set(showing_only(nb))
+    for index in skip:
+        nb.cells[index].outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN_NOTE)]
+    return skip
 
 
 def _heading(nb: nbformat.NotebookNode, index: int) -> str:

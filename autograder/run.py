@@ -46,10 +46,6 @@ OUTPUT_LIMIT = 2_000_000  # characters of output kept per cell
 MESSAGE_LIMIT = 64 << 20  # bytes of one message from the kernel
 NOTEBOOK_LIMIT = 20_000_000  # characters of outputs in the executed notebook
 PROBE = Path(__file__).resolve().parent / "probe"
-NOT_RUN_NOTE = (
-    "Not run by the grader: this cell only shows the trained model's predictions, which the grader measures itself "
-    "on held-out test images (see your feedback).\n"
-)
 GRADER_FILES = ("export.py", "recorder.py", "descriptors.py")  # the grader's code run in the kernel, before and after
 
 
@@ -275,14 +271,6 @@ def _attempt(session: _Session, result: RunResult, profile: Profile, skip: set[i
     return dead_at
 
 
-def not_run(nb: nbformat.NotebookNode, profile: Profile) -> set[int]:
-    """The cells the grader skips (cells.showing_only, unless the profile runs them), each given NOT_RUN_NOTE."""
-    skip = set() if profile.run_showing_cells else set(cells.showing_only(nb))
-    for index in skip:
-        nb.cells[index].outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN_NOTE)]
-    return skip
-
-
 def execute(
     nb: nbformat.NotebookNode, profile: Profile, sandbox: Sandbox, session: type[_Session] = _Session
 ) -> RunResult:
@@ -291,7 +279,7 @@ def execute(
     MAX_KERNEL_RESTARTS times."""
     started = time.monotonic()
     result = RunResult(nb)
-    skip = not_run(nb, profile)
+    skip = cells.not_run(nb, profile.run_showing_cells)
     for name in GRADER_FILES:  # the grader's, read-only to the sandbox: a kernel started again finds them unchanged
         shutil.copyfile(PROBE / name, sandbox.scratch / name)
         (sandbox.scratch / name).chmod(0o644)

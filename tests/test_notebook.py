@@ -17,7 +17,7 @@ from mutants import RELEASE, SOLUTION, SOLUTION_STUDENT
 from points_course import CHANGED, assert_notebook_states, changed_course
 
 from assignment import points
-from autograder import cells, run
+from autograder import cells
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_SETTINGS = {"IMG_SIZE": 256, "BATCH_SIZE": 16, "EPOCHS": 10, "BASE_FILTERS": 32, "LEARNING_RATE": 1e-4}
@@ -151,7 +151,7 @@ def test_solution_runs_headless_with_passing_self_checks(smoke_batch: Batch) -> 
     for cell in passed:
         assert any("self-checks passed" in o.get("text", "") for o in cell.outputs), _grade_id(cell)
     showing = [c for c in executed if _grade_id(c) in cells.SHOWING]  # skipped: the grader measures the model itself
-    assert len(showing) == 2 and all([o.get("text") for o in c.outputs] == [run.NOT_RUN_NOTE] for c in showing)
+    assert len(showing) == 2 and all([o.get("text") for o in c.outputs] == [cells.NOT_RUN_NOTE] for c in showing)
 
 
 @pytest.mark.slow

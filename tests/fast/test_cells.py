@@ -5,7 +5,6 @@ self-checks failing counted as ok."""
 from __future__ import annotations
 
 import csv
-from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -107,9 +106,9 @@ def test_only_the_unchanged_showing_cells_at_the_end_are_skipped() -> None:
 
 def test_the_grader_skips_them_unless_the_profile_runs_them() -> None:
     _, ran = _graded()
-    skipped = run.not_run(ran, PROFILES["smoke"])
+    skipped = cells.not_run(ran, PROFILES["smoke"].run_showing_cells)
     assert skipped == {index_of(ran, grade_id) for grade_id in cells.SHOWING}
-    assert all(ran.cells[i].outputs[0].text == run.NOT_RUN_NOTE for i in skipped)
+    assert all(ran.cells[i].outputs[0].text == cells.NOT_RUN_NOTE for i in skipped)
     _, ran = _graded()
-    assert run.not_run(ran, replace(PROFILES["smoke"], run_showing_cells=True)) == set()
+    assert cells.not_run(ran, run_showing=True) == set()
     assert not any(c.get("outputs") for c in ran.cells)
