@@ -147,18 +147,22 @@ def sandbox_processes() -> list[str]:
     return found
 
 
-def _parent_and_owner(pid: int) -> tuple[int, int]:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]), Path(f"/proc/{pid}").stat().st_uid
+def _parent(pid: int | str) -> int:
+    """The parent of process `pid`, from /proc (the field after the command name, which may hold spaces)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _owner(pid: int) -> int:
+    return Path(f"/proc/{pid}").stat().st_uid
 
 
 def _orphaned(pid: int) -> bool:
     """Whether a sandbox uid's process has no live grader above it: its parents up to init are sandbox uids' too. A
     sandbox of a test still running beside this session (tests/suite.py) has one."""
     while pid > 1:
-        parent, owner = _parent_and_owner(pid)
-        if owner not in SANDBOX_UIDS:
+        if _owner(pid) not in SANDBOX_UIDS:
             return False
-        pid = parent
+        pid = _parent(pid)
     return True
 
 
@@ -171,7 +175,7 @@ def kill_sandbox_uids() -> None:
         for pid in uids.processes_of(uids.SANDBOX_UIDS):
             with contextlib.suppress(OSError, ValueError, IndexError):
                 if _orphaned(pid):
-                    owners.add(_parent_and_owner(pid)[1])
+                    owners.add(_owner(pid))
         uids.kill_uids(owners)
 
 
@@ -212,7 +216,7 @@ class GraderMemory:
         for entry in os.scandir("/proc"):
             if entry.name.isdigit():
                 with contextlib.suppress(OSError, ValueError, IndexError):
-                    parent = int(Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    parent = _parent(entry.name)
                     children.setdefault(parent, []).append(int(entry.name))
         found = []
         todo = [self.root_pid]

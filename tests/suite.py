@@ -47,7 +47,7 @@ class Session:
 
 
 def start(name: str, extra: list[str], folder: Path, env: dict[str, str]) -> Session:
-    log = folder / f"{len(list(folder.glob('*.log')))}.log"
+    log = folder / f"{list(SESSIONS).index(name)}.log"
     with log.open("w") as handle:
         process = subprocess.Popen(
             [*PYTEST, *SESSIONS[name], *extra], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
