@@ -269,7 +269,8 @@ def _batch(args: argparse.Namespace) -> int:
         for line in refused:
             print(f"not re-judged {line}", file=sys.stderr)
         if job:
-            with zygote.Zygote(job.backend, job.readonly(), job.environment()) as pristine:
+            runs = any(not submission.refused for submission, _ in plan[Step.RUN])  # else no program starts at all
+            with zygote.Zygote(job.backend, job.readonly(), job.environment(), runs) as pristine:
                 _grade(plan[Step.RUN], kept, replace(job, pristine=pristine.address), args.jobs)
     if not args.no_merge:
         _finish(args.out.resolve(), args.gradebook, backend.name)

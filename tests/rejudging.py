@@ -5,8 +5,11 @@ A changed judging or measuring version is simulated in the copy's outcome.json f
 of the code judged or measured them: to `make grade` that is exactly the state a changed check, or a changed
 measuring module, leaves (tests/fast/test_resume.py shows which files change which version).
 
-    check_rejudged_without_running(out, submissions, data_dir, scratch, "--cell-timeout", "120")
+    check_rejudged_without_running(out, kinds, data_dir, scratch, "--cell-timeout", "120")
     check_measured_again(out, submissions, data_dir, scratch, "unfilled_release", "--cell-timeout", "120")
+
+Re-judging copies a few students of each kind (`kinds`: student -> kind), with their submissions: every student of
+that copy is re-judged, as every student of a whole batch would be, at a sixth of the cost.
 
 `flags` are those the batch was graded with (the same profile and settings, else every notebook runs again).
 """
@@ -21,11 +24,13 @@ import time
 from pathlib import Path
 
 from grading import grade_command
+from harness import rows
 
-from autograder.batch import Versions
+from autograder import batch
 
 ROOT = Path(__file__).resolve().parent.parent
 MEASURED = ("executed.ipynb", "facts.json", "run.json")  # what a run leaves beside its outcome
+PER_KIND = 3  # students of each kind that re-judging copies
 
 
 def _copy(out: Path, scratch: Path, name: str) -> Path:
@@ -59,12 +64,42 @@ def _outcome(folder: Path) -> dict:
     return json.loads((folder / "outcome.json").read_text())
 
 
-def check_rejudged_without_running(out: Path, submissions: Path, data_dir: Path, scratch: Path, *flags: str) -> None:
+def _own(path: Path, student: str, root: Path) -> bool:
+    """Whether the notebook at `path` is named for `student` alone: submitted/<student>.ipynb, or the only file of
+    <student>'s folder (a copy of it elsewhere then gets the same id)."""
+    flat = path.parent.parent == root and path.stem == student
+    return flat or (student in path.parts and len(list(path.parent.iterdir())) == 1)
+
+
+def _part(out: Path, kinds: dict[str, str], scratch: Path) -> tuple[Path, Path]:
+    """A copy of OUT holding PER_KIND students of each kind and the first one refused before it ran (each graded from
+    a notebook of its own, so that it keeps its id), and a folder of their submissions laid out as the batch's were."""
+    root = Path(batch.submissions_root(out))
+    paths = {s.student: s.path for s in batch.read_manifest(out)}
+    own = sorted(s for s in kinds if s in paths and _own(paths[s], s, root))
+    chosen = dict.fromkeys(
+        s for kind in sorted(set(kinds.values())) for s in [s for s in own if kinds[s] == kind][:PER_KIND]
+    )
+    chosen.update(dict.fromkeys([s for s in own if not _outcome(out / s)["measured"]][:1]))
+    copy, submissions = scratch / "rejudged", scratch / "rejudged-submissions"
+    for student in chosen:
+        shutil.copytree(out / student, copy / student, symlinks=True)
+        target = submissions / paths[student].relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(paths[student], target)
+    return copy, submissions
+
+
+def check_rejudged_without_running(
+    out: Path, kinds: dict[str, str], data_dir: Path, scratch: Path, *flags: str
+) -> None:
     """(a) When only the judging changed, `make grade` re-judges every student from the stored measurements: no
     notebook runs (no reference splits, no progress bar of notebooks), what the runs left is untouched, each outcome
-    keeps its run part and gets the current judging version, and grades.csv is the batch's (the checks are the same)."""
-    copy = _copy(out, scratch, "rejudged")
+    keeps its run part and gets the current judging version, and grades.csv holds the batch's rows (the checks are the
+    same)."""
+    copy, submissions = _part(out, kinds, scratch)
     students = sorted(p.parent for p in copy.glob("*/outcome.json"))
+    assert len({kinds[folder.name] for folder in students}) == len(set(kinds.values())), "a kind is missing"
     before = {folder.name: _outcome(folder) for folder in students}
     for folder in students:
         _claim(folder, judged="another judging version")
@@ -73,13 +108,14 @@ def check_rejudged_without_running(out: Path, submissions: Path, data_dir: Path,
     assert f"graded 0, kept 0, re-judged {len(students)}," in stderr, stderr[-3000:]
     assert "reference splits:" not in stderr and "grading (" not in stderr, "nothing was to run"
     assert _measured(copy) == measured, "no executed notebook, facts.json or run.json was written again"
-    judging = Versions.current().judging
+    judging = batch.Versions.current().judging
     for folder in students:
         after = _outcome(folder)
         assert after["judged"] == judging and after["checks"] == before[folder.name]["checks"]
         run = ("failures", "problem", "notes", "sandbox", "seconds", "flags", "edited", "key", "measuring")
         assert {f: after[f] for f in run} == {f: before[folder.name][f] for f in run}, folder.name
-    assert (copy / "grades.csv").read_text() == (out / "grades.csv").read_text()
+    whole = rows(out)
+    assert rows(copy) == {folder.name: whole[folder.name] for folder in students}
     assert seconds < 60 + 5 * len(students), f"re-judging {len(students)} students took {seconds:.0f} s"
 
 
@@ -97,5 +133,5 @@ def check_measured_again(
     assert f"graded 1, kept {kept}, re-judged 0," in stderr, stderr[-3000:]
     assert "reference splits:" in stderr
     assert (copy / student / "executed.ipynb").stat().st_mtime_ns != executed, "its notebook ran again"
-    assert _outcome(copy / student)["measuring"] == Versions.current().measuring
+    assert _outcome(copy / student)["measuring"] == batch.Versions.current().measuring
     assert {k: v for k, v in _measured(copy).items() if not k.startswith(f"{student}/")} == others

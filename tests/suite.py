@@ -3,8 +3,9 @@ graded, the fast suite and the other slow tests beside its readers.
 
 The batch saturates the cores and looks at the whole machine before and after its grading (tests/harness.py), so it
 runs alone; its conftest fixture writes the file named by KIT_BATCH_SIGNAL when that is over (or skipped). What runs
-after it keeps a core or less busy on its own (one notebook at a time, waits on Slurm), so three sessions share the
-cores from then on. Each session's output is printed whole when it ends; the exit status is the first failure's.
+after it keeps a core or less busy per process (one notebook at a time, waits on Slurm), so three sessions (the
+fast and the other slow tests in two workers each) share the cores from then on. Each session's output is printed
+whole when it ends; the exit status is the first failure's.
 
     python tests/suite.py [PYTEST ARGS...]   extra arguments go to every session
 """
@@ -24,9 +25,19 @@ PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
 SESSIONS = {
     "the shared batch and its readers": ["tests", "--ignore=tests/fast", "-m", "batch", "--durations=10"],
     "fast": ["tests/fast", "-q", "-n", "2"],
-    # One worker: what it runs keeps a core busy or less (one notebook at a time, waits on Slurm); more workers on
-    # 2 cores measured slower (888 s against 844 s for all of make test), each paying its own start.
-    "the other slow tests": ["tests", "--ignore=tests/fast", "-m", "not batch", "--durations=10"],
+    # Two workers, a module each (loadfile: a module's batch, e.g. the resumed batches' `whole`, is graded once): the
+    # longest module alone outlasts the fast suite and the batch's readers, and would leave a core idle at the end.
+    "the other slow tests": [
+        "tests",
+        "--ignore=tests/fast",
+        "-m",
+        "not batch",
+        "--durations=10",
+        "-n",
+        "2",
+        "--dist",
+        "loadfile",
+    ],
 }
 BATCH_WAIT = 2700  # seconds: the batch's own limit (tests/harness.py, 2400) and its set-up
 

@@ -1,5 +1,6 @@
-"""Re-judging instead of re-running, on a copy of the shared smoke batch (tests/rejudging.py): a changed judging
-version re-judges everyone without running a notebook; a changed measuring version runs that notebook again."""
+"""Re-judging instead of re-running, on copies of the shared smoke batch (tests/rejudging.py): a changed judging
+version re-judges everyone (a few students of each kind) without running a notebook; a changed measuring version runs
+that notebook again."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ pytestmark = pytest.mark.slow
 def test_a_changed_check_re_judges_without_running_a_notebook(
     smoke_batch: Batch, synthetic_data_dir: Path, tmp_path: Path
 ) -> None:
-    submissions = smoke_batch.out.parent / "submissions"
-    check_rejudged_without_running(smoke_batch.out, submissions, synthetic_data_dir, tmp_path, *smoke_batch.flags())
+    check_rejudged_without_running(
+        smoke_batch.out, smoke_batch.kinds, synthetic_data_dir, tmp_path, *smoke_batch.flags()
+    )
 
 
 def test_a_changed_measuring_module_runs_the_notebook_again(

@@ -183,13 +183,16 @@ def run(box: Sandbox, argv: list[str], timeout: float, answers: tuple[Answer, ..
 
 class Zygote:
     """The batch's pristine process, for its lifetime (a context manager); `address` is None where there is none.
-    `environment` is what its children's sandboxes all have in their environment."""
+    `environment` is what its children's sandboxes all have in their environment; `wanted` is False where no program
+    will start (every notebook refused): then there is none either."""
 
-    def __init__(self, backend: Backend, readonly: list[Path], environment: dict[str, str]) -> None:
+    def __init__(
+        self, backend: Backend, readonly: list[Path], environment: dict[str, str], wanted: bool = True
+    ) -> None:
         self.address: Address | None = None
         self.process: subprocess.Popen | None = None
         self.private: Path | None = None
-        if os.geteuid() != 0 or not backend.forks:
+        if not wanted or os.geteuid() != 0 or not backend.forks:
             return
         self.private = Path(tempfile.mkdtemp(prefix="tu-grader-zygote-", dir=leftovers.scratch_root()))
         self._alive = leftovers.hold(self.private)  # a killed grader's pristine folder is swept like a sandbox's

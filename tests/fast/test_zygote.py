@@ -38,6 +38,10 @@ PROBE = textwrap.dedent(
     print("cgroup", open("/proc/self/cgroup").read().replace(chr(10), " "))
     import tensorflow_datasets.core.constants as tfds
     print("args", sys.argv[1:], "data", tfds.DATA_DIR)
+    before = len(sys.modules)
+    import tensorflow_datasets
+    tensorflow_datasets.builder_cls("oxford_iiit_pet")
+    print("catalog imports", len(sys.modules) - before)
     subprocess.Popen(["sleep", "600"], start_new_session=True)
     sys.exit(3)
     """
@@ -75,6 +79,7 @@ def test_a_child_is_confined_like_a_sandbox_of_its_own(pristine: zygote.Zygote) 
     assert f"uid {uid} modules True" in out and "TINY_UNET" not in out and "'TFDS_DATA_DIR'" in out, out
     assert not joined or f"memory:{joined}" in out or scratch.name in out.split("memory:")[1].split()[0], out
     assert "args ['one', 'two'] data /data" in out, "what tfds read at import is the sandbox's data"
+    assert "catalog imports 0" in out, "a dataset's lookup finds tfds's catalog imported already"
     assert uids.processes_of({uid}) == [], "a detached process outlived the sandbox"
     assert not scratch.exists()
 
@@ -106,6 +111,14 @@ def test_the_user_backend_forks_too(pristine: zygote.Zygote) -> None:
     with zygote.Zygote(USER, PYTHON_PATHS, ENVIRONMENT) as process, _forked(process.address, USER) as box:
         done = box.run([sys.executable, "-c", "import os, sys; print(os.getuid(), 'tensorflow' in sys.modules)"], 60)
         assert done.stdout.strip() == f"{box.uid} True", done.stdout
+
+
+def test_no_pristine_process_where_no_program_will_start() -> None:
+    """A batch whose every notebook is refused (a Slurm task's one broken file) imports no TensorFlow."""
+    if os.geteuid() != 0:
+        pytest.skip("as root only")
+    with zygote.Zygote(BWRAP, PYTHON_PATHS, ENVIRONMENT, wanted=False) as process:
+        assert (process.address, process.process, process.private) == (None, None, None), "no process, no folder"
 
 
 def test_without_a_pristine_process_the_program_starts_the_usual_way(tmp_path: Path) -> None:
