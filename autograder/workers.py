@@ -75,7 +75,7 @@ def grade_all(
 ) -> None:
     """Grade every (submission, key), `jobs` at a time; `done` gets each outcome as it comes."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["autograder.pipeline"])
+    context.set_forkserver_preload(["autograder.preload"])  # the pipeline, its objects frozen for the workers
     queue = [(submission, key, 1) for submission, key in todo]
     running: list[_Running] = []
     while queue or running:

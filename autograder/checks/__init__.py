@@ -46,6 +46,8 @@ def run(facts: Path, run_config: Path) -> tuple[list[CheckResult], str]:
                 "no:terminal",
                 "-p",
                 "no:warnings",
+                "-p",
+                "no:unraisableexception",  # its full garbage collection at the end cost more than all the checks
                 "--rootdir",
                 str(FOLDER),
                 f"--facts={facts}",

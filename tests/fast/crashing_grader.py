@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,8 @@ def grade(submission, job, key: str) -> Outcome:
         os._exit(9)
     if submission.student == "sleeper":
         time.sleep(600)
-    outcome = Outcome(submission.student, diagnostics=[f"graded in process {os.getpid()}"], key=key)
+    inherited = f"pipeline {'autograder.pipeline' in sys.modules}, frozen objects {gc.get_freeze_count()}"
+    outcome = Outcome(submission.student, diagnostics=[f"graded in process {os.getpid()}", inherited], key=key)
     report.write_student(outcome, job.out / submission.student)
     return outcome
 
