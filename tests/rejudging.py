@@ -8,8 +8,8 @@ measuring module, leaves (tests/fast/test_resume.py shows which files change whi
     check_rejudged_without_running(out, kinds, data_dir, scratch, "--cell-timeout", "120")
     check_measured_again(out, submissions, data_dir, scratch, "unfilled_release", "--cell-timeout", "120")
 
-Re-judging copies a few students of each kind (`kinds`: student -> kind), with their submissions: every student of
-that copy is re-judged, as every student of a whole batch would be, at a sixth of the cost.
+Re-judging runs on a copy without the hostile notebooks that earned nothing but one (`kinds`: student -> kind; about
+35 of 62 students): the ones left out are judged as the unfilled release is, and cost a second each to re-judge.
 
 `flags` are those the batch was graded with (the same profile and settings, else every notebook runs again).
 """
@@ -30,7 +30,6 @@ from autograder import batch
 
 ROOT = Path(__file__).resolve().parent.parent
 MEASURED = ("executed.ipynb", "facts.json", "run.json")  # what a run leaves beside its outcome
-PER_KIND = 3  # students of each kind that re-judging copies
 
 
 def _copy(out: Path, scratch: Path, name: str) -> Path:
@@ -64,29 +63,26 @@ def _outcome(folder: Path) -> dict:
     return json.loads((folder / "outcome.json").read_text())
 
 
-def _own(path: Path, student: str, root: Path) -> bool:
-    """Whether the notebook at `path` is named for `student` alone: submitted/<student>.ipynb, or the only file of
-    <student>'s folder (a copy of it elsewhere then gets the same id)."""
-    flat = path.parent.parent == root and path.stem == student
-    return flat or (student in path.parts and len(list(path.parent.iterdir())) == 1)
-
-
 def _part(out: Path, kinds: dict[str, str], scratch: Path) -> tuple[Path, Path]:
-    """A copy of OUT holding PER_KIND students of each kind and the first one refused before it ran (each graded from
-    a notebook of its own, so that it keeps its id), and a folder of their submissions laid out as the batch's were."""
+    """A copy of OUT and of its submissions with every student but the hostile notebooks that earned nothing (one of
+    those stays): each mutant, broken, refused, colliding and cascading notebook, both honest ones, and every hostile
+    one whose points judging must reproduce. The submissions keep their layout (links, stray copies), so each student
+    keeps its id."""
     root = Path(batch.submissions_root(out))
-    paths = {s.student: s.path for s in batch.read_manifest(out)}
-    own = sorted(s for s in kinds if s in paths and _own(paths[s], s, root))
-    chosen = dict.fromkeys(
-        s for kind in sorted(set(kinds.values())) for s in [s for s in own if kinds[s] == kind][:PER_KIND]
-    )
-    chosen.update(dict.fromkeys([s for s in own if not _outcome(out / s)["measured"]][:1]))
+    totals = {student: row["total"] for student, row in rows(out).items()}
+    idle = sorted(s for s in kinds if kinds[s] == "attack" and totals.get(s) == "0")
+    dropped = set(idle[1:])
     copy, submissions = scratch / "rejudged", scratch / "rejudged-submissions"
-    for student in chosen:
-        shutil.copytree(out / student, copy / student, symlinks=True)
-        target = submissions / paths[student].relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(paths[student], target)
+    shutil.copytree(root, submissions, symlinks=True)
+    for entry in batch.read_manifest(out):
+        if entry.student in dropped:
+            top = submissions.joinpath(*entry.path.relative_to(root).parts[:2])  # submitted/<file or folder>
+            if top.is_dir() and not top.is_symlink():
+                shutil.rmtree(top)
+            else:
+                top.unlink()
+        else:
+            shutil.copytree(out / entry.student, copy / entry.student, symlinks=True)
     return copy, submissions
 
 
@@ -99,7 +95,10 @@ def check_rejudged_without_running(
     same)."""
     copy, submissions = _part(out, kinds, scratch)
     students = sorted(p.parent for p in copy.glob("*/outcome.json"))
-    assert len({kinds[folder.name] for folder in students}) == len(set(kinds.values())), "a kind is missing"
+    assert {kinds.get(folder.name) for folder in students} >= set(kinds.values()), "a kind is missing"
+    listed = {entry.student: entry for entry in batch.read_manifest(out)}
+    assert any(listed[folder.name].refused for folder in students), "no refused notebook is re-judged"
+    assert any(not _outcome(folder)["measured"] for folder in students), "no notebook that was not measured"
     before = {folder.name: _outcome(folder) for folder in students}
     for folder in students:
         _claim(folder, judged="another judging version")

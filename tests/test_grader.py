@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from grading import grade_command, judge, load_fixture
 from harness import Batch
-from mutants import LIVE, SOLUTION_STUDENT, UNTRAINED_TRAINING, Mutant
+from mutants import INFINITE_LOOP, LIVE, SOLUTION_STUDENT, UNTRAINED_TRAINING, Mutant
 from PIL import Image
 
 from assignment.points import MAX_POINTS, SECTIONS
@@ -197,7 +197,7 @@ def test_syntax_error_keeps_earned_points(smoke_batch: Batch) -> None:
 
 def test_infinite_loop_times_out_and_keeps_earned_points(smoke_batch: Batch) -> None:
     out = smoke_batch.out
-    row = _rows(out)["broken_infinite_loop"]
+    row = _rows(out)[INFINITE_LOOP]
     assert row["status"].startswith("timeout in cell") and row["total"] == _untrained_total(), row
 
 

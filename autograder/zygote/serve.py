@@ -36,8 +36,9 @@ def preload() -> None:
     import tensorflow_datasets
 
     # A dataset's first lookup imports tfds's whole catalog (about 530 modules, 0.4 CPU-s a kernel): only imports,
-    # no file read and no thread started, so it is done here once.
-    tensorflow_datasets.builder_cls("oxford_iiit_pet")
+    # no file read and no thread started, so it is done here once (or, should tfds change, by each child again).
+    with contextlib.suppress(Exception):
+        tensorflow_datasets.builder_cls("oxford_iiit_pet")
 
 
 def _child(request: dict, fds: list[int]) -> None:

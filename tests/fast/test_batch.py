@@ -32,6 +32,5 @@ def test_a_dying_or_hanging_worker_costs_one_row_and_the_batch_goes_on(tmp_path:
     pids = {outcomes[s].diagnostics[0] for s in ("ann", "dan")}
     assert len(pids) == 2, "every submission is graded in a fresh worker"
     for student in ("ann", "dan"):  # forked from a server that imported the pipeline and froze what it made
-        loaded, frozen = outcomes[student].diagnostics[1].split(", ")
-        assert loaded == "pipeline True" and int(frozen.split()[-1]) > 10_000, outcomes[student].diagnostics
+        assert outcomes[student].diagnostics[1] == "pipeline frozen True", outcomes[student].diagnostics
     assert (tmp_path / "out" / "crasher" / "results.json").is_file()

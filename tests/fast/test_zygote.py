@@ -5,6 +5,7 @@ sandbox of its own is, and cannot reach the pristine process or another child. O
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -82,6 +83,16 @@ def test_a_child_is_confined_like_a_sandbox_of_its_own(pristine: zygote.Zygote) 
     assert "catalog imports 0" in out, "a dataset's lookup finds tfds's catalog imported already"
     assert uids.processes_of({uid}) == [], "a detached process outlived the sandbox"
     assert not scratch.exists()
+
+
+def test_the_catalog_lookup_the_pristine_process_makes_starts_no_thread() -> None:
+    """Its children are forked from it: a thread its preload started could hold a lock a child then waits on."""
+    count = "len(os.listdir('/proc/self/task'))"
+    lookup = "tensorflow_datasets.builder_cls('oxford_iiit_pet')"
+    program = f"import os, tensorflow_datasets\nbefore = {count}\n{lookup}\nprint(before, {count})"
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    before, after = done.stdout.split()
+    assert before == after, done.stdout
 
 
 def test_children_share_nothing_they_write(pristine: zygote.Zygote) -> None:
