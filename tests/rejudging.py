@@ -96,10 +96,10 @@ def check_rejudged_without_running(
     copy, submissions = _part(out, kinds, scratch)
     students = sorted(p.parent for p in copy.glob("*/outcome.json"))
     assert {kinds.get(folder.name) for folder in students} >= set(kinds.values()), "a kind is missing"
+    before = {folder.name: _outcome(folder) for folder in students}
     listed = {entry.student: entry for entry in batch.read_manifest(out)}
     assert any(listed[folder.name].refused for folder in students), "no refused notebook is re-judged"
-    assert any(not _outcome(folder)["measured"] for folder in students), "no notebook that was not measured"
-    before = {folder.name: _outcome(folder) for folder in students}
+    assert not all(outcome["measured"] for outcome in before.values()), "no notebook that was not measured"
     for folder in students:
         _claim(folder, judged="another judging version")
     measured = _measured(copy)

@@ -1,6 +1,6 @@
 """Re-judging instead of re-running, on copies of the shared smoke batch (tests/rejudging.py): a changed judging
-version re-judges everyone (a few students of each kind) without running a notebook; a changed measuring version runs
-that notebook again."""
+version re-judges everyone (all but the hostile notebooks that earned nothing) without running a notebook; a changed
+measuring version runs that notebook again."""
 
 from __future__ import annotations
 
