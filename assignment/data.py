@@ -142,8 +142,12 @@ def _build(
     tfds.disable_progress_bar()
     with tempfile.TemporaryDirectory(prefix="tiny-unet-data-") as scratch:  # mode 0700: no other user reads it
         visible, hidden, recorded = _answers(source, Path(scratch), checksums)
-        _build_part(data_dir, visible, Path(scratch))
-        _build_part(hidden_dir, hidden, Path(scratch))
+        saved, tempfile.tempdir = tempfile.tempdir, scratch  # tfds's empty folder for GCS metadata: in the scratch
+        try:
+            _build_part(data_dir, visible, Path(scratch))
+            _build_part(hidden_dir, hidden, Path(scratch))
+        finally:
+            tempfile.tempdir = saved
     return recorded
 
 

@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import is_locked
 
 from autograder.locked import RELEASE, unchanged
 from autograder.results import CellFailure
@@ -43,6 +42,8 @@ def locked_cells(nb: nbformat.NotebookNode, release: Path = RELEASE) -> dict[int
     """Index -> grade_id of each locked cell of the release that `nb` holds unchanged (the first cell of each
     grade_id, as locked.py compares them): a cell the student wrote or edited is never taken for a self-check,
     whatever its metadata says."""
+    from nbgrader.utils import is_locked  # imported where used: see autograder/locked.py
+
     try:
         released = {grade_id(c): c for c in nbformat.read(release, as_version=4).cells if is_locked(c)}
     except (OSError, ValueError):

@@ -85,6 +85,17 @@ class Group:
         targets = sorted({str(folder / "cgroup.procs") for folder in self.folders.values()})
         return f"echo $$ | tee {' '.join(targets)} > /dev/null" if targets else ""
 
+    def processes(self) -> set[int] | None:
+        """The PIDs in the group (None without one, or when a listing cannot be read). A process in it cannot leave:
+        joining another group takes write access to that group's cgroup.procs, which only root has."""
+        if not self.folders:
+            return None
+        try:
+            listings = [(folder / "cgroup.procs").read_text() for folder in self.folders.values()]
+            return {int(pid) for listing in listings for pid in listing.split()}
+        except (OSError, ValueError):
+            return None
+
     def cpu_seconds(self) -> float | None:
         """CPU time the group's processes used, where the kernel accounts it."""
         with contextlib.suppress(OSError, ValueError, KeyError):

@@ -129,36 +129,53 @@ def iou_gauge(iou: float | None, threshold: float | None, baseline: float | None
 
 
 def _array(picture: Picture) -> np.ndarray:
-    """A picture as an image matplotlib draws: (h, w) grey or (h, w, 3) colour."""
+    """A picture as (h, w, 3) RGB bytes: grey pictures repeated over three channels, an alpha channel dropped."""
     array = np.frombuffer(picture.bytes(), np.uint8).reshape(picture.shape)
     if array.ndim == 3 and array.shape[2] not in (3, 4):
         array = array[..., 0]
-    return array
+    return np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array[..., :3]
+
+
+def _panel(array: np.ndarray, side: int) -> np.ndarray:
+    """`array` scaled (nearest pixel, aspect kept) into a white `side` x `side` square framed in GRID."""
+    height, width = array.shape[:2]
+    scale = (side - 2) / max(height, width)
+    rows = (np.arange(max(1, round(height * scale))) / scale).astype(int)
+    columns = (np.arange(max(1, round(width * scale))) / scale).astype(int)
+    scaled = array[rows][:, columns]
+    panel = np.full((side, side, 3), 255, np.uint8)
+    panel[[0, -1], :] = panel[:, [0, -1]] = [int(GRID[i : i + 2], 16) for i in (1, 3, 5)]
+    top, left = (side - len(rows)) // 2, (side - len(columns)) // 2
+    panel[top : top + len(rows), left : left + len(columns)] = scaled
+    return panel
 
 
 def predictions(shown: list[Prediction], dpi: int) -> Drawn | None:
-    """Each test image with its true and predicted mask (two triples a row), the IoU above the prediction."""
+    """Each test image with its true and predicted mask (two triples a row), the IoU above the prediction: one
+    picture of pixels with the titles over it (a grid of axes costs several times more to lay out and draw)."""
     if not shown:
         return None
     per_row = 1 if len(shown) == 1 else 2
     rows = math.ceil(len(shown) / per_row)
-    figure = _figure(3 * per_row * 1.45 + (per_row - 1) * 0.25, rows * 1.7)
-    grid = figure.add_gridspec(rows, per_row, wspace=0.08)
+    side, gap, pair, title = (round(inches * dpi) for inches in (1.3, 0.06, 0.22, 0.26))
+    width = per_row * (3 * side + 2 * gap) + (per_row - 1) * pair + 2 * gap
+    height = rows * (side + title) + gap
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    FigureCanvasAgg(figure)
     for index, prediction in enumerate(shown):
-        cell = grid[index // per_row, index % per_row].subgridspec(1, 3, wspace=0.04)
+        top = (index // per_row) * (side + title) + title
         panels = [
             (prediction.image, f"test image {index + 1}", INK),
             (prediction.truth, "true mask", INK),
             (prediction.predicted, f"predicted, IoU {prediction.iou:.2f}", GOOD if prediction.iou >= 0.5 else BAD),
         ]
-        for column, (picture, title, color) in enumerate(panels):
-            axes = figure.add_subplot(cell[0, column])
-            array = _array(picture)
-            axes.imshow(array, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            axes.set_title(title, fontsize=8, color=color, pad=3)
-            axes.set_xticks([])
-            axes.set_yticks([])
-            axes.spines[:].set_color(GRID)
+        for column, (picture, words, color) in enumerate(panels):
+            left = gap + (index % per_row) * (3 * side + 2 * gap + pair) + column * (side + gap)
+            canvas[top : top + side, left : left + side] = _panel(_array(picture), side)
+            middle, base = (left + side / 2) / width, 1 - (top - 0.2 * title) / height
+            figure.text(middle, base, words, ha="center", va="bottom", fontsize=8, color=color)
+    figure.figimage(canvas, origin="upper")
     alt = "test images with their true and predicted masks; IoU per image: " + ", ".join(f"{p.iou:.2f}" for p in shown)
     return Drawn("Your model's predictions on the grader's test images", alt, png(figure, dpi))
 

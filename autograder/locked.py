@@ -1,4 +1,8 @@
-"""Locked cells the student edited or deleted, found with nbgrader's own checksums (reported to the instructor)."""
+"""Locked cells the student edited or deleted, found with nbgrader's own checksums (reported to the instructor).
+
+nbgrader is imported where it is used: its package loads its Jupyter server extensions as it is imported (about 1
+CPU-s), which the grader's main process, never looking at a cell, does without; the grading workers have it from
+their fork server (autograder/preload.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +11,14 @@ import re
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import compute_checksum, is_locked
 
 RELEASE = Path(__file__).resolve().parent.parent / "release" / "tiny_unet" / "tiny_unet.ipynb"
 
 
 def unchanged(cell: nbformat.NotebookNode, checksum: str) -> bool:
     """Whether `cell` still has its release checksum, also after Colab's rewriting of `#@title` as `# @title`."""
+    from nbgrader.utils import compute_checksum  # see the module's docstring
+
     try:
         if compute_checksum(cell) == checksum:
             return True
@@ -26,6 +31,8 @@ def unchanged(cell: nbformat.NotebookNode, checksum: str) -> bool:
 
 def changed_locked_cells(nb: nbformat.NotebookNode, release: Path = RELEASE) -> list[str]:
     """One line per locked cell of the release that `nb` lacks or holds changed."""
+    from nbgrader.utils import is_locked  # see the module's docstring
+
     try:
         released = nbformat.read(release, as_version=4).cells
     except (OSError, ValueError) as error:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 
+import nbgrader.utils  # noqa: F401 - the locked cells' checks (autograder/locked.py imports it where it is used)
+
 import autograder.pipeline  # noqa: F401 - what every worker runs
 
 gc.freeze()

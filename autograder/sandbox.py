@@ -243,7 +243,9 @@ class Sandbox:
         while not self._stop.wait(WATCH_SECONDS):
             used = trees.usage(self.scratch)
             if self.slot:
-                used += hidden_usage(self.uid, self.scratch.stat().st_dev, self.backend.shared_tmp)
+                # the group's few PIDs, not every process of the machine, where every process of the uid is in it
+                among = self.group.processes()
+                used += hidden_usage(self.uid, self.scratch.stat().st_dev, self.backend.shared_tmp, among)
             if used.over_cap:
                 self.violation = f"scratch limit of {trees.ENTRY_CAP} files and folders exceeded"
             elif used.bytes > self.limits.scratch_mib << 20:

@@ -76,18 +76,17 @@ def _lock(folder: Path, slot: int) -> int | None:
     return descriptor
 
 
-def processes_of(uids: Collection[int]) -> list[int]:
-    """PIDs whose real uid is one of `uids`."""
+def processes_of(uids: Collection[int], among: Collection[int] | None = None) -> list[int]:
+    """PIDs whose real uid is one of `uids`: of every process, or of the PIDs `among` (a control group's)."""
     found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                status = Path(entry.path, "status").read_text()
-            except OSError:
-                continue
-            owner = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
-            if owner and int(owner[0]) in uids and "State:\tZ" not in status:
-                found.append(int(entry.name))
+    for pid in among if among is not None else (int(e.name) for e in os.scandir("/proc") if e.name.isdigit()):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        owner = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
+        if owner and int(owner[0]) in uids and "State:\tZ" not in status:
+            found.append(pid)
     return found
 
 
@@ -121,13 +120,20 @@ def kill_uids(uids: Collection[int]) -> bool:
 SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
 
 
-def hidden_usage(uid: int, device: int, shared: bool, folders: tuple[str, ...] = SHARED_FOLDERS) -> trees.Usage:
+def hidden_usage(
+    uid: int,
+    device: int,
+    shared: bool,
+    among: Collection[int] | None = None,
+    folders: tuple[str, ...] = SHARED_FOLDERS,
+) -> trees.Usage:
     """Disk a uid uses outside its scratch folder's listing: files on `device` deleted but still open by its
-    processes, and (`shared`: the `user` backend, with no private /tmp) what it owns in the shared `folders`, in any
-    folder it may write (entries counted against the cap too)."""
+    processes (of those `among`, when its control group lists them all), and (`shared`: the `user` backend, with
+    no private /tmp) what it owns in the shared `folders`, in any folder it may write (entries counted against the cap
+    too)."""
     seen = set()
     total = 0
-    for pid in processes_of({uid}):
+    for pid in processes_of({uid}, among):
         with contextlib.suppress(OSError), os.scandir(f"/proc/{pid}/fd") as descriptors:
             for descriptor in descriptors:
                 with contextlib.suppress(OSError):

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -101,10 +102,16 @@ def test_synthetic_examples_look_like_the_real_ones(synthetic_data_dir: Path) ->
     assert quirky["image"].shape[2] == 3
 
 
-def test_synthetic_private_examples_are_drawn_afresh(tmp_path: Path, synthetic_data_dir: Path) -> None:
-    """Each preparation draws other private examples (a secret seed), none of them among the visible ones."""
+def test_synthetic_private_examples_are_drawn_afresh(
+    tmp_path: Path, synthetic_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each preparation draws other private examples (a secret seed), none of them among the visible ones; it leaves
+    nothing in the temporary directory (tfds makes a folder there each time it looks for a dataset's metadata)."""
     other = tmp_path / "tfds"
+    (tmp_path / "temporary").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
     data.prepare(other, None)
+    assert not list((tmp_path / "temporary").iterdir()), "left in the temporary directory"
     visible = {ex["image"].tobytes() for ex in _load(synthetic_data_dir, "test")}
     first, second = (
         {ex["image"].tobytes() for ex in _load(data.private_part(d), "test")} for d in (synthetic_data_dir, other)

@@ -15,9 +15,7 @@ import sys
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-from nbgrader.api import Gradebook, MissingEntry
-from sqlalchemy.exc import SAWarning
+from typing import TYPE_CHECKING
 
 from assignment import points
 from assignment.points import SELF_CHECKS
@@ -25,6 +23,9 @@ from autograder.results import CheckResult, CheckStatus, Outcome
 
 ASSIGNMENT = "tiny_unet"
 NOTEBOOK = "tiny_unet"
+
+if TYPE_CHECKING:  # nbgrader is imported where a gradebook is written: its package import costs about 1 CPU-s
+    from nbgrader.api import Gradebook
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def cell_scores(outcome: Outcome) -> dict[str, CellScore]:
 def _ensure_assignment(gradebook: Gradebook) -> None:
     """The assignment, its notebook and its graded cells, created where missing (as `nbgrader generate_assignment`
     would)."""
+    from nbgrader.api import MissingEntry
+
     gradebook.update_or_create_assignment(ASSIGNMENT)
     try:
         gradebook.find_notebook(NOTEBOOK, ASSIGNMENT)
@@ -82,6 +85,9 @@ def _ensure_assignment(gradebook: Gradebook) -> None:
 
 def record(outcomes: list[Outcome], path: Path) -> None:
     """Record every outcome in the sqlite gradebook at `path` (created if missing), adding students where missing."""
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
+
     if shutil.which("alembic") is None:  # nbgrader runs `alembic`, installed beside this Python, to create a gradebook
         os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{path.resolve()}") as gradebook:
