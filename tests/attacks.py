@@ -1533,7 +1533,8 @@ ATTACKS = [
         "a cell that ignores SIGINT/SIGTERM and swallows KeyboardInterrupt to dodge the cell time limit",
         "release",
         [("hardware", _IGNORE_SIGINT)],
-        order=5,
+        # after the short hostile notebooks: its three minutes of waiting then overlap little of the infinite loop's two
+        order=33,
     ),
     Attack(
         "huge_output",

@@ -107,28 +107,30 @@ _attempt(
 model = None  # nothing the export could write over the pipes
 """
 
-# Every process the sandbox may start, spinning, for as long as the next notebook takes (bounded).
+# Every process the sandbox may start, spinning until the same moment, 45 s on: graded at the batch's start beside the
+# honest notebook below (both among the first four, started together), whose whole run takes about 35 s here. (Each
+# process spinning 45 s from its own start made it last twice as long: the later forks wait for CPU behind the
+# earlier spinners.)
 _CPU_HOG = r"""
 import multiprocessing as _mp
+import time as _time
 
 
-def _spin(seconds):
-    import time as _time
-
-    end = _time.time() + seconds
+def _spin(end):
     while _time.time() < end:
         pass
 
 
+_end = _time.time() + 45
 _hogs = []
 for _ in range(64):
     try:
-        _hogs.append(_mp.Process(target=_spin, args=(60,), daemon=True))
+        _hogs.append(_mp.Process(target=_spin, args=(_end,), daemon=True))
         _hogs[-1].start()
     except OSError:
         break
 print(f"ATTEMPT [kernel] {len(_hogs)} spinning processes", flush=True)
-_spin(60)
+_spin(_end)
 """
 
 # An unfilled release whose blocks look for the grader's reference blocks where the probe runs: its own program
@@ -401,10 +403,10 @@ ATTACKS = [
     ),
     Attack(
         "cpu_hog",
-        "64 processes spinning for 60 s (its neighbour's whole training), graded beside an honest notebook",
+        "64 processes spinning for 45 s (its neighbour's whole run), graded beside an honest notebook",
         "release",
         [("end", _CPU_HOG)],
-        order=47,
+        order=1,
     ),
     Attack(
         "honest_beside_hog",
@@ -412,7 +414,7 @@ ATTACKS = [
         "solution",
         [],
         check=lambda folder, _c: _full_marks(folder),
-        order=48,
+        order=2,
     ),
 ]
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import batches
+import datasets
 import harness
 import pytest
 from attacks import clear_keys
@@ -36,27 +37,25 @@ def shared_sample() -> Path:
     return SHARED_SAMPLE
 
 
-def readable_by_sandboxes(directory: Path) -> Path:
-    """pytest makes private folders; the grader's sandboxes read the data as another user."""
-    for folder, dirs, files in os.walk(directory):
-        for name in [*dirs, *files]:
-            Path(folder, name).chmod(Path(folder, name).stat().st_mode | 0o005)
-    directory.chmod(0o755)
-    return directory
+def _prepared(tmp_path_factory: pytest.TempPathFactory, name: str, source: Path | None) -> Path:
+    """The data set `name` prepared from `source` (None: synthetic), read-only to the tests that get it: the suite's
+    shared one (tests/datasets.py), else this session's own."""
+    found = datasets.shared(name)
+    if found is not None:
+        return found
+    directory = tmp_path_factory.mktemp(name)
+    data.prepare(directory, source)
+    return datasets.readable_by_sandboxes(directory)
 
 
 @pytest.fixture(scope="session")
 def synthetic_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("tfds-synthetic")
-    data.prepare(directory, None)
-    return readable_by_sandboxes(directory)
+    return _prepared(tmp_path_factory, "tfds-synthetic", None)
 
 
 @pytest.fixture(scope="session")
 def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_sample: Path) -> Path:
-    directory = tmp_path_factory.mktemp("tfds-sample")
-    data.prepare(directory, shared_sample)
-    return readable_by_sandboxes(directory)
+    return _prepared(tmp_path_factory, "tfds-sample", shared_sample)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,10 @@ graded, the fast suite and the other slow tests beside its readers.
 The batch saturates the cores and looks at the whole machine before and after its grading (tests/harness.py), so it
 runs alone; its conftest fixture writes the file named by KIT_BATCH_SIGNAL when that is over (or skipped). What runs
 after it keeps a core or less busy per process (one notebook at a time, waits on Slurm), so three sessions (the
-fast and the other slow tests in two workers each) share the cores from then on. Each session's output is printed
-whole when it ends; the exit status is the first failure's.
+fast and the other slow tests in two workers each) share the cores from then on. The data sets are prepared once, in
+a folder every session reads (tests/datasets.py), as the suite starts, on the core the batch session's start-up leaves
+idle. Each session's output is printed whole when it
+ends; the exit status is the first failure's.
 
     python tests/suite.py [PYTEST ARGS...]   extra arguments go to every session
 """
@@ -71,7 +73,11 @@ def main(extra: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="kit-suite-") as scratch:
         folder = Path(scratch)
         signal = folder / "batch-graded"
-        env = {**os.environ, "KIT_BATCH_SIGNAL": str(signal)}
+        (folder / "data").mkdir()
+        env = {**os.environ, "KIT_BATCH_SIGNAL": str(signal), "KIT_SHARED_DATA": str(folder / "data")}
+        with (folder / "data.log").open("w") as log:  # beside the batch session's start-up and set-up (one core)
+            sets = [sys.executable, "tests/datasets.py", "tfds-synthetic", "tfds-sample"]
+            prepared = subprocess.Popen(sets, cwd=ROOT, env=env, stdout=log, stderr=log)
         first = start("the shared batch and its readers", extra, folder, env)
         print("grading the shared smoke batch alone (about 6 minutes on 2 cores) ...", flush=True)
         deadline = time.monotonic() + BATCH_WAIT
@@ -85,6 +91,8 @@ def main(extra: list[str]) -> int:
             codes += [session.report() for session in ended]
             running = [session for session in running if session not in ended]
             time.sleep(1)
+        if prepared.wait():  # the tests that need a data set prepared it again, or said why they could not
+            print(f"preparing the shared data sets failed:\n{(folder / 'data.log').read_text(errors='replace')}")
     failed = [code for code in codes if code not in (0, 5)]  # 5: no test selected (e.g. a -k that picks none)
     return failed[0] if failed else 0
 
