@@ -14,6 +14,7 @@ with the instructor's adjustments (OUT/adjustments.csv).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -43,7 +44,7 @@ from autograder.cgroup import machine_memory_mib
 from autograder.engines import gradebook
 from autograder.results import Outcome
 from autograder.submission import Submission, discover, discover_one
-from autograder.workers import grade_all
+from autograder.workers import grade_all, start_fork_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the `user` sandbox's uid must not read: the hidden checks, the solution and its copies (build/, the history),
@@ -244,11 +245,18 @@ def _batch(args: argparse.Namespace) -> int:
         profile = replace(profile, cell_timeout=args.cell_timeout)
     started = time.monotonic()
     versions = Versions.current()
-    with leftovers.batch_folder() as private:
+    with leftovers.batch_folder() as private, contextlib.ExitStack() as running:
         try:
             submissions, backend, run_data = _prepare(args, profile)
             settings = batch.settings(profile, run_data.path, backend.name)
             plan = batch.plan(submissions, args.out, settings, versions, args.regrade)
+            runs = any(not submission.refused for submission, _ in plan[Step.RUN])  # else no program starts at all
+            # The pristine process and the workers' fork server import what they need while the reference splits are
+            # computed (they read nothing of those, and no student code has run yet).
+            bare = pipeline.Job(profile, run_data, backend, args.out.resolve(), {}, _threads(args.jobs))
+            pristine = running.enter_context(zygote.Zygote(backend, bare.readonly(), bare.environment(), runs))
+            if runs:
+                start_fork_server()
             job = _job(args, profile, backend, run_data, private) if plan[Step.RUN] else None
         except (FileNotFoundError, SandboxUnavailable, Refusal, data.DataError) as error:
             print(f"make grade: error: {error}", file=sys.stderr)
@@ -269,9 +277,7 @@ def _batch(args: argparse.Namespace) -> int:
         for line in refused:
             print(f"not re-judged {line}", file=sys.stderr)
         if job:
-            runs = any(not submission.refused for submission, _ in plan[Step.RUN])  # else no program starts at all
-            with zygote.Zygote(job.backend, job.readonly(), job.environment(), runs) as pristine:
-                _grade(plan[Step.RUN], kept, replace(job, pristine=pristine.address), args.jobs)
+            _grade(plan[Step.RUN], kept, replace(job, pristine=pristine.address), args.jobs)
     if not args.no_merge:
         _finish(args.out.resolve(), args.gradebook, backend.name)
     summary = f"graded {len(plan[Step.RUN])}, kept {kept}, re-judged {rejudged}"

@@ -6,6 +6,7 @@ more in a new worker if it died (a second death, or an overrun, gives it a grade
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import resource
 import sys
 import time
@@ -70,12 +71,20 @@ def _finish(entry: _Running, job: Job, overdue: bool) -> Outcome | None:
     return None
 
 
+def start_fork_server() -> multiprocessing.context.BaseContext:
+    """The context the workers start in: a fork server's children (started here if it is not running, so that its
+    imports overlap what the caller does next), its pipeline's objects frozen (autograder/preload.py)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["autograder.preload"])
+    multiprocessing.forkserver.ensure_running()
+    return context
+
+
 def grade_all(
     todo: list[tuple[Submission, str]], job: Job, jobs: int, done: Callable[[Outcome], None], grade: Grade
 ) -> None:
     """Grade every (submission, key), `jobs` at a time; `done` gets each outcome as it comes."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["autograder.preload"])  # the pipeline, its objects frozen for the workers
+    context = start_fork_server()
     queue = [(submission, key, 1) for submission, key in todo]
     running: list[_Running] = []
     while queue or running:

@@ -26,6 +26,7 @@ from harness import Batch
 from mutants import RELEASE, SOLUTION, SOLUTION_STUDENT
 from nbgrader.api import Gradebook
 
+from assignment import private
 from assignment.points import MAX_POINTS, SELF_CHECKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,9 +88,13 @@ def _text(markup: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def smoke_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`make gradescope PROFILE=smoke`, written to a scratch folder (its synthetic data prepared beside it)."""
+def smoke_zip(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Path:
+    """`make gradescope PROFILE=smoke`, written to a scratch folder. Its synthetic data goes beside it: a copy of the
+    suite's, which the build finds prepared and packs (tests/test_data.py tests the preparing)."""
     archive = tmp_path_factory.mktemp("gradescope") / "autograder.zip"
+    data_dir = archive.parent / "tfds"
+    shutil.copytree(synthetic_data_dir, data_dir, symlinks=True)
+    shutil.copytree(private.private_dir(synthetic_data_dir), private.private_dir(data_dir), symlinks=True)
     command = [
         sys.executable,
         "-m",
