@@ -29,6 +29,8 @@ SESSIONS = {
     "fast": ["tests/fast", "-q", "-n", "2"],
     # Two workers, a module each (loadfile: a module's batch, e.g. the resumed batches' `whole`, is graded once): the
     # longest module alone outlasts the fast suite and the batch's readers, and would leave a core idle at the end.
+    # Modules in file order, not by their number of tests (xdist's default): the few-test modules that grade (the
+    # resumed batches, the Gradescope zip) then start first instead of last.
     "the other slow tests": [
         "tests",
         "--ignore=tests/fast",
@@ -39,6 +41,7 @@ SESSIONS = {
         "2",
         "--dist",
         "loadfile",
+        "--no-loadscope-reorder",
     ],
 }
 BATCH_WAIT = 2700  # seconds: the batch's own limit (tests/harness.py, 2400) and its set-up
