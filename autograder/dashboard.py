@@ -125,7 +125,13 @@ def _data(run: Batch) -> str:
     """What the batch graded on, and the IoU threshold with what it rests on (autograder/provenance.py)."""
     graded = provenance.recorded(run.out, [o.student for o in run.outcomes])
     if not graded:
-        return section("Data", '<p class="muted">No student was graded, so no data is recorded.</p>')
+        why = (
+            "No student's run settings (run.json) are in this folder (outcomes merged without them?), so what the "
+            "batch graded on is not shown."
+            if run.outcomes
+            else "No student was graded, so no data is recorded."
+        )
+        return section("Data", f'<p class="muted">{why}</p>')
     return section("Data", provenance.table_html(graded, run.names))
 
 

@@ -155,6 +155,8 @@ def test_command_line(out: Path, tmp_path: Path, capsys: pytest.CaptureFixture) 
     dashboard.build(empty)
     assert "Nothing was graded" in (empty / "report.html").read_text()
     assert (empty / "similarity.csv").read_text().splitlines() == ["student_a,student_b,score"]
+    # OUT's students have outcomes but no run.json (as when outcome.json files alone are merged): not "none graded"
+    assert "No student's run settings (run.json) are in this folder" in (out / "report.html").read_text()
 
 
 def test_copied_work_is_not_compared_without_the_solution(
