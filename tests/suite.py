@@ -6,8 +6,7 @@ runs alone; its conftest fixture writes the file named by KIT_BATCH_SIGNAL when 
 after it keeps a core or less busy per process (one notebook at a time, waits on Slurm), so three sessions (the
 fast and the other slow tests in two workers each) share the cores from then on. The data sets are prepared once, in
 a folder every session reads (tests/datasets.py), as the suite starts, on the core the batch session's start-up leaves
-idle. Each session's output is printed whole when it
-ends; the exit status is the first failure's.
+idle. Each session's output is printed whole when it ends; the exit status is the first failure's.
 
     python tests/suite.py [PYTEST ARGS...]   extra arguments go to every session
 """
