@@ -124,9 +124,9 @@ def _submissions(args: argparse.Namespace) -> list[Submission]:
     return found
 
 
-def _job(bare: pipeline.Job, private: Path) -> pipeline.Job:
-    """`bare` (the batch's settings) with the reference splits it measures against."""
-    profile, run_data = bare.profile, bare.data
+def _job(
+    args: argparse.Namespace, profile: Profile, backend: Backend, run_data: rundata.RunData, private: Path
+) -> pipeline.Job:
     reference = splits.prepare(
         profile, run_data.path, private, announce=lambda line: print(line, file=sys.stderr, flush=True)
     )
@@ -135,11 +135,11 @@ def _job(bare: pipeline.Job, private: Path) -> pipeline.Job:
     print(
         f"graded on: {graded} examples at {profile.parameters.img_size} px; IoU threshold "
         f"{profile.iou_thresholds[run_data.kind]:.2f}, {basis}\nreference splits: {reference.origin}\n"
-        f"sandbox: {bare.backend.name}",
+        f"sandbox: {backend.name}",
         file=sys.stderr,
     )
-    job = pipeline.Job.on(profile, run_data, bare.backend, bare.out, reference, bare.threads)
-    problems = permissions.unreadable(bare.backend.name, job.readonly(), [run_data.path])
+    job = pipeline.Job.on(profile, run_data, backend, args.out.resolve(), reference, _threads(args.jobs))
+    problems = permissions.unreadable(backend.name, job.readonly(), [run_data.path])
     if problems:
         raise Refusal(
             f"student code runs as an unprivileged user, who cannot read what it needs: {'; '.join(problems)}. "
@@ -257,7 +257,7 @@ def _batch(args: argparse.Namespace) -> int:
             pristine = running.enter_context(zygote.Zygote(backend, bare.readonly(), bare.environment(), runs))
             if runs:
                 start_fork_server()
-            job = _job(bare, private) if plan[Step.RUN] else None
+            job = _job(args, profile, backend, run_data, private) if plan[Step.RUN] else None
         except (FileNotFoundError, SandboxUnavailable, Refusal, data.DataError) as error:
             print(f"make grade: error: {error}", file=sys.stderr)
             return 2
