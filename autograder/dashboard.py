@@ -35,6 +35,7 @@ KINDS = ("ok", "error", "timeout", "refused", "grader error", "other")
 LISTED = 30  # students named in one cell; the rest are counted
 MESSAGES = 6  # distinct messages shown per check
 CODE_SHOWN = 40_000  # characters of each side of a copied-work pair
+PAIRS_SHOWN = 30  # copied-work pairs shown side by side, the most similar first (similarity.csv lists every one)
 SORTING = """document.querySelectorAll("table.sortable").forEach(function (table) {
   table.querySelectorAll("th[data-sort]").forEach(function (th) {
     th.addEventListener("click", function () {
@@ -257,7 +258,7 @@ def _copied(run: Batch, pairs: list[similarity.Pair], note: str) -> str:
     if note or not pairs:
         return section("Copied work", f'{intro}<p class="muted">{text(note or "No pair reaches the threshold.")}</p>')
     shown = []
-    for index, p in enumerate(pairs):
+    for index, p in enumerate(pairs[:PAIRS_SHOWN]):
         sides = "".join(
             f"<div><h3>{run.link(who)}</h3><pre>{_marked(code, spans)}</pre></div>"
             for who, code, spans in ((p.student_a, p.code_a, p.matches_a), (p.student_b, p.code_b, p.matches_b))
@@ -265,6 +266,12 @@ def _copied(run: Batch, pairs: list[similarity.Pair], note: str) -> str:
         shown.append(
             f"<details{' open' if index == 0 else ''}><summary><strong>{p.score:.3f}</strong>: "
             f'{run.link(p.student_a)} and {run.link(p.student_b)}</summary><div class="pair">{sides}</div></details>'
+        )
+    if len(pairs) > PAIRS_SHOWN:  # a class that shares much code: the page stays readable (each pair ~30 kB)
+        rest = len(pairs) - PAIRS_SHOWN
+        shown.append(
+            f'<p class="muted">{rest} more pair{"s" if rest > 1 else ""} (scores {pairs[PAIRS_SHOWN].score:.3f} and '
+            'below) not shown here: <a href="similarity.csv">similarity.csv</a> lists every pair.</p>'
         )
     return section(f"Copied work ({len(pairs)} pair{'s' if len(pairs) > 1 else ''})", intro + "".join(shown))
 

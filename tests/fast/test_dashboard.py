@@ -99,6 +99,20 @@ def test_report_and_similarity_csv_are_written(out: Path) -> None:
     assert len(pngs) == 4 and all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in pngs)
 
 
+def test_a_long_list_of_copied_pairs_shows_the_most_similar_and_names_the_rest(
+    out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A class whose notebooks share much code (a batch of near-copies flagged 673 pairs, an 11 MB page): the page
+    shows the highest-scoring pairs side by side and says how many more similarity.csv holds."""
+    again = tmp_path / "out"
+    shutil.copytree(out, again)
+    monkeypatch.setattr(dashboard, "PAIRS_SHOWN", 2)
+    page = dashboard.build(again).read_text()
+    assert "Copied work (3 pairs)" in page and page.count('<div class="pair">') == 2
+    assert "1 more pair (scores" in page and 'not shown here: <a href="similarity.csv">similarity.csv</a>' in page
+    assert len(list(csv.reader((again / "similarity.csv").open()))) == 4, "the file lists every pair"
+
+
 def test_every_student_has_a_row_and_a_link(out: Path) -> None:
     page = (out / "report.html").read_text()
     for student in ("ana", "bob", "cy", "dee", "mallory"):
