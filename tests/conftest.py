@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +24,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # A file tests/suite.py names: written once the shared batch's grading and its before/after looks at the machine are
 # over (or skipped), so the rest of the suite may run beside its readers.
 BATCH_SIGNAL = "KIT_BATCH_SIGNAL"
+# Under tests/suite.py, the sessions started beside the shared batch's: the file they wait for once they have collected
+# their tests (BATCH_SIGNAL's), and for at most how long (the suite writes it itself when the batch's session ends).
+WAIT_FOR = "KIT_WAIT_FOR"
+WAIT_LIMIT = 3000  # seconds
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A session started beside the shared batch's (KIT_WAIT_FOR) collects its tests while the batch is set up, on the
+    core that leaves idle, and runs them once the batch is graded. Under xdist each worker waits, not the controller,
+    which collects nothing."""
+    signal = os.environ.get(WAIT_FOR)
+    deadline = time.monotonic() + WAIT_LIMIT
+    while signal and not Path(signal).exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -59,16 +75,16 @@ def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_sample: Pat
 
 
 @pytest.fixture(scope="session")
-def smoke_batch(tmp_path_factory: pytest.TempPathFactory, synthetic_data_dir: Path) -> Iterator[harness.Batch]:
+def smoke_batch(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[harness.Batch]:
     """The suite's one shared `make grade` batch under smoke (tests/batches.py): the solution, the release, mutants,
-    broken and hostile notebooks, graded once and read by every test that needs them."""
+    broken and hostile notebooks, graded once and read by every test that needs them. The synthetic data set is asked
+    for once the notebooks are written (under tests/suite.py it is being prepared meanwhile)."""
     cleanup: list[Callable] = []
     try:
         try:
             settings = (sandbox_or_skip(), batches.CELL_TIMEOUT, batches.JOBS)
-            batch = harness.grade(
-                "smoke", tmp_path_factory.mktemp("batch"), batches.write, synthetic_data_dir, settings, cleanup
-            )
+            data_dir = functools.partial(request.getfixturevalue, "synthetic_data_dir")
+            batch = harness.grade("smoke", tmp_path_factory.mktemp("batch"), batches.write, data_dir, settings, cleanup)
         finally:
             if os.environ.get(BATCH_SIGNAL):
                 Path(os.environ[BATCH_SIGNAL]).write_text("graded\n")

@@ -32,7 +32,7 @@ from autograder import uids
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_UIDS = uids.SANDBOX_UIDS
-WAIT_AFTER = 8  # seconds after the batch for anything that survived it to strike
+WAIT_AFTER = 3  # seconds after the batch for anything that survived it to strike (the attacks' own try every 0.5 s)
 GIB = 1 << 30
 SECRET_NAME = "TINY_UNET_SECRET"
 HONEST_REPORTS = ("results.json", "feedback.md", "outcome.json", "grader.log", "executed.ipynb")
@@ -338,13 +338,14 @@ def grade(
     name: str,
     root: Path,
     write: Write,
-    data_dir: Path,
+    data: Callable[[], Path],
     settings: tuple[str, int, int],
     cleanup: list[Callable],
 ) -> Batch:
     """Grade what `write(submissions, context)` puts in `root/submissions` (it returns student -> kind and the honest
-    students) under smoke with `settings` (sandbox backend, cell timeout, jobs); `cleanup` gets what the session's
-    teardown must undo."""
+    students) under smoke on the data set `data()` gives (asked for once the notebooks are written and the machine
+    looked at: it may still be being prepared) with `settings` (sandbox backend, cell timeout, jobs); `cleanup` gets
+    what the session's teardown must undo."""
     backend, cell_timeout, jobs = settings
     out = root / "out"
     (root / "submissions").mkdir()
@@ -359,7 +360,7 @@ def grade(
     python = Path(os.path.realpath(sys.base_prefix))
     kit, venv, interpreter = kit_files(), tree_listing(Path(sys.prefix)), tree_listing(python)
     scratch, big, slots = scratch_folders(), big_files([Path("/tmp"), ROOT]), uid_slots()
-    env = {**os.environ, "TFDS_DATA_DIR": str(data_dir), SECRET_NAME: secret}
+    env = {**os.environ, "TFDS_DATA_DIR": str(data()), SECRET_NAME: secret}
     command = grade_command(
         root / "submissions", out, "--cell-timeout", str(cell_timeout), "--sandbox", backend, jobs=jobs
     )
