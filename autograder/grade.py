@@ -124,9 +124,14 @@ def _submissions(args: argparse.Namespace) -> list[Submission]:
     return found
 
 
-def _job(
-    args: argparse.Namespace, profile: Profile, backend: Backend, run_data: rundata.RunData, private: Path
-) -> pipeline.Job:
+def _bare(args: argparse.Namespace, profile: Profile, backend: Backend, run_data: rundata.RunData) -> pipeline.Job:
+    """The batch's settings, before its reference splits: what the pristine process is started from."""
+    return pipeline.Job(profile, run_data, backend, args.out.resolve(), {}, _threads(args.jobs))
+
+
+def _job(bare: pipeline.Job, private: Path) -> pipeline.Job:
+    """`bare` (the batch's settings) with the reference splits it measures against."""
+    profile, run_data = bare.profile, bare.data
     reference = splits.prepare(
         profile, run_data.path, private, announce=lambda line: print(line, file=sys.stderr, flush=True)
     )
@@ -135,11 +140,11 @@ def _job(
     print(
         f"graded on: {graded} examples at {profile.parameters.img_size} px; IoU threshold "
         f"{profile.iou_thresholds[run_data.kind]:.2f}, {basis}\nreference splits: {reference.origin}\n"
-        f"sandbox: {backend.name}",
+        f"sandbox: {bare.backend.name}",
         file=sys.stderr,
     )
-    job = pipeline.Job.on(profile, run_data, backend, args.out.resolve(), reference, _threads(args.jobs))
-    problems = permissions.unreadable(backend.name, job.readonly(), [run_data.path])
+    job = pipeline.Job.on(profile, run_data, bare.backend, bare.out, reference, bare.threads)
+    problems = permissions.unreadable(bare.backend.name, job.readonly(), [run_data.path])
     if problems:
         raise Refusal(
             f"student code runs as an unprivileged user, who cannot read what it needs: {'; '.join(problems)}. "
@@ -253,11 +258,11 @@ def _batch(args: argparse.Namespace) -> int:
             runs = any(not submission.refused for submission, _ in plan[Step.RUN])  # else no program starts at all
             # The pristine process and the workers' fork server import what they need while the reference splits are
             # computed (they read nothing of those, and no student code has run yet).
-            bare = pipeline.Job(profile, run_data, backend, args.out.resolve(), {}, _threads(args.jobs))
+            bare = _bare(args, profile, backend, run_data)
             pristine = running.enter_context(zygote.Zygote(backend, bare.readonly(), bare.environment(), runs))
             if runs:
                 start_fork_server()
-            job = _job(args, profile, backend, run_data, private) if plan[Step.RUN] else None
+            job = _job(bare, private) if plan[Step.RUN] else None
         except (FileNotFoundError, SandboxUnavailable, Refusal, data.DataError) as error:
             print(f"make grade: error: {error}", file=sys.stderr)
             return 2

@@ -172,7 +172,8 @@ def test_a_batch_says_what_it_grades_on_before_it_computes_its_reference(
     monkeypatch.setattr(splits, "_compute", lambda *_: (dict(GRADED_ON), None))
     args = grade.arguments([str(submissions), "--out", str(tmp_path / "out"), "--unsandboxed"])
     _, backend, run_data = grade._prepare(args, PROFILES["ci"])
-    grade._job(args, PROFILES["ci"], backend, run_data, tmp_path)
+    bare = grade._bare(args, PROFILES["ci"], backend, run_data)
+    grade._job(bare, tmp_path)
     said = capsys.readouterr().err
     lines = [
         f"data: real sample ({SAMPLE_SHOWN}) from TFDS_DATA_DIR={folder}",
@@ -185,7 +186,7 @@ def test_a_batch_says_what_it_grades_on_before_it_computes_its_reference(
     ]
     at = [said.index(line) for line in lines]
     assert at == sorted(at), said
-    grade._job(args, PROFILES["ci"], backend, run_data, tmp_path)
+    grade._job(bare, tmp_path)
     assert "computing" not in capsys.readouterr().err, "a cached reference is not announced"
 
 
