@@ -93,10 +93,12 @@ def _remove(private: Path) -> list[str]:
             ):  # RuntimeError: a slot folder not the grader's
                 backend = REGISTRY.get(str(state.get("backend")))
                 reclaim(state["uid"], shared=bool(backend and backend.shared_tmp))
-        group = state.get("group")
-        if isinstance(group, str) and all(part.startswith(("tu-", "sub-")) for part in Path(group).parts):
-            Group.remove_path(group)
         trees.discard(scratch)
         removed.append(str(scratch))
+    # Its control group too where its scratch folder is the pristine process's (a forked sandbox's: that folder goes
+    # with the pristine process's own), whose processes died with the pristine process.
+    group = state.get("group")
+    if isinstance(group, str) and group and all(part.startswith(("tu-", "sub-")) for part in Path(group).parts):
+        Group.remove_path(group)
     trees.discard(private)
     return [*removed, str(private)]

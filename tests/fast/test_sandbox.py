@@ -433,6 +433,27 @@ def test_a_killed_graders_sandboxes_are_swept_and_live_ones_kept() -> None:
     assert groups == [] or not any(folder.exists() for folder in groups), "its control group is left"
 
 
+def test_a_killed_graders_forked_sandboxes_lose_their_control_groups_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sandbox forked from the pristine process keeps its scratch folder in the pristine process's (which its own
+    sweep removes); its control group must go all the same (46 empty ones had piled up on this machine)."""
+    removed: list[str] = []
+    monkeypatch.setattr(leftovers, "scratch_root", lambda: str(tmp_path))
+    monkeypatch.setattr(leftovers.Group, "remove_path", staticmethod(removed.append))
+    for label, scratch, group in (
+        ("forked", tmp_path / "tu-zygote-ab" / "tu-nb-cd", "sub-ef/tu-nb-cd"),
+        ("own", tmp_path / "tu-nb-gh", "sub-ij/tu-nb-gh"),
+    ):
+        private = tmp_path / f"tu-grader-{label}"
+        private.mkdir()
+        (private / "alive").write_text("")  # no grader holds its lock: the grader is gone
+        leftovers.record(private, scratch, None, "bwrap", group)
+    swept = leftovers.sweep()
+    assert sorted(removed) == ["sub-ef/tu-nb-cd", "sub-ij/tu-nb-gh"], removed
+    assert {str(tmp_path / "tu-grader-forked"), str(tmp_path / "tu-grader-own")} <= set(swept)
+
+
 def test_a_sandbox_that_fails_to_start_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     made = []
     released = []
