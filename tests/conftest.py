@@ -21,8 +21,8 @@ from assignment import data
 from assignment.data import SHARED_SAMPLE
 
 ROOT = Path(__file__).resolve().parent.parent
-# A file tests/suite.py names: written once the shared batch's grading and its before/after looks at the machine are
-# over (or skipped), so the rest of the suite may run beside its readers.
+# A file tests/suite.py names: written once the shared batch is graded and the machine looked at after it where other
+# tests could change it (or once that failed or was skipped), so the rest of the suite may run beside its readers.
 BATCH_SIGNAL = "KIT_BATCH_SIGNAL"
 # Under tests/suite.py, the sessions started beside the shared batch's: the file they wait for once they have collected
 # their tests (BATCH_SIGNAL's), and for at most how long (the suite writes it itself when the batch's session ends).
@@ -74,6 +74,12 @@ def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_sample: Pat
     return _prepared(tmp_path_factory, "tfds-sample", shared_sample)
 
 
+def _signal() -> None:
+    """Tell tests/suite.py (KIT_BATCH_SIGNAL) that the rest of the suite may run: the batch is graded, or failed."""
+    if os.environ.get(BATCH_SIGNAL) and not Path(os.environ[BATCH_SIGNAL]).exists():
+        Path(os.environ[BATCH_SIGNAL]).write_text("graded\n")
+
+
 @pytest.fixture(scope="session")
 def smoke_batch(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[harness.Batch]:
     """The suite's one shared `make grade` batch under smoke (tests/batches.py): the solution, the release, mutants,
@@ -84,10 +90,10 @@ def smoke_batch(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
         try:
             settings = (sandbox_or_skip(), batches.CELL_TIMEOUT, batches.JOBS)
             data_dir = functools.partial(request.getfixturevalue, "synthetic_data_dir")
-            batch = harness.grade("smoke", tmp_path_factory.mktemp("batch"), batches.write, data_dir, settings, cleanup)
+            root = tmp_path_factory.mktemp("batch")
+            batch = harness.grade("smoke", root, batches.write, data_dir, settings, cleanup, _signal)
         finally:
-            if os.environ.get(BATCH_SIGNAL):
-                Path(os.environ[BATCH_SIGNAL]).write_text("graded\n")
+            _signal()
         yield batch
     finally:
         harness.kill_sandbox_uids()

@@ -341,11 +341,13 @@ def grade(
     data: Callable[[], Path],
     settings: tuple[str, int, int],
     cleanup: list[Callable],
+    looked: Callable[[], None] = lambda: None,
 ) -> Batch:
     """Grade what `write(submissions, context)` puts in `root/submissions` (it returns student -> kind and the honest
     students) under smoke on the data set `data()` gives (asked for once the notebooks are written and the machine
     looked at: it may still be being prepared) with `settings` (sandbox backend, cell timeout, jobs); `cleanup` gets
-    what the session's teardown must undo."""
+    what the session's teardown must undo. `looked` is called once the machine has been looked at where other tests
+    could change it (their sandboxes, /tmp): they may run from then on."""
     backend, cell_timeout, jobs = settings
     out = root / "out"
     (root / "submissions").mkdir()
@@ -379,6 +381,13 @@ def grade(
         (root / f"grade.{suffix}").write_text(text)
     right_after = _honest_reports(out, honest)
     time.sleep(WAIT_AFTER)
+    # First what other tests could change once they run (sandbox processes, uid slots, scratch folders, /tmp), then
+    # `looked`; then what they cannot (the kit's and Python's files, this batch's OUT, sandbox owners in them).
+    after_wait = _honest_reports(out, honest)
+    connections = list(listener.connections)
+    processes_left, slots_after = sandbox_processes(), uid_slots()
+    scratch_left, big_new = scratch_folders() - scratch, big_files([Path("/tmp"), ROOT, out]) - big
+    looked()
     result = Batch(
         name=name,
         out=out,
@@ -395,17 +404,17 @@ def grade(
         seconds=seconds,
         rows=rows(out),
         honest_right_after=right_after,
-        honest_after_wait=_honest_reports(out, honest),
-        connections=list(listener.connections),
-        processes_left=sandbox_processes(),
+        honest_after_wait=after_wait,
+        connections=connections,
+        processes_left=processes_left,
         kit_changes=changes(kit, kit_files()),
         venv_changes=changes(venv, tree_listing(Path(sys.prefix))),
         python_changes=changes(interpreter, tree_listing(python)),
         sandbox_owned=sandbox_owned([ROOT, python, out]),
-        big_files_new=big_files([Path("/tmp"), ROOT, out]) - big,
-        scratch_left=scratch_folders() - scratch,
+        big_files_new=big_new,
+        scratch_left=scratch_left,
         slots_before=slots,
-        slots_after=uid_slots(),
+        slots_after=slots_after,
     )
     peak = max((rss for _, rss in context.grader_memory), default=0)
     print(f"\n{name} batch: {seconds:.0f} s for {len(kinds)} notebooks; grader peaked at {peak} MiB", file=sys.stderr)
