@@ -2,13 +2,13 @@
 graded, the fast suite and the other slow tests beside its readers.
 
 The batch saturates the cores and looks at the whole machine before and after its grading (tests/harness.py), so it
-runs alone; its conftest fixture writes the file named by KIT_BATCH_SIGNAL when that is over (or skipped). What runs
-after it keeps a core or less busy per process (one notebook at a time, waits on Slurm), so three sessions (the
-fast and the other slow tests in two workers each) share the cores from then on. All three start at once: the two
-others collect their tests while the batch is set up (one core idle then) and wait for that file (KIT_WAIT_FOR,
-tests/conftest.py) before they run one. The data sets are prepared once, in a folder every session reads
-(tests/datasets.py), as the suite starts. Each session's output is printed whole when it ends; the exit status is the
-first failure's.
+runs alone; its conftest fixture writes the file named by KIT_BATCH_SIGNAL once it has looked at what the other tests
+could change (or once grading failed or was skipped). What runs after it keeps a core or less busy per process (one
+notebook at a time, waits on Slurm), so three sessions (the fast and the other slow tests in two workers each) share
+the cores from then on. All three start at once: the two others collect their tests while the batch is set up (one
+core idle then) and wait for that file (KIT_WAIT_FOR, tests/conftest.py) before they run one. The data sets are
+prepared once, in a folder every session reads (tests/datasets.py), as the suite starts. Each session's output is
+printed whole when it ends; the exit status is the first failure's.
 
     python tests/suite.py [PYTEST ARGS...]   extra arguments go to every session
 """
