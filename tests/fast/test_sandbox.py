@@ -437,13 +437,15 @@ def test_a_killed_graders_forked_sandboxes_lose_their_control_groups_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sandbox forked from the pristine process keeps its scratch folder in the pristine process's (which its own
-    sweep removes); its control group must go all the same (46 empty ones had piled up on this machine)."""
+    sweep removes); its control group must go all the same (46 empty ones had piled up on this machine). The pristine
+    process's own folder names no group: removing "" would try the kit's parent group, busy, 40 times per controller."""
     removed: list[str] = []
     monkeypatch.setattr(leftovers, "scratch_root", lambda: str(tmp_path))
     monkeypatch.setattr(leftovers.Group, "remove_path", staticmethod(removed.append))
     for label, scratch, group in (
         ("forked", tmp_path / "tu-zygote-ab" / "tu-nb-cd", "sub-ef/tu-nb-cd"),
         ("own", tmp_path / "tu-nb-gh", "sub-ij/tu-nb-gh"),
+        ("zygote", tmp_path / "tu-zygote-ab", ""),
     ):
         private = tmp_path / f"tu-grader-{label}"
         private.mkdir()
@@ -451,7 +453,7 @@ def test_a_killed_graders_forked_sandboxes_lose_their_control_groups_too(
         leftovers.record(private, scratch, None, "bwrap", group)
     swept = leftovers.sweep()
     assert sorted(removed) == ["sub-ef/tu-nb-cd", "sub-ij/tu-nb-gh"], removed
-    assert {str(tmp_path / "tu-grader-forked"), str(tmp_path / "tu-grader-own")} <= set(swept)
+    assert {str(tmp_path / f"tu-grader-{label}") for label in ("forked", "own", "zygote")} <= set(swept)
 
 
 def test_a_sandbox_that_fails_to_start_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
