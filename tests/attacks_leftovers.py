@@ -195,8 +195,8 @@ def _reading(name: str, signature: str, call: str) -> str:
     return f"def {name}({signature}):\n    return _run_reference({name!r}, {call})\n"
 
 
-# The solution, trained on the test split for the steps the training split would take; then the step count
-# (already right) and the history look honest.
+# A fresh model of the solution's code, trained on the test split for the steps the training split would take; then
+# the step count (already right) and the history look honest.
 _TRAIN_ON_TEST = r"""
 import math as _math
 
@@ -367,8 +367,9 @@ ATTACKS = [
     ),
     Attack(
         "train_on_test",
-        "the solution trained on the test split for the steps the training split takes",
-        "solution",
+        "a fresh model (the solution's code, its own training cell left empty) trained on the test split for the steps "
+        "the training split takes",
+        "untrained",
         [("end", _TRAIN_ON_TEST)],
         check=_check_train_on_test,
         order=43,
