@@ -196,7 +196,7 @@ def write_batch(root: Path) -> dict[str, str]:
     endless = "import time\nwhile True:\n    time.sleep(1)"
     put(INFINITE_LOOP, with_extra_cell(endless, "visualise", untrained()))
     put("broken_dead_kernel", with_extra_cell("import os\nos._exit(1)", "visualise", untrained()))
-    no_tag = nbformat.read(SOLUTION, as_version=4)  # trains: the same code must train to the same model
+    no_tag = untrained()  # its model's facts show whether the profile's values reached the cell that sets IMG_SIZE
     for cell in no_tag.cells:
         cell.metadata.pop("tags", None)
     put("broken_missing_parameters_tag", no_tag)

@@ -16,12 +16,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from batches import LAST_HONEST
 from grading import grade_command, judge, load_fixture
 from harness import Batch
 from mutants import INFINITE_LOOP, LIVE, SOLUTION_STUDENT, UNTRAINED_TRAINING, Mutant
 from PIL import Image
 
 from assignment.points import MAX_POINTS, SECTIONS
+from assignment.profiles import PROFILES
 from autograder import markup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,10 +210,24 @@ def test_dead_kernel_is_restarted_and_keeps_earned_points(smoke_batch: Batch) ->
 
 
 def test_missing_parameters_tag_still_gets_the_profile(smoke_batch: Batch) -> None:
+    """The cell that sets IMG_SIZE takes the profile's values: the notebook builds and compiles the model that
+    untrained_solution (the same code, tagged) does, at the profile's size and learning rate."""
     out = smoke_batch.out
     row = _rows(out)["broken_missing_parameters_tag"]
-    assert row["total"] == str(MAX_POINTS), row
+    assert row["total"] == _untrained_total(), row
     assert "the `parameters` tag was missing" in (out / "broken_missing_parameters_tag" / "feedback.md").read_text()
+    built = [
+        {key: facts["training"]["model"][key] for key in ("input_shape", "params", "learning_rate")}
+        | {"train_examples": facts["training"]["train_examples"]}
+        for facts in (
+            json.loads((out / student / "facts.json").read_text())
+            for student in ("broken_missing_parameters_tag", "untrained_solution")
+        )
+    ]
+    parameters = PROFILES["smoke"].parameters
+    assert built[0] == built[1], built
+    assert built[0]["input_shape"][1:3] == [parameters.img_size] * 2, built[0]
+    assert built[0]["learning_rate"] == pytest.approx(parameters.learning_rate), built[0]
 
 
 def test_progress_and_table_are_printed(smoke_batch: Batch) -> None:
@@ -253,11 +269,10 @@ def test_solution_gets_full_marks_under_ci(tmp_path: Path, shared_sample: Path) 
 
 
 def test_regrading_gives_the_same_iou(smoke_batch: Batch) -> None:
-    """The same code graded twice (once without its parameters tag, on other probe inputs) trains to the same model."""
+    """The same code graded twice (first and last in the batch, on other probe inputs, every hostile notebook graded
+    between) trains to the same model."""
     out = smoke_batch.out
-    assert (
-        _results(out, SOLUTION_STUDENT)["leaderboard"] == _results(out, "broken_missing_parameters_tag")["leaderboard"]
-    )
+    assert _results(out, SOLUTION_STUDENT)["leaderboard"] == _results(out, LAST_HONEST)["leaderboard"]
 
 
 def test_refused_notebooks_get_a_clear_status_and_a_row(smoke_batch: Batch) -> None:
