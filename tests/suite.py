@@ -4,11 +4,11 @@ graded, the fast suite and the other slow tests beside its readers.
 The batch saturates the cores and looks at the whole machine before and after its grading (tests/harness.py), so it
 runs alone; its conftest fixture writes the file named by KIT_BATCH_SIGNAL once it has looked at what the other tests
 could change (or once grading failed or was skipped). What runs after it keeps a core or less busy per process (one
-notebook at a time, waits on Slurm), so three sessions (the fast and the other slow tests in two workers each) share
-the cores from then on. All three start at once: the two others collect their tests while the batch is set up (one
-core idle then) and wait for that file (KIT_WAIT_FOR, tests/conftest.py) before they run one. The data sets are
-prepared once, in a folder every session reads (tests/datasets.py), as the suite starts. Each session's output is
-printed whole when it ends; the exit status is the first failure's.
+notebook at a time, waits on Slurm), so three sessions (the fast tests in two workers, the other slow tests in
+three) share the cores from then on. All three start at once: the two others collect their tests while the batch is
+set up (one core idle then) and wait for that file (KIT_WAIT_FOR, tests/conftest.py) before they run one. The data
+sets are prepared once, in a folder every session reads (tests/datasets.py), as the suite starts. Each session's
+output is printed whole when it ends; the exit status is the first failure's.
 
     python tests/suite.py [PYTEST ARGS...]   extra arguments go to every session
 """
@@ -28,8 +28,10 @@ PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
 SESSIONS = {
     "the shared batch and its readers": ["tests", "--ignore=tests/fast", "-m", "batch", "--durations=10"],
     "fast": ["tests/fast", "-q", "-n", "2"],
-    # Two workers, a module each (loadfile: a module's batch, e.g. the resumed batches' `whole`, is graded once): the
-    # longest module alone outlasts the fast suite and the batch's readers, and would leave a core idle at the end.
+    # Three workers, a module each (loadfile: a module's batch, e.g. the resumed batches' `whole`, is graded once).
+    # With two, this session had the most work after the batch, and its last module (the self-checks' kernel, one
+    # process) ran alone for about 40 s with a core idle; a third worker gives it a larger share of the cores, and the
+    # three sessions end within seconds of each other.
     # Modules in file order, not by their number of tests (xdist's default): the few-test modules that grade (the
     # resumed batches, the Gradescope zip) then start first instead of last.
     "the other slow tests": [
@@ -39,7 +41,7 @@ SESSIONS = {
         "not batch",
         "--durations=10",
         "-n",
-        "2",
+        "3",
         "--dist",
         "loadfile",
         "--no-loadscope-reorder",
@@ -83,10 +85,13 @@ def main(extra: list[str]) -> int:
             sets = [sys.executable, "tests/datasets.py", "tfds-synthetic", "tfds-sample"]
             prepared = subprocess.Popen(sets, cwd=ROOT, env=env, stdout=log, stderr=log)
         first = start("the shared batch and its readers", extra, folder, env)
-        # One BLAS thread a process: from then on the sessions keep more processes busy than there are cores, and
-        # NumPy's matrix products there (the fixed rules' fits) are memory-bound, so a second thread doubles their CPU
-        # seconds and saves no time. Sandboxes get an environment of their own (autograder/pipeline.py).
-        later = {**env, "KIT_WAIT_FOR": str(signal), "OPENBLAS_NUM_THREADS": "1"}
+        # One BLAS and one TensorFlow thread a process: from then on the sessions keep more processes busy than there
+        # are cores. NumPy's matrix products there (the fixed rules' fits) are memory-bound, so a second thread doubles
+        # their CPU seconds and saves no time; TensorFlow's idle pool threads spin before they sleep (the fast tests
+        # alone at -n 2: 168-177 busy core-seconds with one thread, 183 with its own choice). Sandboxes get an
+        # environment of their own (autograder/pipeline.py).
+        one_thread = {"OPENBLAS_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+        later = {**env, "KIT_WAIT_FOR": str(signal), **one_thread}
         running = [first, *(start(name, extra, folder, later) for name in ("fast", "the other slow tests"))]
         print("grading the shared smoke batch alone (about 6 minutes on 2 cores) ...", flush=True)
         deadline = time.monotonic() + BATCH_WAIT
