@@ -40,10 +40,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         time.sleep(0.5)
 
 
+# The self-checks' module runs one kernel, one process, for about a minute: first in its session, so that it never
+# runs alone at the end with a core idle (tests/suite.py keeps its modules in this order).
+FIRST = ("test_selfchecks.py",)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "smoke_batch" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.batch)
+    items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
