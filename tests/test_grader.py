@@ -216,18 +216,17 @@ def test_missing_parameters_tag_still_gets_the_profile(smoke_batch: Batch) -> No
     row = _rows(out)["broken_missing_parameters_tag"]
     assert row["total"] == _untrained_total(), row
     assert "the `parameters` tag was missing" in (out / "broken_missing_parameters_tag" / "feedback.md").read_text()
-    built = [
-        {key: facts["training"]["model"][key] for key in ("input_shape", "params", "learning_rate")}
-        | {"train_examples": facts["training"]["train_examples"]}
-        for facts in (
-            json.loads((out / student / "facts.json").read_text())
-            for student in ("broken_missing_parameters_tag", "untrained_solution")
-        )
-    ]
+
+    def built(student: str) -> dict:
+        training = json.loads((out / student / "facts.json").read_text())["training"]
+        model = {key: training["model"][key] for key in ("input_shape", "params", "learning_rate")}
+        return {**model, "train_examples": training["train_examples"]}
+
+    untagged, tagged = built("broken_missing_parameters_tag"), built("untrained_solution")
     parameters = PROFILES["smoke"].parameters
-    assert built[0] == built[1], built
-    assert built[0]["input_shape"][1:3] == [parameters.img_size] * 2, built[0]
-    assert built[0]["learning_rate"] == pytest.approx(parameters.learning_rate), built[0]
+    assert untagged == tagged, (untagged, tagged)
+    assert untagged["input_shape"][1:3] == [parameters.img_size] * 2, untagged
+    assert untagged["learning_rate"] == pytest.approx(parameters.learning_rate), untagged
 
 
 def test_progress_and_table_are_printed(smoke_batch: Batch) -> None:
