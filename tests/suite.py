@@ -31,7 +31,7 @@ SESSIONS = {
     # Three workers, a module each (loadfile: a module's batch, e.g. the resumed batches' `whole`, is graded once).
     # With two, this session had the most work after the batch, and its last module (the self-checks' kernel, one
     # process) ran alone for about 40 s with a core idle; a third worker gives it a larger share of the cores, and the
-    # three sessions end within seconds of each other.
+    # three sessions end within about 20 s of each other (tests/conftest.py also puts the self-checks first).
     # Modules in file order, not by their number of tests (xdist's default): the few-test modules that grade (the
     # resumed batches, the Gradescope zip) then start first instead of last.
     "the other slow tests": [
